@@ -1,0 +1,176 @@
+"""``portcullis serve | check | keygen`` (also ``python -m gateway``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway import __version__
+from gateway.settings import Settings, SettingsError, find_settings_file, is_loopback, load_settings
+
+log = logging.getLogger("portcullis")
+
+KEY_PREFIX = "pcs_"
+
+
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _load(path_arg: str | None) -> tuple[Settings, Path | None]:
+    path = find_settings_file(path_arg)
+    return load_settings(path), path
+
+
+def _report(error: SettingsError) -> int:
+    print(f"portcullis: invalid settings in {error.source}:", file=sys.stderr)
+    for problem in error.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 2
+
+
+def check(args: argparse.Namespace) -> int:
+    from gateway.app import build_mcp_stack
+
+    try:
+        settings, path = _load(args.settings)
+
+        async def nothing(*_: object) -> None:
+            return None
+
+        build_mcp_stack(settings, nothing)
+    except SettingsError as error:
+        return _report(error)
+    problems = serving_problems(settings)
+    where = path or "built-in defaults"
+    if problems:
+        print(f"portcullis: {where} is valid, but `serve` would refuse it:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    servers = ", ".join(settings.servers) or "none"
+    print(f"{where}: OK ({len(settings.servers)} servers: {servers})")
+    return 0
+
+
+def serving_problems(settings: Settings) -> list[str]:
+    """What makes settings unsafe or unsupported to serve, as fixes to make."""
+    problems = []
+    loopback = is_loopback(settings.host)
+    if not settings.auth.enabled and not loopback:
+        problems.append(
+            f"auth.enabled = false is only allowed on a loopback address, not on {settings.host!r}; "
+            "enable auth or listen on 127.0.0.1"
+        )
+    if settings.auth.enabled and not settings.auth.api_keys and not loopback:
+        problems.append(
+            f"no auth.api_keys configured while listening on {settings.host!r}; "
+            "run `portcullis keygen` and add the [[auth.api_keys]] it prints"
+        )
+    for name, server in settings.servers.items():
+        if server.url is not None:
+            problems.append(
+                f"servers.{name}.url: HTTP upstreams are not served by this version yet; "
+                "use a stdio `command` for now"
+            )
+    return problems
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import Gateway
+    from gateway.logs import configure
+    from middleware.auth.api_key import hash_key
+
+    try:
+        settings, path = _load(args.settings)
+        if args.host is not None:
+            settings.host = args.host
+        if args.port is not None:
+            settings.port = args.port
+    except SettingsError as error:
+        return _report(error)
+    configure(settings.logging.level, settings.logging.format)
+    problems = serving_problems(settings)
+    if problems:
+        for problem in problems:
+            log.error("refusing to serve: %s", problem)
+        return 2
+    key_hashes = {key.sha256: key.principal for key in settings.auth.api_keys}
+    if settings.auth.enabled and not key_hashes:
+        local_key = new_api_key()
+        key_hashes[hash_key(local_key)] = "local"
+        # Printed once, to the terminal only; never logged (logs mask pcs_ keys anyway).
+        print(
+            f"\nNo API keys configured: this run accepts the local key\n\n    {local_key}\n\n"
+            f"Send it as 'Authorization: Bearer <key>'. Configure your own with "
+            f"`portcullis keygen`.\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    try:
+        gateway = Gateway(settings, key_hashes=key_hashes)
+    except SettingsError as error:
+        return _report(error)
+    log.info(
+        "portcullis %s serving http://%s:%d/mcp (settings: %s; servers: %s)",
+        __version__,
+        settings.host,
+        settings.port,
+        path or "built-in defaults",
+        ", ".join(settings.servers) or "none",
+    )
+    config = uvicorn.Config(
+        gateway.asgi(),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=3,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def keygen(args: argparse.Namespace) -> int:
+    from middleware.auth.api_key import hash_key
+
+    key = new_api_key()
+    print(f"API key for {args.principal} (give it to the client; it is not stored):\n\n    {key}\n")
+    print("Add to settings.toml:\n")
+    print(f'[[auth.api_keys]]\nprincipal = "{args.principal}"\nsha256 = "{hash_key(key)}"')
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="portcullis", description="Security gateway for MCP.")
+    root.add_argument("--version", action="version", version=f"portcullis {__version__}")
+    commands = root.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="start the gateway")
+    run.add_argument("--settings", help="settings file (default: $PORTCULLIS_SETTINGS or ./settings.toml)")
+    run.add_argument("--host", help="listen address (default from settings: 127.0.0.1)")
+    run.add_argument("--port", type=int, help="listen port (default from settings: 8787)")
+    run.set_defaults(handler=serve)
+    validate = commands.add_parser("check", help="validate a settings file and name every bad key")
+    validate.add_argument("--settings", help="settings file to check")
+    validate.set_defaults(handler=check)
+    make_key = commands.add_parser("keygen", help="make an API key and the hash to configure")
+    make_key.add_argument("--principal", default="client", help="who the key identifies")
+    make_key.set_defaults(handler=keygen)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code

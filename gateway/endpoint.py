@@ -1,0 +1,525 @@
+"""The MCP endpoint: streamable HTTP (2025-03-26, 2025-06-18, 2025-11-25) in front of the
+MCP tier.
+
+Each POSTed message is parsed once and becomes one MCP-tier call. The reply is plain JSON when
+the call's first event is its response (most calls), and turns into an SSE stream as soon as
+anything else (progress, a notification) comes first, so streaming costs only those that use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any, Final
+
+import orjson
+
+from gateway.sessions import LiveSession, LiveSessions, SessionRecord, SessionStore, new_session_id
+from middleware.http_errors import ASGIReceive, ASGIScope, ASGISend, header, send_json, send_jsonrpc_error
+from middleware.protocol import (
+    ANONYMOUS,
+    CLIENT_RESPONSE,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    PRINCIPAL_KEY,
+    REQUEST_CANCELLED,
+    RESPONSE,
+    Event,
+    MCPApp,
+    Message,
+    Principal,
+    error_message,
+)
+
+log = logging.getLogger("portcullis.endpoint")
+
+SUPPORTED_VERSIONS: Final = ("2025-11-25", "2025-06-18", "2025-03-26")
+DEFAULT_VERSION: Final = "2025-03-26"
+"""What the spec says to assume when a client sends no MCP-Protocol-Version."""
+
+SESSION_HEADER: Final = b"mcp-session-id"
+VERSION_HEADER: Final = b"mcp-protocol-version"
+_SSE_HEADERS: Final = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+]
+_STREAM_QUEUE_LIMIT: Final = 1024
+
+
+def _accepts(scope: ASGIScope, *wanted: bytes) -> bool:
+    raw = header(scope, b"accept")
+    if raw is None:
+        return False
+    types = {part.split(b";", 1)[0].strip().lower() for part in raw.split(b",")}
+    if b"*/*" in types:
+        return True
+    return all(w in types or w.split(b"/")[0] + b"/*" in types for w in wanted)
+
+
+def _sse_event(message: Message) -> bytes:
+    return b"event: message\ndata: " + orjson.dumps(message) + b"\n\n"
+
+
+class _Reply:
+    """Writes one POST's answer: JSON if the response comes first, else an SSE stream."""
+
+    __slots__ = ("_headers", "_keepalive", "_send", "_ticker", "mode")
+
+    def __init__(self, send: ASGISend, headers: list[tuple[bytes, bytes]], keepalive: float) -> None:
+        self._send = send
+        self._headers = headers
+        self._keepalive = keepalive
+        self._ticker: asyncio.Task[None] | None = None
+        self.mode = "pending"  # pending -> json | sse -> done
+
+    async def __call__(self, event: Event) -> None:
+        if event["type"] == CLIENT_RESPONSE:
+            return
+        message = event["message"]
+        if self.mode == "pending" and event["type"] == RESPONSE:
+            body = orjson.dumps(message)
+            self.mode = "done"
+            await self._send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        *self._headers,
+                    ],
+                }
+            )
+            await self._send({"type": "http.response.body", "body": body})
+            return
+        if self.mode == "pending":
+            self.mode = "sse"
+            await self._send(
+                {"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *self._headers]}
+            )
+            self._ticker = asyncio.create_task(self._tick())
+        if self.mode != "sse":
+            log.debug("dropped an event after the response: %s", message.get("method"))
+            return
+        if event["type"] == RESPONSE:
+            self.mode = "sse-answered"
+        await self._send({"type": "http.response.body", "body": _sse_event(message), "more_body": True})
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self._keepalive)
+            await self._send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
+
+    async def finish(self, fallback: Message) -> None:
+        """End the answer; ``fallback`` is sent if the call produced no response."""
+        if self.mode == "pending":
+            await self({"type": RESPONSE, "message": fallback})
+            return
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self.mode == "sse":
+            await self._send({"type": "http.response.body", "body": _sse_event(fallback), "more_body": True})
+        if self.mode in ("sse", "sse-answered"):
+            self.mode = "done"
+            await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class MCPEndpoint:
+    """One MCP endpoint (``/mcp``, or ``/servers/NAME/mcp`` pinned to one server)."""
+
+    def __init__(
+        self,
+        app: MCPApp,
+        *,
+        path: str,
+        pinned: str | None,
+        store: SessionStore,
+        live: LiveSessions,
+        max_sessions: int,
+        keepalive: float,
+    ) -> None:
+        self.app = app
+        self.path = path
+        self.pinned = pinned
+        self.store = store
+        self.live = live
+        self.max_sessions = max_sessions
+        self.keepalive = keepalive
+
+    async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        method = scope["method"]
+        if method == "POST":
+            await self._post(scope, receive, send)
+        elif method == "GET":
+            await self._get(scope, receive, send)
+        elif method == "DELETE":
+            await self._delete(scope, send)
+        else:
+            await send_jsonrpc_error(
+                send,
+                405,
+                INVALID_REQUEST,
+                f"method {method} is not allowed here; use POST, GET or DELETE",
+                headers=[(b"allow", b"GET, POST, DELETE")],
+            )
+
+    # --- POST -------------------------------------------------------------------------------
+
+    async def _post(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        if not _accepts(scope, b"application/json", b"text/event-stream"):
+            await send_jsonrpc_error(
+                send,
+                406,
+                INVALID_REQUEST,
+                "Not Acceptable: the Accept header must list application/json and text/event-stream",
+            )
+            return
+        content_type = (header(scope, b"content-type") or b"").split(b";", 1)[0].strip().lower()
+        if content_type != b"application/json":
+            await send_jsonrpc_error(
+                send, 415, INVALID_REQUEST, "Unsupported Media Type: send Content-Type: application/json"
+            )
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            await send_jsonrpc_error(
+                send, 400, PARSE_ERROR, f"Parse error: the body is not valid JSON ({exc})"
+            )
+            return
+        problem = _shape_problem(message)
+        if problem is not None:
+            await send_jsonrpc_error(send, 400, INVALID_REQUEST, f"Invalid Request: {problem}")
+            return
+        principal: Principal = scope.get(PRINCIPAL_KEY, ANONYMOUS)
+        if message.get("method") == "initialize" and "id" in message:
+            await self._initialize(scope, send, message, principal)
+            return
+        session = await self._session(scope, send, principal, message)
+        if session is None:
+            return
+        live = self.live.get(session.id, self.path)
+        if "method" not in message:
+            await self._client_response(live, message)
+            await send_json(send, 202, None)
+        elif "id" not in message:
+            await self._notification(scope, session, message, principal)
+            await _accepted(send)
+        else:
+            await self._request(send, live, self._mcp_scope(scope, session, message, principal))
+
+    async def _initialize(
+        self, scope: ASGIScope, send: ASGISend, message: Message, principal: Principal
+    ) -> None:
+        if header(scope, SESSION_HEADER) is not None:
+            await send_jsonrpc_error(
+                send,
+                400,
+                INVALID_REQUEST,
+                "initialize starts a new session: send it without an Mcp-Session-Id header",
+                request_id=message["id"],
+            )
+            return
+        params = message.get("params")
+        if not isinstance(params, dict) or not isinstance(params.get("protocolVersion"), str):
+            await send_jsonrpc_error(
+                send,
+                400,
+                -32602,
+                "initialize needs params.protocolVersion (e.g. '2025-11-25'), capabilities and clientInfo",
+                request_id=message["id"],
+            )
+            return
+        if await self.store.count() >= self.max_sessions:
+            await send_jsonrpc_error(
+                send,
+                503,
+                INTERNAL_ERROR,
+                "the gateway is at its session limit; retry later",
+                fault="gateway",
+                request_id=message["id"],
+            )
+            return
+        requested = params["protocolVersion"]
+        version = requested if requested in SUPPORTED_VERSIONS else SUPPORTED_VERSIONS[0]
+        record = SessionRecord(
+            id=new_session_id(),
+            principal=principal.name,
+            endpoint=self.path,
+            protocol_version=version,
+            client_capabilities=_dict(params.get("capabilities")),
+            client_info=_dict(params.get("clientInfo")),
+        )
+        reply = _Reply(send, [(SESSION_HEADER, record.id.encode())], self.keepalive)
+        first: dict[str, Any] = {}
+
+        async def capture(event: Event) -> None:
+            if event["type"] == RESPONSE and "result" in event["message"]:
+                first["ok"] = True
+                await self.store.create(record)
+                self.live.get(record.id, self.path)
+            await reply(event)
+
+        await self._run(self._mcp_scope(scope, record, message, principal), capture, reply)
+
+    async def _request(self, send: ASGISend, live: LiveSession, mcp_scope: dict[str, Any]) -> None:
+        """Run a request; a client's notifications/cancelled cancels this very task."""
+        request_id = mcp_scope["id"]
+        reply = _Reply(send, [], self.keepalive)
+        task = asyncio.current_task()
+        assert task is not None
+        live.in_flight[request_id] = task
+        try:
+            await self._run(mcp_scope, reply, reply)
+        except asyncio.CancelledError:
+            if request_id not in live.cancelled:
+                raise
+            task.uncancel()
+            await reply.finish(error_message(request_id, REQUEST_CANCELLED, "request cancelled"))
+        finally:
+            live.in_flight.pop(request_id, None)
+            live.cancelled.discard(request_id)
+
+    async def _run(self, mcp_scope: dict[str, Any], send: Any, reply: _Reply) -> None:
+        """Run one request through the MCP tier; whatever happens, the client gets an answer."""
+        request_id = mcp_scope["id"]
+        try:
+            await self.app(mcp_scope, _no_input, send)
+        except Exception:  # boundary: one broken call must not take the endpoint down
+            log.exception("MCP call %s failed inside the gateway", mcp_scope["method"])
+            await reply.finish(
+                error_message(request_id, INTERNAL_ERROR, "internal gateway error", fault="gateway")
+            )
+            return
+        await reply.finish(
+            error_message(request_id, INTERNAL_ERROR, "the gateway produced no response", fault="gateway")
+        )
+
+    async def _notification(
+        self, scope: ASGIScope, session: SessionRecord, message: Message, principal: Principal
+    ) -> None:
+        if message["method"] == "notifications/cancelled":
+            params = message.get("params")
+            if isinstance(params, dict) and "requestId" in params:
+                self.live.cancel(session.id, params["requestId"])
+        mcp_scope = self._mcp_scope(scope, session, message, principal)
+        try:
+            await self.app(mcp_scope, _no_input, _ignore)
+        except Exception:  # boundary: a notification has nobody to report to
+            log.exception("notification %s failed inside the gateway", message["method"])
+
+    async def _client_response(self, live: LiveSession, message: Message) -> None:
+        log.debug("dropped a client response to %r: no server request is pending", message.get("id"))
+
+    def _mcp_scope(
+        self, scope: ASGIScope, session: SessionRecord, message: Message, principal: Principal
+    ) -> dict[str, Any]:
+        params = message.get("params")
+        return {
+            "type": "mcp",
+            "method": message["method"],
+            "id": message.get("id"),
+            "params": params if isinstance(params, dict) else {},
+            "principal": principal,
+            "session_id": session.id,
+            "protocol_version": session.protocol_version,
+            "client_capabilities": session.client_capabilities,
+            "server": self.pinned,
+            "http": scope,
+            "state": {},
+        }
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    async def _session(
+        self,
+        scope: ASGIScope,
+        send: ASGISend,
+        principal: Principal,
+        message: Message | None = None,
+    ) -> SessionRecord | None:
+        """The caller's session, or None after answering 400/404 as the spec asks."""
+        raw = header(scope, SESSION_HEADER)
+        request_id = message.get("id") if message else None
+        if raw is None:
+            if message is not None and message.get("method") == "server/discover":
+                await send_jsonrpc_error(
+                    send,
+                    400,
+                    METHOD_NOT_FOUND,
+                    "server/discover is not served here: this endpoint speaks the "
+                    f"initialize-based protocol ({', '.join(SUPPORTED_VERSIONS)}); send initialize",
+                    request_id=request_id,
+                )
+                return None
+            await send_jsonrpc_error(
+                send,
+                400,
+                INVALID_REQUEST,
+                "Bad Request: missing Mcp-Session-Id header; send initialize first to get one",
+                request_id=request_id,
+            )
+            return None
+        record = await self.store.get(raw.decode("latin-1"))
+        if record is None or record.principal != principal.name or record.endpoint != self.path:
+            # A session of another principal answers exactly like an unknown one: no oracle.
+            await send_jsonrpc_error(
+                send,
+                404,
+                INVALID_REQUEST,
+                "Session not found: it ended or expired; start a new one with initialize",
+                request_id=request_id,
+            )
+            return None
+        version = header(scope, VERSION_HEADER)
+        if version is not None:
+            text = version.decode("latin-1")
+            if text not in SUPPORTED_VERSIONS or text != record.protocol_version:
+                await send_jsonrpc_error(
+                    send,
+                    400,
+                    INVALID_REQUEST,
+                    f"Bad Request: MCP-Protocol-Version {text!r} does not match this session's "
+                    f"negotiated version {record.protocol_version!r}",
+                    request_id=request_id,
+                )
+                return None
+        return record
+
+    # --- GET: the stream of messages not tied to a request ----------------------------------
+
+    async def _get(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        if not _accepts(scope, b"text/event-stream"):
+            await send_jsonrpc_error(
+                send, 406, INVALID_REQUEST, "Not Acceptable: the Accept header must list text/event-stream"
+            )
+            return
+        principal: Principal = scope.get(PRINCIPAL_KEY, ANONYMOUS)
+        session = await self._session(scope, send, principal)
+        if session is None:
+            return
+        live = self.live.get(session.id, self.path)
+        if live.stream is not None:
+            await send_jsonrpc_error(
+                send, 409, INVALID_REQUEST, "Conflict: this session already has an open GET stream"
+            )
+            return
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(_STREAM_QUEUE_LIMIT)
+        live.stream = queue
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*_SSE_HEADERS, (SESSION_HEADER, session.id.encode())],
+            }
+        )
+        disconnected = asyncio.create_task(_wait_disconnect(receive))
+        try:
+            await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
+            while not disconnected.done():
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, disconnected}, timeout=self.keepalive, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getter not in done:
+                    getter.cancel()
+                    if not disconnected.done():
+                        chunk = b": keep-alive\n\n"
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    continue
+                item = getter.result()
+                if item is None:
+                    break
+                await send({"type": "http.response.body", "body": _sse_event(item), "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            disconnected.cancel()
+            if live.stream is queue:
+                live.stream = None
+
+    # --- DELETE -----------------------------------------------------------------------------
+
+    async def _delete(self, scope: ASGIScope, send: ASGISend) -> None:
+        principal: Principal = scope.get(PRINCIPAL_KEY, ANONYMOUS)
+        session = await self._session(scope, send, principal)
+        if session is None:
+            return
+        await self.store.delete(session.id)
+        self.live.close(session.id)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _read_body(receive: ASGIReceive) -> bytes | None:
+    chunks: list[bytes] = []
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            return None
+        chunks.append(event.get("body", b""))
+        if not event.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _shape_problem(message: Any) -> str | None:
+    """Why ``message`` is not a single JSON-RPC 2.0 message, or None if it is one."""
+    if isinstance(message, list):
+        return "JSON-RPC batches are not accepted; send one message per POST"
+    if not isinstance(message, dict):
+        return "the body must be a JSON-RPC message object"
+    if message.get("jsonrpc") != "2.0":
+        return 'the message must carry "jsonrpc": "2.0"'
+    if "method" in message:
+        if not isinstance(message["method"], str):
+            return '"method" must be a string'
+        if "id" in message and not _valid_id(message["id"]):
+            return '"id" must be a string or an integer'
+        params = message.get("params")
+        if params is not None and not isinstance(params, dict):
+            return '"params" must be an object'
+        return None
+    if "id" in message and ("result" in message or "error" in message):
+        return None
+    return 'a message needs a "method" (request or notification) or a "result"/"error" (response)'
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+async def _accepted(send: ASGISend) -> None:
+    await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _wait_disconnect(receive: ASGIReceive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _no_input() -> Event:
+    """Nothing flows to a call from the client in this release: wait forever."""
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+async def _ignore(event: Event) -> None:
+    return None
+
+
+def headers_of(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in pairs}

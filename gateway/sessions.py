@@ -1,0 +1,141 @@
+"""Gateway sessions: durable records behind :class:`SessionStore`, live state per replica.
+
+A record is everything a replica needs to serve a session (who owns it, which endpoint, the
+negotiated version, the client's capabilities), so any replica can serve any session once the
+store is shared. Live state (in-flight calls to cancel, the open GET stream) belongs to the
+replica holding the connection and is rebuilt on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+def new_session_id() -> str:
+    """256 random bits, URL-safe: visible ASCII as the spec requires, and unguessable."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    id: str
+    principal: str
+    endpoint: str
+    protocol_version: str
+    client_capabilities: dict[str, Any] = field(default_factory=dict)
+    client_info: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+    last_seen: float = field(default_factory=time.time)
+
+
+class SessionStore(Protocol):
+    async def create(self, record: SessionRecord) -> None: ...
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        """The live record, refreshing its idle clock; None if unknown, deleted or expired."""
+        ...
+
+    async def delete(self, session_id: str) -> bool: ...
+
+    async def count(self) -> int: ...
+
+    async def expire_idle(self) -> list[str]:
+        """Drop sessions idle past the limit; returns their ids."""
+        ...
+
+
+class InMemorySessionStore:
+    """The embedded default: one process, nothing persisted."""
+
+    def __init__(self, *, idle_timeout: float) -> None:
+        self._records: dict[str, SessionRecord] = {}
+        self._idle_timeout = idle_timeout
+
+    async def create(self, record: SessionRecord) -> None:
+        self._records[record.id] = record
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        record = self._records.get(session_id)
+        if record is None:
+            return None
+        now = time.time()
+        if now - record.last_seen > self._idle_timeout:
+            del self._records[session_id]
+            return None
+        record.last_seen = now
+        return record
+
+    async def delete(self, session_id: str) -> bool:
+        return self._records.pop(session_id, None) is not None
+
+    async def count(self) -> int:
+        return len(self._records)
+
+    async def expire_idle(self) -> list[str]:
+        cutoff = time.time() - self._idle_timeout
+        expired = [sid for sid, record in self._records.items() if record.last_seen < cutoff]
+        for sid in expired:
+            del self._records[sid]
+        return expired
+
+
+StreamItem = dict[str, Any] | None
+"""A message for the GET stream, or None to end it."""
+
+
+@dataclass(slots=True)
+class LiveSession:
+    endpoint: str
+    in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
+    cancelled: set[Any] = field(default_factory=set)
+    stream: asyncio.Queue[StreamItem] | None = None
+
+
+class LiveSessions:
+    """This replica's live state of sessions, and delivery of unsolicited messages."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, LiveSession] = {}
+
+    def get(self, session_id: str, endpoint: str) -> LiveSession:
+        live = self._sessions.get(session_id)
+        if live is None:
+            live = self._sessions[session_id] = LiveSession(endpoint)
+        return live
+
+    def cancel(self, session_id: str, request_id: Any) -> bool:
+        live = self._sessions.get(session_id)
+        task = live.in_flight.get(request_id) if live else None
+        if live is None or task is None or task.done():
+            return False
+        live.cancelled.add(request_id)
+        task.cancel()
+        return True
+
+    def close(self, session_id: str) -> None:
+        """End a session here: cancel its calls and end its GET stream."""
+        live = self._sessions.pop(session_id, None)
+        if live is None:
+            return
+        for request_id, task in live.in_flight.items():
+            live.cancelled.add(request_id)
+            task.cancel()
+        if live.stream is not None:
+            live.stream.put_nowait(None)
+
+    def broadcast(self, endpoints: set[str] | None, message: dict[str, Any]) -> int:
+        """Queue ``message`` on the GET stream of every session of ``endpoints`` (None: all)."""
+        delivered = 0
+        for live in self._sessions.values():
+            if live.stream is not None and (endpoints is None or live.endpoint in endpoints):
+                live.stream.put_nowait(message)
+                delivered += 1
+        return delivered
+
+    def close_all(self) -> None:
+        for session_id in list(self._sessions):
+            self.close(session_id)

@@ -1,0 +1,262 @@
+"""Settings: one ``settings.toml``, every key overridable by a ``PORTCULLIS_…`` variable.
+
+Nested keys use ``__`` in variable names: ``PORTCULLIS_PORT=9000``,
+``PORTCULLIS_AUTH__ENABLED=false``, ``PORTCULLIS_SERVERS__DEMO__COMMAND=python``.
+Invalid settings fail before anything starts, with messages that name the key and the fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+SETTINGS_ENV = "PORTCULLIS_SETTINGS"
+DEFAULT_SETTINGS_FILE = "settings.toml"
+SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RestartSettings(_Strict):
+    backoff_initial: float = Field(0.5, gt=0, description="first delay between restarts, seconds")
+    backoff_max: float = Field(30.0, gt=0, description="cap on the delay between restarts")
+    max_restarts: int = Field(5, ge=0, description="restarts allowed within `window`")
+    window: float = Field(60.0, gt=0, description="seconds over which crashes are counted")
+
+
+class ServerSettings(_Strict):
+    """One upstream MCP server: a stdio command, or (next release) an HTTP ``url``."""
+
+    command: str | None = None
+    args: list[str] = []
+    env: dict[str, str] = {}
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = {}
+    prefix: str | None = Field(None, description="namespace of its tools and prompts")
+    start: Literal["lazy", "eager"] = "lazy"
+    startup_timeout: float = Field(30.0, gt=0)
+    restart: RestartSettings = RestartSettings()
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://mcp.example.com/mcp")
+        return value
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> ServerSettings:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("set exactly one of `command` (a stdio server) or `url` (an HTTP server)")
+        if self.url is not None and (self.args or self.env or self.cwd):
+            raise ValueError("`args`, `env` and `cwd` apply to stdio servers; remove them or use `command`")
+        if self.command is not None and self.headers:
+            raise ValueError("`headers` apply to HTTP servers; remove them or use `url`")
+        return self
+
+
+class ApiKey(_Strict):
+    principal: str = Field(min_length=1)
+    sha256: str = Field(description="hex SHA-256 of the key; `portcullis keygen` makes one")
+
+    @field_validator("sha256")
+    @classmethod
+    def _is_hash(cls, value: str) -> str:
+        if not SHA256_HEX.match(value):
+            raise ValueError(
+                "must be 64 lowercase hex characters (the SHA-256 of the key, never the key "
+                "itself); run `portcullis keygen` to make a key and its hash"
+            )
+        return value
+
+
+class AuthSettings(_Strict):
+    enabled: bool = True
+    api_keys: list[ApiKey] = []
+    public_paths: list[str] = ["/healthz"]
+
+
+class HttpSettings(_Strict):
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    allowed_hosts: list[str] = Field(
+        [], description="Host header values an ingress presents, e.g. 'mcp.example.com'"
+    )
+    allowed_origins: list[str] = Field([], description="browser origins allowed to call us")
+    sse_keepalive: float = Field(15.0, gt=0, description="seconds between SSE keep-alive comments")
+
+
+class SessionSettings(_Strict):
+    idle_timeout: float = Field(3600.0, gt=0, description="seconds before an idle session ends")
+    max_sessions: int = Field(100_000, gt=0)
+
+
+class RoutingSettings(_Strict):
+    separator: str = Field("__", min_length=1, max_length=8)
+
+    @field_validator("separator")
+    @classmethod
+    def _tool_name_safe(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_.\-/]+$", value):
+            raise ValueError("use characters allowed in MCP tool names: letters, digits, _ - . /")
+        return value
+
+
+class MiddlewareSettings(_Strict):
+    use: str = Field(description="import path 'package.module:Class'")
+    options: dict[str, Any] = {}
+
+    @field_validator("use")
+    @classmethod
+    def _import_path(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", value):
+            raise ValueError("write it as 'package.module:ClassName'")
+        return value
+
+
+class LoggingSettings(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+DEFAULT_MIDDLEWARE = [
+    MiddlewareSettings(use="middleware.telemetry.access_log:AccessLog"),
+    MiddlewareSettings(use="middleware.timeouts:Timeouts"),
+]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PORTCULLIS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=0, le=65535)
+    auth: AuthSettings = AuthSettings()
+    http: HttpSettings = HttpSettings()
+    sessions: SessionSettings = SessionSettings()
+    routing: RoutingSettings = RoutingSettings()
+    logging: LoggingSettings = LoggingSettings()
+    middleware: list[MiddlewareSettings] = DEFAULT_MIDDLEWARE
+    servers: dict[str, ServerSettings] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)  # the environment overrides the file
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        for name in self.servers:
+            if not SERVER_NAME.match(name):
+                raise ValueError(
+                    f"server name {name!r} must be 1-63 letters, digits, '_' or '-', "
+                    "starting with a letter or digit"
+                )
+        prefixes: dict[str, str] = {}
+        for name, server in self.servers.items():
+            prefix = name if server.prefix is None else server.prefix
+            if prefix and prefix in prefixes:
+                raise ValueError(
+                    f"servers {prefixes[prefix]!r} and {name!r} share the prefix {prefix!r}; "
+                    "set a distinct `prefix` on one of them"
+                )
+            prefixes[prefix] = name
+        return self
+
+    @property
+    def prefixes(self) -> dict[str, str]:
+        return {
+            name: name if server.prefix is None else server.prefix for name, server in self.servers.items()
+        }
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; ``problems`` lists one line per bad key."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.source = source
+        self.problems = problems
+
+
+def find_settings_file(explicit: str | None) -> Path | None:
+    """``--settings``, else ``$PORTCULLIS_SETTINGS``, else ``./settings.toml`` if present."""
+    chosen = explicit or os.environ.get(SETTINGS_ENV)
+    if chosen:
+        return Path(chosen)
+    default = Path(DEFAULT_SETTINGS_FILE)
+    return default if default.is_file() else None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read and validate; raises :class:`SettingsError` naming every bad key and its fix."""
+    data: dict[str, Any] = {}
+    source = str(path) if path else "built-in defaults"
+    if path is not None:
+        try:
+            with path.open("rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise SettingsError(source, ["file not found; pass an existing file to --settings"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(source, [f"not valid TOML: {exc}"]) from None
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise SettingsError(source, [explain(error) for error in exc.errors()]) from None
+    if path is not None:
+        _resolve_relative_cwds(settings, path.parent)
+    return settings
+
+
+def _resolve_relative_cwds(settings: Settings, base: Path) -> None:
+    """A relative ``cwd`` is relative to the settings file, not to wherever we were started."""
+    for server in settings.servers.values():
+        if server.cwd is not None and not Path(server.cwd).is_absolute():
+            server.cwd = str((base / server.cwd).resolve())
+
+
+def explain(error: Any) -> str:
+    """One pydantic error as 'key.path: what is wrong — how to fix it'."""
+    loc = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
+    kind = error["type"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown key; remove it or check its spelling against settings.toml"
+    if kind == "missing":
+        return f"{loc}: required; add it"
+    if kind == "literal_error":
+        return f"{loc}: {message}"
+    key = loc or "(top level)"
+    value = error.get("input")
+    shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+    return f"{key}: {message}{shown}"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,70 @@
+"""Authentication by API key, stored hashed: each key's SHA-256 maps to a principal.
+
+Accepts ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. The key never travels past
+this middleware: the principal does, and upstream requests carry their own credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+from middleware.http_errors import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
+from middleware.protocol import ANONYMOUS, PRINCIPAL_KEY, UNAUTHORIZED, Principal
+
+_CHALLENGE = [(b"www-authenticate", b'Bearer realm="portcullis"')]
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def presented_key(scope: ASGIScope) -> str | None:
+    authorization = header(scope, b"authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    api_key = header(scope, b"x-api-key")
+    return api_key.decode("latin-1").strip() if api_key else None
+
+
+class ApiKeyAuth:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        key_hashes: Mapping[str, str],
+        enabled: bool = True,
+        public_paths: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.principals = {digest: Principal(name) for digest, name in key_hashes.items()}
+        self.enabled = enabled
+        self.public_paths = frozenset(public_paths)
+
+    async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not self.enabled:
+            scope[PRINCIPAL_KEY] = ANONYMOUS
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] in self.public_paths:
+            await self.app(scope, receive, send)
+            return
+        key = presented_key(scope)
+        principal = self.principals.get(hash_key(key)) if key else None
+        if principal is None:
+            reason = "the API key is not valid" if key else "no API key was presented"
+            await send_jsonrpc_error(
+                send,
+                401,
+                UNAUTHORIZED,
+                f"{reason}; send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                headers=_CHALLENGE,
+            )
+            return
+        scope[PRINCIPAL_KEY] = principal
+        await self.app(scope, receive, send)

@@ -1,0 +1,57 @@
+"""Plain-ASGI answers for the HTTP tier: a status with a JSON-RPC error body and no id."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import orjson
+
+from middleware.protocol import Fault, error_message
+
+ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
+ASGIScope = dict[str, Any]
+ASGIApp = Callable[[ASGIScope, ASGIReceive, ASGISend], Awaitable[None]]
+
+
+async def send_json(
+    send: ASGISend,
+    status: int,
+    body: Any,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    payload = orjson.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def send_jsonrpc_error(
+    send: ASGISend,
+    status: int,
+    code: int,
+    message: str,
+    *,
+    fault: Fault = "client",
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    request_id: Any = None,
+) -> None:
+    await send_json(send, status, error_message(request_id, code, message, fault=fault), headers)
+
+
+def header(scope: ASGIScope, name: bytes) -> bytes | None:
+    """The first value of a (lower-case) request header."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None

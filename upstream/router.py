@@ -1,0 +1,271 @@
+"""The router: the innermost app of the MCP tier.
+
+It forwards envelopes rather than re-implementing MCP methods: it only understands the params
+that carry a name (tool, prompt, resource URI, completion reference), translates them, and
+passes everything else through untouched. Lists are fanned out to every server of the
+endpoint and merged in configuration order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from middleware.protocol import (
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    RESOURCE_NOT_FOUND,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    error_event,
+    response_event,
+    result_message,
+)
+from upstream.catalog import (
+    KIND_BY_LIST_METHOD,
+    KINDS,
+    PROMPTS,
+    RESOURCES,
+    TEMPLATES,
+    TOOLS,
+    Catalog,
+    CollisionError,
+    Kind,
+    Namespace,
+    Owner,
+)
+from upstream.connection import UpstreamError
+from upstream.supervisor import ServerSupervisor
+
+log = logging.getLogger("portcullis.router")
+
+MAX_UPSTREAM_PAGES: Final = 100
+GATEWAY_CAPABILITIES: Final = {
+    "tools": {"listChanged": True},
+    "prompts": {"listChanged": True},
+    "resources": {"listChanged": True},
+    "completions": {},
+}
+
+
+class Router:
+    """Routes the messages of one endpoint: all servers (prefixed) or one (pinned, unprefixed)."""
+
+    def __init__(
+        self,
+        supervisors: Mapping[str, ServerSupervisor],
+        namespace: Namespace,
+        *,
+        server_info: dict[str, Any],
+        pinned: str | None = None,
+    ) -> None:
+        self._supervisors = supervisors
+        self._servers: Sequence[str] = [pinned] if pinned is not None else list(supervisors)
+        self._pinned = pinned
+        self._server_info = server_info
+        self._catalogs = {kind: Catalog(kind, namespace, self._servers) for kind in KINDS}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        if scope["id"] is None:
+            return  # client notifications end here; cancellation is handled by the endpoint
+        kind = KIND_BY_LIST_METHOD.get(method)
+        if kind is not None:
+            await self._list(scope, send, kind)
+        elif method == "tools/call":
+            await self._call_named(scope, send, TOOLS, "name")
+        elif method == "prompts/get":
+            await self._call_named(scope, send, PROMPTS, "name")
+        elif method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
+            await self._call_resource(scope, send)
+        elif method == "completion/complete":
+            await self._complete(scope, send)
+        elif method == "initialize":
+            await send(response_event(result_message(scope["id"], self._initialize_result(scope))))
+        elif method == "ping":
+            await send(response_event(result_message(scope["id"], {})))
+        elif self._pinned is not None:
+            await self._forward(scope, send, self._pinned, scope["params"])
+        else:
+            await send(
+                error_event(
+                    scope,
+                    METHOD_NOT_FOUND,
+                    f"method {method!r} is not supported by the aggregate endpoint",
+                    fault="client",
+                )
+            )
+
+    async def prime(self) -> None:
+        """List everything of the running servers once, refusing to start on a collision."""
+        problems: list[str] = []
+        for kind in KINDS:
+            problems += await self._refresh(kind, started_only=True)
+        if problems:
+            raise CollisionError("; ".join(problems))
+
+    def _initialize_result(self, scope: Scope) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "protocolVersion": scope["protocol_version"],
+            "capabilities": GATEWAY_CAPABILITIES,
+            "serverInfo": self._server_info,
+        }
+        notes = []
+        for server in self._servers:
+            identity = self._supervisors[server].identity
+            if identity is not None and identity.instructions:
+                notes.append(identity.instructions if self._pinned else f"[{server}] {identity.instructions}")
+        if notes:
+            result["instructions"] = "\n\n".join(notes)
+        return result
+
+    async def _list(self, scope: Scope, send: Send, kind: Kind) -> None:
+        if scope["params"].get("cursor") is not None:
+            await send(
+                error_event(
+                    scope,
+                    INVALID_PARAMS,
+                    "invalid cursor: this gateway returns complete lists and issues no cursors",
+                    fault="client",
+                )
+            )
+            return
+        await self._refresh(kind)
+        result = {kind.result_key: self._catalogs[kind].merged()}
+        await send(response_event(result_message(scope["id"], result)))
+
+    async def _refresh(self, kind: Kind, *, started_only: bool = False) -> list[str]:
+        servers = [s for s in self._servers if not started_only or self._supervisors[s].identity is not None]
+        lists = await asyncio.gather(*(self._fetch_all(s, kind) for s in servers))
+        catalog = self._catalogs[kind]
+        problems: list[str] = []
+        for server, items in zip(servers, lists, strict=True):
+            if items is None:
+                continue
+            collisions = catalog.replace(server, items)
+            for message in collisions:
+                log.error("name collision refused: %s", message)
+            problems += collisions
+        return problems
+
+    async def _fetch_all(self, server: str, kind: Kind) -> list[dict[str, Any]] | None:
+        """Every page of one server's list, or None when the server cannot answer now."""
+        try:
+            connection = await self._supervisors[server].connection()
+            identity = connection.identity
+            if identity is None or kind.capability not in identity.capabilities:
+                return []
+            items: list[dict[str, Any]] = []
+            params: dict[str, Any] = {}
+            for _ in range(MAX_UPSTREAM_PAGES):
+                response = await connection.request(kind.list_method, params or None)
+                result = response.get("result")
+                if not isinstance(result, dict):
+                    log.warning("[%s] %s failed: %s", server, kind.list_method, response.get("error"))
+                    return None
+                items += [i for i in result.get(kind.result_key) or () if isinstance(i, dict)]
+                cursor = result.get("nextCursor")
+                if not cursor:
+                    break
+                params = {"cursor": cursor}
+            return items
+        except UpstreamError as exc:
+            log.warning("%s; left out of %s", exc, kind.list_method)
+            return None
+
+    async def _owner(self, kind: Kind, key: str) -> Owner | None:
+        catalog = self._catalogs[kind]
+        owner = catalog.owner(key)
+        if owner is None:
+            await self._refresh(kind)
+            owner = catalog.owner(key)
+        return owner
+
+    async def _call_named(self, scope: Scope, send: Send, kind: Kind, field: str) -> None:
+        params: dict[str, Any] = scope["params"]
+        name = params.get(field)
+        owner = await self._owner(kind, name) if isinstance(name, str) else None
+        if owner is None:
+            noun = kind.result_key[:-1]
+            await send(
+                error_event(
+                    scope,
+                    INVALID_PARAMS,
+                    f"unknown {noun} {name!r}; list them with {kind.list_method}",
+                    fault="client",
+                )
+            )
+            return
+        await self._forward(scope, send, owner.server, {**params, field: owner.name}, owner.name)
+
+    async def _call_resource(self, scope: Scope, send: Send) -> None:
+        params: dict[str, Any] = scope["params"]
+        uri = params.get("uri")
+        owner = await self._resource_owner(uri) if isinstance(uri, str) else None
+        if owner is None:
+            await send(
+                error_event(
+                    scope,
+                    RESOURCE_NOT_FOUND,
+                    f"resource {uri!r} is not offered by any server of this endpoint",
+                    fault="client",
+                    data={"uri": uri},
+                )
+            )
+            return
+        await self._forward(scope, send, owner.server, params, uri)
+
+    async def _resource_owner(self, uri: str) -> Owner | None:
+        resources, templates = self._catalogs[RESOURCES], self._catalogs[TEMPLATES]
+        owner = resources.owner(uri) or templates.match_template(uri)
+        if owner is None:
+            await asyncio.gather(self._refresh(RESOURCES), self._refresh(TEMPLATES))
+            owner = resources.owner(uri) or templates.match_template(uri)
+        return owner
+
+    async def _complete(self, scope: Scope, send: Send) -> None:
+        params: dict[str, Any] = scope["params"]
+        ref = params.get("ref")
+        owner: Owner | None = None
+        if isinstance(ref, dict):
+            if ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
+                owner = await self._owner(PROMPTS, ref["name"])
+                ref = {**ref, "name": owner.name} if owner else ref
+            elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
+                owner = await self._owner(TEMPLATES, ref["uri"]) or await self._resource_owner(ref["uri"])
+        if owner is None:
+            await send(
+                error_event(
+                    scope,
+                    INVALID_PARAMS,
+                    f"completion reference {ref!r} names no prompt or resource template here",
+                    fault="client",
+                )
+            )
+            return
+        await self._forward(scope, send, owner.server, {**params, "ref": ref})
+
+    async def _forward(
+        self,
+        scope: Scope,
+        send: Send,
+        server: str,
+        params: dict[str, Any],
+        target_name: str | None = None,
+    ) -> None:
+        state: dict[str, Any] = scope["state"]
+        state["target_server"] = server
+        if target_name is not None:
+            state["target_name"] = target_name
+        try:
+            connection = await self._supervisors[server].connection()
+            response: Message = await connection.request(scope["method"], params, sink=send)
+        except UpstreamError as exc:
+            await send(error_event(scope, exc.code, str(exc), fault="upstream"))
+            return
+        response["id"] = scope["id"]
+        await send(response_event(response))

@@ -1,0 +1,33 @@
+"""The transport seam: connect, send one message, receive messages, close.
+
+Kept as small as httpx's transport base so that stdio, streamable HTTP and legacy SSE can sit
+behind the same upstream connection, and a test can swap in an in-memory one.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from middleware.protocol import Message
+
+
+class TransportClosed(Exception):
+    """The peer went away; ``detail`` says how (exit code, EOF, I/O error)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Transport(Protocol):
+    async def connect(self) -> None: ...
+
+    async def send(self, message: Message) -> None:
+        """Write one JSON-RPC message; raises :class:`TransportClosed` if the peer is gone."""
+        ...
+
+    async def receive(self) -> Message:
+        """The next JSON-RPC message; raises :class:`TransportClosed` at the end."""
+        ...
+
+    async def close(self) -> None: ...
