@@ -119,7 +119,8 @@ class Gateway:
         self.endpoints: dict[str, MCPEndpoint] = {}
         self._add_endpoint("/mcp", Router(self.supervisors, namespace, server_info=server_info))
         for name in self.supervisors:
-            pinned = Router(self.supervisors, namespace, server_info=server_info, pinned=name)
+            unprefixed = Namespace({name: ""}, settings.routing.separator)
+            pinned = Router(self.supervisors, unprefixed, server_info=server_info, pinned=name)
             self._add_endpoint(f"/servers/{name}/mcp", pinned, name)
 
     def _add_endpoint(self, path: str, router: Router, pinned: str | None = None) -> None:

@@ -2,21 +2,133 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import httpx2
 import pytest
 from mcp import MCPError
+from mcp.types import PromptReference, ResourceTemplateReference, TextContent, TextResourceContents
 
-from tests.support import RunningGateway
+from tests.support import RunningGateway, initialize_raw
 
 MODES = ["legacy", "auto"]
+
+
+def text_of(result: Any) -> str:
+    block = result.content[0]
+    assert isinstance(block, TextContent)
+    return block.text
 
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_tools_of_both_servers_are_namespaced(gateway: RunningGateway, mode: str) -> None:
     async with gateway.client(mode=mode) as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
-        assert "alpha__echo" in names and "beta__echo" in names
+        assert "alpha__echo" in names
+        assert "beta__echo" in names
         assert "echo" not in names
-        alpha = await client.call_tool("alpha__echo", {"text": "hi"})
-        beta = await client.call_tool("beta__echo", {"text": "hi"})
-        assert alpha.content[0].text == "alpha:hi"  # type: ignore[union-attr]
-        assert beta.content[0].text == "beta:hi"  # type: ignore[union-attr]
+        assert len(names) == len(set(names))
+        assert text_of(await client.call_tool("alpha__echo", {"text": "hi"})) == "alpha:hi"
+        assert text_of(await client.call_tool("beta__echo", {"text": "hi"})) == "beta:hi"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_prompts_resources_and_templates_route_to_their_owner(
+    gateway: RunningGateway, mode: str
+) -> None:
+    async with gateway.client(mode=mode) as client:
+        prompts = [prompt.name for prompt in (await client.list_prompts()).prompts]
+        assert prompts == ["alpha__greet"]  # beta runs --tools-only
+        prompt = await client.get_prompt("alpha__greet", {"name": "Ann"})
+        content = prompt.messages[0].content
+        assert isinstance(content, TextContent)
+        assert content.text == "Hello Ann from alpha"
+
+        uris = [str(resource.uri) for resource in (await client.list_resources()).resources]
+        assert uris == ["fixture://alpha/info"]
+        read = await client.read_resource("fixture://alpha/info")
+        assert isinstance(read.contents[0], TextResourceContents)
+        assert read.contents[0].text == "info of alpha"
+
+        templates = (await client.list_resource_templates()).resource_templates
+        assert [t.uri_template for t in templates] == ["fixture://alpha/items/{item}"]
+        item = await client.read_resource("fixture://alpha/items/42")
+        assert isinstance(item.contents[0], TextResourceContents)
+        assert item.contents[0].text == "item 42 of alpha"
+
+
+async def test_completion_is_routed_with_names_translated(gateway: RunningGateway) -> None:
+    async with gateway.client(mode="legacy") as client:
+        prompt_completion = await client.complete(
+            PromptReference(type="ref/prompt", name="alpha__greet"), {"name": "name", "value": "al"}
+        )
+        assert prompt_completion.completion.values == ["alice", "albert"]
+        template_completion = await client.complete(
+            ResourceTemplateReference(type="ref/resource", uri="fixture://alpha/items/{item}"),
+            {"name": "item", "value": "t"},
+        )
+        assert template_completion.completion.values == ["two", "three"]
+
+
+async def test_unknown_names_are_the_clients_error(gateway: RunningGateway) -> None:
+    async with gateway.client(mode="legacy") as client:
+        with pytest.raises(MCPError) as unknown_tool:
+            await client.call_tool("gamma__echo", {"text": "x"})
+        assert unknown_tool.value.error.code == -32602
+        assert "tools/list" in unknown_tool.value.error.message
+        with pytest.raises(MCPError) as unknown_resource:
+            await client.read_resource("fixture://nowhere/x")
+        assert unknown_resource.value.error.code == -32002
+        with pytest.raises(MCPError) as unknown_prompt:
+            await client.get_prompt("beta__greet", {"name": "x"})
+        assert unknown_prompt.value.error.code == -32602
+
+
+async def test_tool_failures_stay_tool_results(gateway: RunningGateway) -> None:
+    async with gateway.client(mode="legacy") as client:
+        result = await client.call_tool("alpha__fail", {})
+        assert result.is_error is True
+
+
+async def test_sidecar_endpoint_exposes_one_server_unprefixed(gateway: RunningGateway) -> None:
+    async with gateway.client(url=gateway.server_url("beta"), mode="legacy") as client:
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        assert "echo" in names
+        assert all("__" not in name for name in names)
+        assert text_of(await client.call_tool("echo", {"text": "side"})) == "beta:side"
+        with pytest.raises(MCPError):
+            await client.call_tool("alpha__echo", {"text": "x"})
+
+
+async def test_invalid_cursor_is_invalid_params(gateway: RunningGateway) -> None:
+    async with httpx2.AsyncClient(timeout=10) as http:
+        headers = gateway.headers()
+        session = await initialize_raw(http, gateway.url, headers)
+        response = await http.post(
+            gateway.url,
+            headers={**headers, "content-type": "application/json", "mcp-session-id": session},
+            json={"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"cursor": "bogus"}},
+        )
+        assert response.status_code == 200
+        assert response.json()["error"]["code"] == -32602
+
+
+async def test_same_progress_token_from_two_clients_never_crosses(gateway: RunningGateway) -> None:
+    """Both clients use token 1 on the one shared upstream session; each sees only its own."""
+    seen: dict[str, list[float]] = {"a": [], "b": []}
+
+    async def run(label: str, steps: int) -> str:
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen[label].append(total or 0)
+
+        async with gateway.client(mode="legacy") as client:
+            result = await client.call_tool(
+                "alpha__progress", {"steps": steps, "delay": 0.05}, progress_callback=on_progress
+            )
+            return text_of(result)
+
+    results = await asyncio.gather(run("a", 3), run("b", 5))
+    assert results == ["3 steps", "5 steps"]
+    assert seen["a"] == [3.0] * 3
+    assert seen["b"] == [5.0] * 5

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what the tests need into .venv, then runs
+# lint (ruff), format check, types (mypy --strict), the layering contracts and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "tests/run.sh: Python 3.11 or newer is needed (set PYTHON=...)" >&2
+  exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+install_log=$(mktemp)
+if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' >"$install_log" 2>&1; then
+  cat "$install_log" >&2
+  echo "tests/run.sh: installing the project and its test tools failed (above)" >&2
+  exit 2
+fi
+rm -f "$install_log"
+
+echo "== ruff check";         .venv/bin/ruff check .
+echo "== ruff format";        .venv/bin/ruff format --check .
+echo "== mypy --strict";      .venv/bin/mypy
+echo "== pytest";             .venv/bin/python -m pytest --timeout 180 "$@"
