@@ -17,7 +17,7 @@ from typing import Any, Final
 import orjson
 
 from gateway.sessions import LiveSession, LiveSessions, SessionRecord, SessionStore, new_session_id
-from middleware.http_errors import ASGIReceive, ASGIScope, ASGISend, header, send_json, send_jsonrpc_error
+from middleware.http_errors import ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
 from middleware.protocol import (
     ANONYMOUS,
     CLIENT_RESPONSE,
@@ -111,9 +111,11 @@ class _Reply:
         await self._send({"type": "http.response.body", "body": _sse_event(message), "more_body": True})
 
     async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(self._keepalive)
-            await self._send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
+        with contextlib.suppress(OSError, RuntimeError):  # the client went away: nothing to keep alive
+            while True:
+                await asyncio.sleep(self._keepalive)
+                chunk = b": keep-alive\n\n"
+                await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     async def finish(self, fallback: Message) -> None:
         """End the answer; ``fallback`` is sent if the call produced no response."""
@@ -211,7 +213,7 @@ class MCPEndpoint:
         live = self.live.get(session.id, self.path)
         if "method" not in message:
             await self._client_response(live, message)
-            await send_json(send, 202, None)
+            await _accepted(send)
         elif "id" not in message:
             await self._notification(scope, session, message, principal)
             await _accepted(send)

@@ -138,12 +138,12 @@ class ServerSupervisor:
         self._connection = connection
         self._watcher = asyncio.create_task(self._watch(connection), name=f"watch:{self.name}")
         identity = connection.identity
+        info = identity.server_info if identity else {}
         log.info(
-            "[%s] started (pid %s, %s %s, protocol %s)",
+            "[%s] started (pid %s, %s, protocol %s)",
             self.name,
             transport.pid,
-            identity.server_info.get("name") if identity else "?",
-            identity.server_info.get("version") if identity else "?",
+            f"{info.get('name', '?')} {info.get('version') or ''}".strip(),
             identity.protocol_version if identity else "?",
         )
         self._on_restart(self.name)

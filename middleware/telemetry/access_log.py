@@ -5,6 +5,7 @@ Argument values never appear: they are the likeliest place for secrets and perso
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -41,7 +42,10 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, record)
-        except BaseException:
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception:
             outcome = "gateway_error"
             raise
         finally:
