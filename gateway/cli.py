@@ -8,6 +8,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 from gateway import __version__
 from gateway.settings import Settings, SettingsError, find_settings_file, is_loopback, load_settings
@@ -137,7 +138,17 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=3,
         server_header=False,
     )
-    server = uvicorn.Server(config)
+
+    class CleanExitServer(uvicorn.Server):
+        """uvicorn re-raises the signal that stopped it once its graceful shutdown is done, so a
+        clean SIGTERM/SIGINT stop would end as death by SIGTERM or a KeyboardInterrupt traceback
+        instead of the exit status 0 returned below."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    server = CleanExitServer(config)
     server.run()
     return 0 if server.started else 1
 

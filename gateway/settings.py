@@ -7,6 +7,7 @@ Invalid settings fail before anything starts, with messages that name the key an
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import os
 import re
@@ -14,7 +15,16 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 SETTINGS_ENV = "PORTCULLIS_SETTINGS"
@@ -121,6 +131,15 @@ class MiddlewareSettings(_Strict):
     def _import_path(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", value):
             raise ValueError("write it as 'package.module:ClassName'")
+        # Checked here, not only when the stack is built, so `check` reports it with the rest.
+        module_name, _, attribute = value.partition(":")
+        try:
+            getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(
+                f"cannot import it ({exc}); check the module is on the Python path and "
+                "the name is spelled right"
+            ) from None
         return value
 
 
@@ -164,30 +183,65 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (env_settings, init_settings)  # the environment overrides the file
 
-    @model_validator(mode="after")
-    def _coherent(self) -> Settings:
-        for name in self.servers:
-            if not SERVER_NAME.match(name):
-                raise ValueError(
-                    f"server name {name!r} must be 1-63 letters, digits, '_' or '-', "
-                    "starting with a letter or digit"
-                )
-        prefixes: dict[str, str] = {}
-        for name, server in self.servers.items():
-            prefix = name if server.prefix is None else server.prefix
-            if prefix and prefix in prefixes:
-                raise ValueError(
-                    f"servers {prefixes[prefix]!r} and {name!r} share the prefix {prefix!r}; "
-                    "set a distinct `prefix` on one of them"
-                )
-            prefixes[prefix] = name
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _coherent(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        """Server names and prefixes, checked on the input so that their problems are reported
+        together with every other bad key (an "after" validator only runs once all else is valid)."""
+        problems = _server_problems(data.get("servers") if isinstance(data, dict) else None)
+        try:
+            settings = handler(data)
+        except ValidationError as exc:
+            if not problems:
+                raise
+            others: list[InitErrorDetails] = [
+                {"type": PydanticCustomError(e["type"], e["msg"]), "loc": e["loc"], "input": e["input"]}
+                for e in exc.errors()
+            ]
+            raise ValidationError.from_exception_data(exc.title, [*others, *problems]) from None
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return settings
 
     @property
     def prefixes(self) -> dict[str, str]:
         return {
             name: name if server.prefix is None else server.prefix for name, server in self.servers.items()
         }
+
+
+def _server_problems(servers: Any) -> list[InitErrorDetails]:
+    """Bad server names and shared prefixes in the (not yet validated) ``servers`` table."""
+    if not isinstance(servers, dict):
+        return []
+    problems: list[InitErrorDetails] = []
+    prefixes: dict[str, str] = {}
+    for name, server in servers.items():
+        if not isinstance(name, str) or not SERVER_NAME.match(name):
+            message = "server name must be 1-63 letters, digits, '_' or '-', starting with a letter or digit"
+            problems.append(
+                {"type": PydanticCustomError("value_error", message), "loc": ("servers", name), "input": name}
+            )
+            continue
+        prefix = server.get("prefix") if isinstance(server, dict) else getattr(server, "prefix", None)
+        prefix = name if prefix is None else prefix
+        if not isinstance(prefix, str):
+            continue
+        if prefix and prefix in prefixes:
+            message = (
+                f"servers {prefixes[prefix]!r} and {name!r} share the prefix {prefix!r}; "
+                "set a distinct `prefix` on one of them"
+            )
+            problems.append(
+                {
+                    "type": PydanticCustomError("value_error", message),
+                    "loc": ("servers", name, "prefix"),
+                    "input": prefix,
+                }
+            )
+            continue
+        prefixes[prefix] = name
+    return problems
 
 
 class SettingsError(Exception):
@@ -238,7 +292,11 @@ def _resolve_relative_cwds(settings: Settings, base: Path) -> None:
 
 def explain(error: Any) -> str:
     """One pydantic error as 'key.path: what is wrong — how to fix it'."""
-    loc = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
+    loc = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}"
+        for part in error["loc"]
+        if not str(part).startswith("function-")
+    ).removeprefix(".")
     kind = error["type"]
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":

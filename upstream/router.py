@@ -68,6 +68,9 @@ class Router:
         self._pinned = pinned
         self._server_info = server_info
         self._catalogs = {kind: Catalog(kind, namespace, self._servers) for kind in KINDS}
+        self._namespace = namespace
+        self._down: dict[str, UpstreamError] = {}
+        """Why each server could not list its names at the last refresh."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
@@ -156,6 +159,7 @@ class Router:
         """Every page of one server's list, or None when the server cannot answer now."""
         try:
             connection = await self._supervisors[server].connection()
+            self._down.pop(server, None)
             identity = connection.identity
             if identity is None or kind.capability not in identity.capabilities:
                 return []
@@ -175,7 +179,18 @@ class Router:
             return items
         except UpstreamError as exc:
             log.warning("%s; left out of %s", exc, kind.list_method)
+            self._down[server] = exc
             return None
+
+    def _down_owner(self, name: str) -> UpstreamError | None:
+        """Why the server that ``name`` would belong to is down, if it is: a call to a tool of a
+        server that cannot start gets that reason, not a misleading "unknown tool"."""
+        for server in self._servers:
+            error = self._down.get(server)
+            prefix = self._namespace.expose(server, "")
+            if error is not None and (self._pinned is not None or (prefix and name.startswith(prefix))):
+                return error
+        return None
 
     async def _owner(self, kind: Kind, key: str) -> Owner | None:
         catalog = self._catalogs[kind]
@@ -189,6 +204,10 @@ class Router:
         params: dict[str, Any] = scope["params"]
         name = params.get(field)
         owner = await self._owner(kind, name) if isinstance(name, str) else None
+        down = self._down_owner(name) if owner is None and isinstance(name, str) else None
+        if down is not None:
+            await send(error_event(scope, down.code, str(down), fault="upstream"))
+            return
         if owner is None:
             noun = kind.result_key[:-1]
             await send(
