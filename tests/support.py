@@ -17,6 +17,7 @@ from typing import Any
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import TextContent
 
 from middleware.auth.api_key import hash_key
 
@@ -217,21 +218,35 @@ def pid_alive(pid: int) -> bool:
     return False
 
 
+INITIALIZE: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "raw-test", "version": "0"},
+    },
+}
+
+
+def text_of(result: Any) -> str:
+    """The text of a tool result's first content block."""
+    block = result.content[0]
+    assert isinstance(block, TextContent)
+    text: str = block.text
+    return text
+
+
+async def pid_of(client: Client, tool: str) -> int:
+    """The pid a fixture server reports through its ``pid`` tool."""
+    return int(text_of(await client.call_tool(tool, {})))
+
+
 async def initialize_raw(client: httpx2.AsyncClient, url: str, headers: Mapping[str, str]) -> str:
     """Open a session by hand; returns its id."""
     response = await client.post(
-        url,
-        headers={**headers, "content-type": "application/json"},
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw-test", "version": "0"},
-            },
-        },
+        url, headers={**headers, "content-type": "application/json"}, json=INITIALIZE
     )
     assert response.status_code == 200, response.text
     session_id = response.headers["mcp-session-id"]

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx2
 import pytest
 from mcp import MCPError
 from mcp.types import PromptReference, ResourceTemplateReference, TextContent, TextResourceContents
 
-from tests.support import RunningGateway, initialize_raw
+from tests.support import RunningGateway, initialize_raw, text_of
 
 MODES = ["legacy", "auto"]
-
-
-def text_of(result: Any) -> str:
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return block.text
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -14,8 +14,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from mcp import Client, MCPError
-from mcp.types import TextContent
+from mcp import MCPError
 
 from tests.support import (
     FIXTURE_SERVER,
@@ -24,24 +23,16 @@ from tests.support import (
     fixture_server,
     initialize_raw,
     pid_alive,
+    pid_of,
     running_gateway,
     start_gateway,
+    text_of,
 )
 
 pytestmark = pytest.mark.timeout(90)
 
 FIXTURE_TOOLS = {"echo", "add", "whoami", "slow", "progress", "crash", "fail", "pid", "big"}
 PROTOCOL_VERSION = "2025-11-25"
-
-
-def text_of(result: Any) -> str:
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return block.text
-
-
-async def pid_of(client: Client, tool: str) -> int:
-    return int(text_of(await client.call_tool(tool, {})))
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:

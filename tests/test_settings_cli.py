@@ -22,6 +22,7 @@ import httpx2
 from tests.support import (
     ACCEPT_BOTH,
     ALICE_KEY,
+    INITIALIZE,
     ROOT,
     RunningGateway,
     default_settings,
@@ -33,16 +34,6 @@ from tests.support import (
 )
 
 KEY = re.compile(r"pcs_[A-Za-z0-9_\-]+")
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "cli-test", "version": "0"},
-    },
-}
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -12,8 +12,7 @@ from typing import Any
 import httpx2
 import orjson
 import pytest
-from mcp import Client, MCPError
-from mcp.types import TextContent
+from mcp import MCPError
 
 from tests.support import (
     BOB_KEY,
@@ -22,7 +21,9 @@ from tests.support import (
     fixture_server,
     initialize_raw,
     pid_alive,
+    pid_of,
     running_gateway,
+    text_of,
 )
 
 pytestmark = pytest.mark.timeout(90)
@@ -32,16 +33,6 @@ REQUEST_TIMEOUT = -32001
 REQUEST_CANCELLED = -32800
 PROTOCOL_VERSION = "2025-11-25"
 QUICK_RESTART = {"backoff_initial": 0.05, "backoff_max": 0.2}
-
-
-def text_of(result: Any) -> str:
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return block.text
-
-
-async def pid_of(client: Client, tool: str) -> int:
-    return int(text_of(await client.call_tool(tool, {})))
 
 
 def cancellations(log: Path) -> int:
