@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any, cast
 
 from starlette.applications import Starlette
@@ -31,7 +32,8 @@ from middleware.protocol import MCPApp, Message
 from upstream.catalog import CollisionError, Namespace
 from upstream.reaper import Reaper
 from upstream.router import Router
-from upstream.supervisor import RestartPolicy, ServerSupervisor, StdioServerSpec
+from upstream.stdio import StdioTransport
+from upstream.supervisor import RestartPolicy, ServerSpec, ServerSupervisor
 
 log = logging.getLogger("portcullis")
 
@@ -71,18 +73,23 @@ def build_mcp_stack(settings: Settings, innermost: MCPApp) -> MCPApp:
     return app
 
 
-def stdio_specs(settings: Settings) -> list[StdioServerSpec]:
+def server_specs(settings: Settings, reaper: Reaper) -> list[ServerSpec]:
     specs = []
     for name, server in settings.servers.items():
         if server.command is None:
             continue
         specs.append(
-            StdioServerSpec(
+            ServerSpec(
                 name=name,
-                command=server.command,
-                args=tuple(server.args),
-                env=dict(server.env),
-                cwd=server.cwd,
+                connect=partial(
+                    StdioTransport,
+                    name,
+                    server.command,
+                    tuple(server.args),
+                    env=dict(server.env),
+                    cwd=server.cwd,
+                    reaper=reaper,
+                ),
                 start_eagerly=server.start == "eager",
                 startup_timeout=server.startup_timeout,
                 restart=RestartPolicy(**server.restart.model_dump()),
@@ -107,9 +114,8 @@ class Gateway:
                 client_info=client_info,
                 on_notification=self._upstream_notification,
                 on_restart=self._upstream_started,
-                reaper=self.reaper,
             )
-            for spec in stdio_specs(settings)
+            for spec in server_specs(settings, self.reaper)
         }
         self._started_once: set[str] = set()
         self._janitor: asyncio.Task[None] | None = None

@@ -192,15 +192,15 @@ class UpstreamConnection:
     async def _read_loop(self) -> None:
         try:
             while True:
-                message = await self._transport.receive()
-                await self._dispatch(message)
+                message, related = await self._transport.receive()
+                await self._dispatch(message, related)
         except TransportClosed as exc:
             self._mark_closed(exc.detail)
         except Exception as exc:  # boundary: a reader bug must still fail the calls, not hang them
             log.exception("[%s] upstream reader failed", self.name)
             self._mark_closed(f"reader failed: {exc!r}")
 
-    async def _dispatch(self, message: Message) -> None:
+    async def _dispatch(self, message: Message, related: Any) -> None:
         if "method" not in message:
             pending = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
             if pending is not None and not pending.future.done():

@@ -18,7 +18,7 @@ import orjson
 
 from middleware.protocol import Message
 from upstream.reaper import Reaper, kill_group
-from upstream.transport import TransportClosed
+from upstream.transport import Received, TransportClosed
 
 log = logging.getLogger("portcullis.upstream")
 
@@ -64,6 +64,10 @@ class StdioTransport:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def description(self) -> str:
+        return f"pid {self.pid}"
+
     async def connect(self) -> None:
         try:
             self._process = await asyncio.create_subprocess_exec(
@@ -95,7 +99,7 @@ class StdioTransport:
         except (ConnectionError, BrokenPipeError) as exc:
             raise TransportClosed(self._exit_detail()) from exc
 
-    async def receive(self) -> Message:
+    async def receive(self) -> Received:
         process = self._require_process()
         stdout = process.stdout
         assert stdout is not None
@@ -118,7 +122,7 @@ class StdioTransport:
                 log.warning("[%s] ignored a stdout line that is not JSON: %.200r", self.name, line)
                 continue
             if isinstance(message, dict):
-                return message
+                return message, None
             log.warning("[%s] ignored a JSON value that is not a message", self.name)
 
     async def close(self) -> None:

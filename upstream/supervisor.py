@@ -12,8 +12,8 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from upstream.connection import (
@@ -22,8 +22,7 @@ from upstream.connection import (
     UpstreamConnection,
     UpstreamError,
 )
-from upstream.reaper import Reaper
-from upstream.stdio import StdioTransport
+from upstream.transport import Transport
 
 log = logging.getLogger("portcullis.upstream")
 
@@ -38,36 +37,31 @@ class RestartPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class StdioServerSpec:
-    """What the supervisor needs to run a stdio server; built by the gateway from settings."""
+class ServerSpec:
+    """What the supervisor needs to run a server; built by the gateway from settings."""
 
     name: str
-    command: str
-    args: Sequence[str] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
-    cwd: str | None = None
+    connect: Callable[[], Transport]
+    """Makes a fresh, unconnected transport for each start and restart."""
     start_eagerly: bool = False
     startup_timeout: float = 30.0
-    max_message_bytes: int = 64 * 1024 * 1024
     restart: RestartPolicy = RestartPolicy()
 
 
 class ServerSupervisor:
     def __init__(
         self,
-        spec: StdioServerSpec,
+        spec: ServerSpec,
         *,
         client_info: dict[str, Any],
         on_notification: NotificationSink,
         on_restart: Callable[[str], None],
-        reaper: Reaper | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
         self._client_info = client_info
         self._on_notification = on_notification
         self._on_restart = on_restart
-        self._reaper = reaper
         self._connection: UpstreamConnection | None = None
         self._starting: asyncio.Task[UpstreamConnection] | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -75,7 +69,7 @@ class ServerSupervisor:
         self._failed_until = 0.0
         self._last_failure = ""
         self._closing = False
-        self.transport: StdioTransport | None = None
+        self.transport: Transport | None = None
 
     @property
     def identity(self) -> ServerIdentity | None:
@@ -105,15 +99,7 @@ class ServerSupervisor:
         delay = self._backoff_delay()
         if delay > 0:
             await asyncio.sleep(delay)
-        transport = StdioTransport(
-            self.name,
-            self.spec.command,
-            self.spec.args,
-            env=self.spec.env,
-            cwd=self.spec.cwd,
-            max_message_bytes=self.spec.max_message_bytes,
-            reaper=self._reaper,
-        )
+        transport = self.spec.connect()
         connection = UpstreamConnection(
             self.name,
             transport,
@@ -140,9 +126,9 @@ class ServerSupervisor:
         identity = connection.identity
         info = identity.server_info if identity else {}
         log.info(
-            "[%s] started (pid %s, %s, protocol %s)",
+            "[%s] started (%s, %s, protocol %s)",
             self.name,
-            transport.pid,
+            getattr(transport, "description", type(transport).__name__),
             f"{info.get('name', '?')} {info.get('version') or ''}".strip(),
             identity.protocol_version if identity else "?",
         )

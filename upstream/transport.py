@@ -6,9 +6,13 @@ behind the same upstream connection, and a test can swap in an in-memory one.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from middleware.protocol import Message
+
+Received = tuple[Message, Any]
+"""A message from the peer, and the id of our request whose response stream carried it, when
+the transport knows (streamable HTTP does; stdio does not, so it gives None)."""
 
 
 class TransportClosed(Exception):
@@ -26,7 +30,7 @@ class Transport(Protocol):
         """Write one JSON-RPC message; raises :class:`TransportClosed` if the peer is gone."""
         ...
 
-    async def receive(self) -> Message:
+    async def receive(self) -> Received:
         """The next JSON-RPC message; raises :class:`TransportClosed` at the end."""
         ...
 
