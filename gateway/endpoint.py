@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import orjson
 
-from gateway.sessions import LiveSession, LiveSessions, SessionRecord, SessionStore, new_session_id
+from gateway.sessions import Inbox, LiveSession, LiveSessions, SessionRecord, SessionStore, new_session_id
 from middleware.http_errors import ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
 from middleware.protocol import (
     ANONYMOUS,
@@ -28,6 +28,7 @@ from middleware.protocol import (
     PRINCIPAL_KEY,
     REQUEST_CANCELLED,
     RESPONSE,
+    SERVER_REQUEST,
     Event,
     MCPApp,
     Message,
@@ -272,17 +273,26 @@ class MCPEndpoint:
                 self.live.get(record.id, self.path)
             await reply(event)
 
-        await self._run(self._mcp_scope(scope, record, message, principal), capture, reply)
+        await self._run(self._mcp_scope(scope, record, message, principal), _no_input, capture, reply)
 
     async def _request(self, send: ASGISend, live: LiveSession, mcp_scope: dict[str, Any]) -> None:
         """Run a request; a client's notifications/cancelled cancels this very task."""
         request_id = mcp_scope["id"]
         reply = _Reply(send, [], self.keepalive)
+        inbox = Inbox()
+        asked: list[Any] = []
+
+        async def relay(event: Event) -> None:
+            if event["type"] == SERVER_REQUEST:
+                asked.append(event["message"]["id"])
+                live.awaiting[event["message"]["id"]] = inbox
+            await reply(event)
+
         task = asyncio.current_task()
         assert task is not None
         live.in_flight[request_id] = task
         try:
-            await self._run(mcp_scope, reply, reply)
+            await self._run(mcp_scope, inbox.receive, relay, reply)
         except asyncio.CancelledError:
             if request_id not in live.cancelled:
                 raise
@@ -291,12 +301,14 @@ class MCPEndpoint:
         finally:
             live.in_flight.pop(request_id, None)
             live.cancelled.discard(request_id)
+            for server_request_id in asked:
+                live.awaiting.pop(server_request_id, None)
 
-    async def _run(self, mcp_scope: dict[str, Any], send: Any, reply: _Reply) -> None:
+    async def _run(self, mcp_scope: dict[str, Any], receive: Any, send: Any, reply: _Reply) -> None:
         """Run one request through the MCP tier; whatever happens, the client gets an answer."""
         request_id = mcp_scope["id"]
         try:
-            await self.app(mcp_scope, _no_input, send)
+            await self.app(mcp_scope, receive, send)
         except Exception:  # boundary: one broken call must not take the endpoint down
             log.exception("MCP call %s failed inside the gateway", mcp_scope["method"])
             await reply.finish(
@@ -321,7 +333,11 @@ class MCPEndpoint:
             log.exception("notification %s failed inside the gateway", message["method"])
 
     async def _client_response(self, live: LiveSession, message: Message) -> None:
-        log.debug("dropped a client response to %r: no server request is pending", message.get("id"))
+        inbox = live.awaiting.pop(message.get("id"), None)
+        if inbox is None:
+            log.debug("dropped a client response to %r: no server request is pending", message.get("id"))
+            return
+        inbox.put({"type": CLIENT_RESPONSE, "message": message})
 
     def _mcp_scope(
         self, scope: ASGIScope, session: SessionRecord, message: Message, principal: Principal
@@ -514,7 +530,7 @@ async def _wait_disconnect(receive: ASGIReceive) -> None:
 
 
 async def _no_input() -> Event:
-    """Nothing flows to a call from the client in this release: wait forever."""
+    """For calls that relay nothing to the client (initialize, notifications): wait forever."""
     await asyncio.Event().wait()
     raise AssertionError("unreachable")
 

@@ -87,12 +87,34 @@ StreamItem = dict[str, Any] | None
 """A message for the GET stream, or None to end it."""
 
 
+class Inbox:
+    """What the client sends to one call later: answers to the server requests it relayed."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[dict[str, Any]] | None = None
+
+    def _get_queue(self) -> asyncio.Queue[dict[str, Any]]:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        return self._queue
+
+    async def receive(self) -> dict[str, Any]:
+        return await self._get_queue().get()
+
+    def put(self, event: dict[str, Any]) -> None:
+        self._get_queue().put_nowait(event)
+
+
 @dataclass(slots=True)
 class LiveSession:
     endpoint: str
     in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
     cancelled: set[Any] = field(default_factory=set)
     stream: asyncio.Queue[StreamItem] | None = None
+    awaiting: dict[Any, Inbox] = field(default_factory=dict)
+    """Server requests relayed to the client, by the id it will answer with."""
 
 
 class LiveSessions:

@@ -12,14 +12,14 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from middleware.protocol import (
-    METHOD_NOT_FOUND,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
     UPSTREAM_UNAVAILABLE,
-    Event,
     Message,
     error_message,
     result_message,
@@ -34,8 +34,16 @@ HANDSHAKE_VERSIONS: Final = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-
 NotificationSink = Callable[[str, Message], None]
 """Receives upstream notifications not tied to a call: (server name, message)."""
 
-CallSink = Callable[[Event], Awaitable[None]]
-"""Receives the events of one call (progress and other related notifications)."""
+
+class CallChannel(Protocol):
+    """The way back to the client of one call: related notifications, and questions
+    (server-to-client requests) whose answers go back upstream."""
+
+    async def notify(self, message: Message) -> None: ...
+
+    async def ask(self, request: Message) -> Message:
+        """Relay ``request`` to the client; returns its response (``result`` or ``error``)."""
+        ...
 
 
 class UpstreamError(Exception):
@@ -48,10 +56,18 @@ class UpstreamError(Exception):
         self.code = code
 
 
+CLIENT_CAPABILITIES: Final = {
+    "sampling": {},
+    "elicitation": {"form": {}, "url": {}},
+    "roots": {"listChanged": True},
+}
+"""Declared upstream because we relay them; a client that lacks one gets a clear error."""
+
+
 @dataclass(slots=True)
 class _Pending:
     future: asyncio.Future[Message]
-    sink: CallSink | None
+    channel: CallChannel | None
     client_token: Any
 
 
@@ -82,20 +98,18 @@ class UpstreamConnection:
         self._pending: dict[int, _Pending] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed_reason: str | None = None
+        self._served: dict[Any, asyncio.Task[None]] = {}
         self.closed: asyncio.Event = asyncio.Event()
         self.identity: ServerIdentity | None = None
+        self.default_channel: CallChannel | None = None
+        """Where unsolicited server requests go when this connection serves one client."""
 
     @property
     def closed_reason(self) -> str | None:
         return self._closed_reason
 
     async def open(self) -> ServerIdentity:
-        """Connect and run the initialize handshake.
-
-        We declare no client capabilities: relaying server-to-client requests (sampling,
-        elicitation, roots) needs the client's own capabilities, which a shared upstream
-        session cannot speak for.
-        """
+        """Connect and run the initialize handshake, declaring what we can relay."""
         try:
             await self._transport.connect()
         except TransportClosed as exc:
@@ -106,7 +120,7 @@ class UpstreamConnection:
             "initialize",
             {
                 "protocolVersion": HANDSHAKE_VERSIONS[0],
-                "capabilities": {},
+                "capabilities": CLIENT_CAPABILITIES,
                 "clientInfo": self._client_info,
             },
         )
@@ -131,7 +145,7 @@ class UpstreamConnection:
         method: str,
         params: dict[str, Any] | None = None,
         *,
-        sink: CallSink | None = None,
+        channel: CallChannel | None = None,
     ) -> Message:
         """Send a request and return the upstream's response message (its id is ours).
 
@@ -147,7 +161,7 @@ class UpstreamConnection:
                 client_token = meta["progressToken"]
                 params = {**params, "_meta": {**meta, "progressToken": upstream_id}}
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[upstream_id] = _Pending(future, sink, client_token)
+        self._pending[upstream_id] = _Pending(future, channel, client_token)
         message: Message = {"jsonrpc": "2.0", "id": upstream_id, "method": method}
         if params is not None:
             message["params"] = params
@@ -208,33 +222,73 @@ class UpstreamConnection:
             return
         method = message["method"]
         if "id" in message:
-            await self._answer_server_request(message)
+            task = asyncio.create_task(self._serve_server_request(message, related))
+            self._served[message["id"]] = task
+            task.add_done_callback(lambda _: self._served.pop(message["id"], None))
         elif method == "notifications/progress":
             await self._relay_progress(message)
+        elif method == "notifications/cancelled":
+            params = message.get("params") or {}
+            served = self._served.get(params.get("requestId"))
+            if served is not None:
+                served.cancel()
+        elif related is not None and (channel := self._call_channel(related)) is not None:
+            await self._tell(channel, message)
         else:
             self._on_notification(self.name, message)
+
+    def _call_channel(self, related: Any) -> CallChannel | None:
+        pending = self._pending.get(related)
+        return pending.channel if pending is not None else None
+
+    def _channel_for(self, related: Any) -> CallChannel | None:
+        """The client a server request is for: the call whose stream carried it (HTTP), else
+        the only call in flight, else this connection's own client (per-client sessions)."""
+        if related is not None:
+            return self._call_channel(related)
+        in_flight = [p.channel for p in self._pending.values() if p.channel is not None]
+        if len(in_flight) == 1:
+            return in_flight[0]
+        return self.default_channel
+
+    async def _tell(self, channel: CallChannel, message: Message) -> None:
+        try:
+            await channel.notify(message)
+        except Exception:  # boundary: a gone client must not stop the reader for everyone
+            log.debug("[%s] %s for a departed call dropped", self.name, message.get("method"))
 
     async def _relay_progress(self, message: Message) -> None:
         params = message.get("params") or {}
         token = params.get("progressToken")
         pending = self._pending.get(token) if isinstance(token, int) else None
-        if pending is None or pending.sink is None:
+        if pending is None or pending.channel is None:
             return
         relayed = {**message, "params": {**params, "progressToken": pending.client_token}}
-        try:
-            await pending.sink({"type": "mcp.notification", "message": relayed})
-        except Exception:  # boundary: a gone client must not stop the reader for everyone
-            log.debug("[%s] progress for a departed call dropped", self.name)
+        await self._tell(pending.channel, relayed)
 
-    async def _answer_server_request(self, message: Message) -> None:
-        if message["method"] == "ping":
-            reply = result_message(message["id"], {})
-        else:
+    async def _serve_server_request(self, message: Message, related: Any) -> None:
+        """Answer a server-to-client request, relaying it to the client it belongs to."""
+        request_id = message["id"]
+        method = message["method"]
+        if method == "ping":
+            reply = result_message(request_id, {})
+        elif (channel := self._channel_for(related)) is None:
             reply = error_message(
-                message["id"],
-                METHOD_NOT_FOUND,
-                f"the gateway does not relay {message['method']!r} to clients",
+                request_id,
+                INVALID_REQUEST,
+                f"the gateway cannot tell which client {method!r} is for: this upstream session "
+                "is shared and has several calls (or none) in flight; set session_mode = "
+                '"per_client" for this server',
             )
+        else:
+            try:
+                answer = await channel.ask(message)
+            except asyncio.CancelledError:
+                return  # the server cancelled its own request: no reply is due
+            except Exception as exc:  # boundary: the upstream must get an answer, not silence
+                log.exception("[%s] relaying %s failed", self.name, method)
+                answer = error_message(None, INTERNAL_ERROR, f"the gateway could not relay it: {exc}")
+            reply = {**answer, "jsonrpc": "2.0", "id": request_id}
         try:
             await self._transport.send(reply)
         except TransportClosed as exc:
@@ -244,6 +298,8 @@ class UpstreamConnection:
         if self._closed_reason is not None:
             return
         self._closed_reason = reason
+        for task in self._served.values():
+            task.cancel()
         pending, self._pending = self._pending, {}
         for call in pending.values():
             if not call.future.done():

@@ -38,6 +38,7 @@ from upstream.catalog import (
     Namespace,
     Owner,
 )
+from upstream.channel import ClientChannel
 from upstream.connection import UpstreamError
 from upstream.supervisor import ServerSupervisor
 
@@ -80,19 +81,19 @@ class Router:
         if kind is not None:
             await self._list(scope, send, kind)
         elif method == "tools/call":
-            await self._call_named(scope, send, TOOLS, "name")
+            await self._call_named(scope, receive, send, TOOLS, "name")
         elif method == "prompts/get":
-            await self._call_named(scope, send, PROMPTS, "name")
+            await self._call_named(scope, receive, send, PROMPTS, "name")
         elif method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
-            await self._call_resource(scope, send)
+            await self._call_resource(scope, receive, send)
         elif method == "completion/complete":
-            await self._complete(scope, send)
+            await self._complete(scope, receive, send)
         elif method == "initialize":
             await send(response_event(result_message(scope["id"], self._initialize_result(scope))))
         elif method == "ping":
             await send(response_event(result_message(scope["id"], {})))
         elif self._pinned is not None:
-            await self._forward(scope, send, self._pinned, scope["params"])
+            await self._forward(scope, receive, send, self._pinned, scope["params"])
         else:
             await send(
                 error_event(
@@ -200,7 +201,7 @@ class Router:
             owner = catalog.owner(key)
         return owner
 
-    async def _call_named(self, scope: Scope, send: Send, kind: Kind, field: str) -> None:
+    async def _call_named(self, scope: Scope, receive: Receive, send: Send, kind: Kind, field: str) -> None:
         params: dict[str, Any] = scope["params"]
         name = params.get(field)
         owner = await self._owner(kind, name) if isinstance(name, str) else None
@@ -219,9 +220,11 @@ class Router:
                 )
             )
             return
-        await self._forward(scope, send, owner.server, {**params, field: owner.name}, owner.name)
+        await self._forward(
+            scope, receive, send, owner.server, {**params, field: owner.name}, target_name=owner.name
+        )
 
-    async def _call_resource(self, scope: Scope, send: Send) -> None:
+    async def _call_resource(self, scope: Scope, receive: Receive, send: Send) -> None:
         params: dict[str, Any] = scope["params"]
         uri = params.get("uri")
         owner = await self._resource_owner(uri) if isinstance(uri, str) else None
@@ -236,7 +239,7 @@ class Router:
                 )
             )
             return
-        await self._forward(scope, send, owner.server, params, uri)
+        await self._forward(scope, receive, send, owner.server, params, target_name=uri)
 
     async def _resource_owner(self, uri: str) -> Owner | None:
         resources, templates = self._catalogs[RESOURCES], self._catalogs[TEMPLATES]
@@ -246,7 +249,7 @@ class Router:
             owner = resources.owner(uri) or templates.match_template(uri)
         return owner
 
-    async def _complete(self, scope: Scope, send: Send) -> None:
+    async def _complete(self, scope: Scope, receive: Receive, send: Send) -> None:
         params: dict[str, Any] = scope["params"]
         ref = params.get("ref")
         owner: Owner | None = None
@@ -266,25 +269,30 @@ class Router:
                 )
             )
             return
-        await self._forward(scope, send, owner.server, {**params, "ref": ref})
+        await self._forward(scope, receive, send, owner.server, {**params, "ref": ref})
 
     async def _forward(
         self,
         scope: Scope,
+        receive: Receive,
         send: Send,
         server: str,
         params: dict[str, Any],
+        *,
         target_name: str | None = None,
     ) -> None:
         state: dict[str, Any] = scope["state"]
         state["target_server"] = server
         if target_name is not None:
             state["target_name"] = target_name
+        channel = ClientChannel(scope, receive, send)
         try:
             connection = await self._supervisors[server].connection()
-            response: Message = await connection.request(scope["method"], params, sink=send)
+            response: Message = await connection.request(scope["method"], params, channel=channel)
         except UpstreamError as exc:
             await send(error_event(scope, exc.code, str(exc), fault="upstream"))
             return
+        finally:
+            await channel.close()
         response["id"] = scope["id"]
         await send(response_event(response))

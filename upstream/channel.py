@@ -1,0 +1,103 @@
+"""The way from an upstream back to the client of one call, over the MCP-tier ``send`` and
+``receive``: related notifications go out as they come, and server-to-client requests
+(sampling, elicitation, roots) are relayed under a gateway id, their answers matched by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from typing import Any, Final
+
+from middleware.protocol import (
+    CLIENT_RESPONSE,
+    METHOD_NOT_FOUND,
+    NOTIFICATION,
+    SERVER_REQUEST,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    error_message,
+)
+
+_REQUIRED_CAPABILITY: Final = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+_ids = itertools.count(1)
+
+
+def missing_capability(client_capabilities: dict[str, Any], request: Message) -> str | None:
+    """Why the client cannot take ``request``, or None when it declared what it needs."""
+    method = request.get("method", "")
+    needed = _REQUIRED_CAPABILITY.get(method)
+    if needed is None:
+        return None
+    declared = client_capabilities.get(needed)
+    if not isinstance(declared, dict):
+        return f"the client did not declare the {needed!r} capability, so {method!r} cannot reach it"
+    if method == "elicitation/create":
+        mode = (request.get("params") or {}).get("mode", "form")
+        # An empty elicitation capability means form mode only (2025-11-25).
+        supported = set(declared) or {"form"}
+        if mode not in supported:
+            return f"the client does not support {mode!r} elicitation"
+    return None
+
+
+class ClientChannel:
+    """One call's channel to its client; ``close()`` when the call ends."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._capabilities: dict[str, Any] = scope.get("client_capabilities") or {}
+        self._receive = receive
+        self._send = send
+        self._waiting: dict[str, asyncio.Future[Message]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def notify(self, message: Message) -> None:
+        await self._send({"type": NOTIFICATION, "message": message})
+
+    async def ask(self, request: Message) -> Message:
+        problem = missing_capability(self._capabilities, request)
+        if problem is not None:
+            return error_message(None, METHOD_NOT_FOUND, problem)
+        gateway_id = f"pcs-{next(_ids)}"
+        answer: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiting[gateway_id] = answer
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_answers())
+        try:
+            await self._send({"type": SERVER_REQUEST, "message": {**request, "id": gateway_id}})
+            return await answer
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await self.notify(
+                    {
+                        "jsonrpc": "2.0",
+                        "method": "notifications/cancelled",
+                        "params": {"requestId": gateway_id, "reason": "cancelled by the server"},
+                    }
+                )
+            raise
+        finally:
+            self._waiting.pop(gateway_id, None)
+
+    async def _read_answers(self) -> None:
+        while True:
+            event = await self._receive()
+            if event["type"] != CLIENT_RESPONSE:
+                continue
+            message: Message = event["message"]
+            waiter = self._waiting.get(message.get("id"))  # type: ignore[arg-type]
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
