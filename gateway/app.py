@@ -24,24 +24,20 @@ from gateway import __version__
 from gateway.endpoint import MCPEndpoint
 from gateway.sessions import InMemorySessionStore, LiveSessions, SessionStore
 from gateway.settings import MiddlewareSettings, Settings, SettingsError
+from gateway.unsolicited import Unsolicited
 from middleware.auth.api_key import ApiKeyAuth
 from middleware.body_limit import BodyLimit
 from middleware.host_origin import HostOriginGuard
 from middleware.http_errors import ASGIApp, ASGIReceive, ASGIScope, ASGISend
-from middleware.protocol import MCPApp, Message
+from middleware.protocol import MCPApp
 from upstream.catalog import CollisionError, Namespace
+from upstream.interest import Interest
 from upstream.reaper import Reaper
 from upstream.router import Router
 from upstream.stdio import StdioTransport
 from upstream.supervisor import RestartPolicy, ServerSpec, ServerSupervisor
 
 log = logging.getLogger("portcullis")
-
-LIST_CHANGED = (
-    "notifications/tools/list_changed",
-    "notifications/prompts/list_changed",
-    "notifications/resources/list_changed",
-)
 
 
 def load_middleware(entry: MiddlewareSettings, index: int) -> Callable[..., MCPApp]:
@@ -107,26 +103,30 @@ class Gateway:
         self.reaper = Reaper()
         self.live = LiveSessions()
         self.store: SessionStore = InMemorySessionStore(idle_timeout=settings.sessions.idle_timeout)
+        self.interest = Interest()
         client_info = {"name": "portcullis", "version": __version__}
-        self.supervisors = {
-            spec.name: ServerSupervisor(
+        self.supervisors: dict[str, ServerSupervisor] = {}
+        self.unsolicited = Unsolicited(self.live, self.interest, self.supervisors)
+        self.live.on_close = self.unsolicited.session_ended
+        for spec in server_specs(settings, self.reaper):
+            self.supervisors[spec.name] = ServerSupervisor(
                 spec,
                 client_info=client_info,
-                on_notification=self._upstream_notification,
-                on_restart=self._upstream_started,
+                on_notification=self.unsolicited.notification,
+                on_restart=self.unsolicited.server_started,
             )
-            for spec in server_specs(settings, self.reaper)
-        }
-        self._started_once: set[str] = set()
         self._janitor: asyncio.Task[None] | None = None
         namespace = Namespace(settings.prefixes, settings.routing.separator)
         server_info = {"name": "portcullis", "title": "Portcullis MCP gateway", "version": __version__}
         self.routers: dict[str, Router] = {}
         self.endpoints: dict[str, MCPEndpoint] = {}
-        self._add_endpoint("/mcp", Router(self.supervisors, namespace, server_info=server_info))
+        aggregate = Router(self.supervisors, namespace, server_info=server_info, interest=self.interest)
+        self._add_endpoint("/mcp", aggregate)
         for name in self.supervisors:
             unprefixed = Namespace({name: ""}, settings.routing.separator)
-            pinned = Router(self.supervisors, unprefixed, server_info=server_info, pinned=name)
+            pinned = Router(
+                self.supervisors, unprefixed, server_info=server_info, interest=self.interest, pinned=name
+            )
             self._add_endpoint(f"/servers/{name}/mcp", pinned, name)
 
     def _add_endpoint(self, path: str, router: Router, pinned: str | None = None) -> None:
@@ -140,18 +140,6 @@ class Gateway:
             max_sessions=self.settings.sessions.max_sessions,
             keepalive=self.settings.http.sse_keepalive,
         )
-
-    def _upstream_notification(self, server: str, message: Message) -> None:
-        if message.get("method") in LIST_CHANGED:
-            self.live.broadcast({"/mcp", f"/servers/{server}/mcp"}, message)
-        else:
-            log.debug("[%s] notification %s not relayed", server, message.get("method"))
-
-    def _upstream_started(self, server: str) -> None:
-        if server in self._started_once:  # a restart: what it offers may have changed
-            for method in LIST_CHANGED:
-                self.live.broadcast({"/mcp", f"/servers/{server}/mcp"}, {"jsonrpc": "2.0", "method": method})
-        self._started_once.add(server)
 
     async def start(self) -> None:
         self.reaper.start()
@@ -167,6 +155,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._janitor
         self.live.close_all()
+        await self.unsolicited.close()
         await asyncio.gather(*(s.close() for s in self.supervisors.values()))
         await self.reaper.stop()
 

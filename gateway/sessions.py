@@ -9,10 +9,14 @@ replica holding the connection and is rebuilt on demand.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+log = logging.getLogger("portcullis.sessions")
 
 
 def new_session_id() -> str:
@@ -122,6 +126,8 @@ class LiveSessions:
 
     def __init__(self) -> None:
         self._sessions: dict[str, LiveSession] = {}
+        self.on_close: Callable[[str], None] = lambda session_id: None
+        """Called when a session ends here (deleted or expired)."""
 
     def get(self, session_id: str, endpoint: str) -> LiveSession:
         live = self._sessions.get(session_id)
@@ -141,6 +147,7 @@ class LiveSessions:
     def close(self, session_id: str) -> None:
         """End a session here: cancel its calls and end its GET stream."""
         live = self._sessions.pop(session_id, None)
+        self.on_close(session_id)
         if live is None:
             return
         for request_id, task in live.in_flight.items():
@@ -149,13 +156,23 @@ class LiveSessions:
         if live.stream is not None:
             live.stream.put_nowait(None)
 
-    def broadcast(self, endpoints: set[str] | None, message: dict[str, Any]) -> int:
-        """Queue ``message`` on the GET stream of every session of ``endpoints`` (None: all)."""
+    def broadcast(self, endpoints: set[str], message: dict[str, Any]) -> int:
+        """Queue ``message`` on the GET stream of every session of ``endpoints``."""
+        return self.send_to(self._sessions, endpoints, message)
+
+    def send_to(self, session_ids: Iterable[str], endpoints: set[str], message: dict[str, Any]) -> int:
+        """Queue ``message`` on the GET streams of those sessions that belong to ``endpoints``."""
         delivered = 0
-        for live in self._sessions.values():
-            if live.stream is not None and (endpoints is None or live.endpoint in endpoints):
+        for session_id in session_ids:
+            live = self._sessions.get(session_id)
+            if live is None or live.stream is None or live.endpoint not in endpoints:
+                continue
+            try:
                 live.stream.put_nowait(message)
-                delivered += 1
+            except asyncio.QueueFull:
+                log.warning("session %s... is not reading its stream; a message was dropped", session_id[:8])
+                continue
+            delivered += 1
         return delivered
 
     def close_all(self) -> None:

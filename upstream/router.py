@@ -40,6 +40,7 @@ from upstream.catalog import (
 )
 from upstream.channel import ClientChannel
 from upstream.connection import UpstreamError
+from upstream.interest import LOG_LEVELS, Interest
 from upstream.supervisor import ServerSupervisor
 
 log = logging.getLogger("portcullis.router")
@@ -48,8 +49,9 @@ MAX_UPSTREAM_PAGES: Final = 100
 GATEWAY_CAPABILITIES: Final = {
     "tools": {"listChanged": True},
     "prompts": {"listChanged": True},
-    "resources": {"listChanged": True},
+    "resources": {"listChanged": True, "subscribe": True},
     "completions": {},
+    "logging": {},
 }
 
 
@@ -62,9 +64,11 @@ class Router:
         namespace: Namespace,
         *,
         server_info: dict[str, Any],
+        interest: Interest,
         pinned: str | None = None,
     ) -> None:
         self._supervisors = supervisors
+        self._interest = interest
         self._servers: Sequence[str] = [pinned] if pinned is not None else list(supervisors)
         self._pinned = pinned
         self._server_info = server_info
@@ -84,8 +88,12 @@ class Router:
             await self._call_named(scope, receive, send, TOOLS, "name")
         elif method == "prompts/get":
             await self._call_named(scope, receive, send, PROMPTS, "name")
-        elif method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
+        elif method == "resources/read":
             await self._call_resource(scope, receive, send)
+        elif method in ("resources/subscribe", "resources/unsubscribe"):
+            await self._subscription(scope, send, subscribe=method == "resources/subscribe")
+        elif method == "logging/setLevel":
+            await self._set_log_level(scope, send)
         elif method == "completion/complete":
             await self._complete(scope, receive, send)
         elif method == "initialize":
@@ -111,6 +119,75 @@ class Router:
             problems += await self._refresh(kind, started_only=True)
         if problems:
             raise CollisionError("; ".join(problems))
+
+    async def _set_log_level(self, scope: Scope, send: Send) -> None:
+        level = scope["params"].get("level")
+        if level not in LOG_LEVELS:
+            await send(
+                error_event(
+                    scope, INVALID_PARAMS, f"level must be one of {', '.join(LOG_LEVELS)}", fault="client"
+                )
+            )
+            return
+        self._interest.set_log_level(scope["session_id"], level)
+        await asyncio.gather(*(apply_log_level(self._supervisors[s], self._interest) for s in self._servers))
+        await send(response_event(result_message(scope["id"], {})))
+
+    async def _subscription(self, scope: Scope, send: Send, *, subscribe: bool) -> None:
+        """One upstream subscription per (server, URI), however many sessions hold it."""
+        uri = scope["params"].get("uri")
+        owner = await self._resource_owner(uri) if isinstance(uri, str) else None
+        if owner is None:
+            await send(
+                error_event(
+                    scope,
+                    RESOURCE_NOT_FOUND,
+                    f"resource {uri!r} is not offered by any server of this endpoint",
+                    fault="client",
+                    data={"uri": uri},
+                )
+            )
+            return
+        assert isinstance(uri, str)
+        server, session = owner.server, scope["session_id"]
+        scope["state"]["target_server"] = server
+        scope["state"]["target_name"] = uri
+        interest = self._interest
+        changed = (
+            interest.subscribe(session, server, uri)
+            if subscribe
+            else interest.unsubscribe(session, server, uri)
+        )
+        if changed:
+            try:
+                connection = await self._supervisors[server].connection()
+                identity = connection.identity
+                if subscribe and not (
+                    identity and (identity.capabilities.get("resources") or {}).get("subscribe")
+                ):
+                    interest.unsubscribe(session, server, uri)
+                    await send(
+                        error_event(
+                            scope,
+                            METHOD_NOT_FOUND,
+                            f"server {server!r} does not support resource subscriptions",
+                            fault="client",
+                        )
+                    )
+                    return
+                response = await connection.request(scope["method"], {"uri": uri})
+            except UpstreamError as exc:
+                if subscribe:
+                    interest.unsubscribe(session, server, uri)
+                await send(error_event(scope, exc.code, str(exc), fault="upstream"))
+                return
+            if "error" in response:
+                if subscribe:
+                    interest.unsubscribe(session, server, uri)
+                response["id"] = scope["id"]
+                await send(response_event(response))
+                return
+        await send(response_event(result_message(scope["id"], {})))
 
     def _initialize_result(self, scope: Scope) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -296,3 +373,27 @@ class Router:
             await channel.close()
         response["id"] = scope["id"]
         await send(response_event(response))
+
+
+async def apply_log_level(supervisor: ServerSupervisor, interest: Interest) -> None:
+    """Tell a running upstream that declares logging the level the sessions want."""
+    level = interest.upstream_log_level()
+    identity = supervisor.identity
+    if level is None or identity is None or "logging" not in identity.capabilities:
+        return
+    try:
+        connection = await supervisor.connection()
+        await connection.request("logging/setLevel", {"level": level})
+    except UpstreamError as exc:
+        log.warning("%s; its log level stays as it was", exc)
+
+
+async def restore_interest(supervisor: ServerSupervisor, interest: Interest) -> None:
+    """After a restart the upstream forgot everything: set the log level and resubscribe."""
+    await apply_log_level(supervisor, interest)
+    for uri in interest.subscriptions_of(supervisor.name):
+        try:
+            connection = await supervisor.connection()
+            await connection.request("resources/subscribe", {"uri": uri})
+        except UpstreamError as exc:
+            log.warning("%s; could not resubscribe to %s", exc, uri)
