@@ -120,12 +120,20 @@ class Gateway:
         server_info = {"name": "portcullis", "title": "Portcullis MCP gateway", "version": __version__}
         self.routers: dict[str, Router] = {}
         self.endpoints: dict[str, MCPEndpoint] = {}
-        aggregate = Router(self.supervisors, namespace, server_info=server_info, interest=self.interest)
+        page_size = settings.routing.page_size
+        aggregate = Router(
+            self.supervisors, namespace, server_info=server_info, interest=self.interest, page_size=page_size
+        )
         self._add_endpoint("/mcp", aggregate)
         for name in self.supervisors:
             unprefixed = Namespace({name: ""}, settings.routing.separator)
             pinned = Router(
-                self.supervisors, unprefixed, server_info=server_info, interest=self.interest, pinned=name
+                self.supervisors,
+                unprefixed,
+                server_info=server_info,
+                interest=self.interest,
+                pinned=name,
+                page_size=page_size,
             )
             self._add_endpoint(f"/servers/{name}/mcp", pinned, name)
 

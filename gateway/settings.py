@@ -113,6 +113,7 @@ class SessionSettings(_Strict):
 
 class RoutingSettings(_Strict):
     separator: str = Field("__", min_length=1, max_length=8)
+    page_size: int = Field(100, ge=1, le=10_000, description="items per page of merged lists")
 
     @field_validator("separator")
     @classmethod

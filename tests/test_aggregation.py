@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx2
 import pytest
 from mcp import MCPError
 from mcp.types import PromptReference, ResourceTemplateReference, TextContent, TextResourceContents
 
-from tests.support import RunningGateway, initialize_raw, text_of
+from tests.support import (
+    RunningGateway,
+    default_settings,
+    fixture_server,
+    initialize_raw,
+    running_gateway,
+    text_of,
+)
 
 MODES = ["legacy", "auto"]
+FIXTURE_TOOLS = ("echo", "add", "whoami", "slow", "progress", "crash", "fail", "pid", "big")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -125,3 +134,34 @@ async def test_same_progress_token_from_two_clients_never_crosses(gateway: Runni
     assert results == ["3 steps", "5 steps"]
     assert seen["a"] == [3.0] * 3
     assert seen["b"] == [5.0] * 5
+
+
+async def test_merged_lists_are_paginated_with_gateway_cursors(tmp_path: Path) -> None:
+    settings = default_settings(
+        {"alpha": fixture_server("alpha"), "beta": fixture_server("beta", "--tools-only")},
+        routing={"page_size": 4},
+    )
+    with running_gateway(tmp_path, settings) as small_pages:
+        async with small_pages.client(mode="legacy", cache=None) as client:
+            names: list[str] = []
+            cursor: str | None = None
+            pages = 0
+            while True:
+                page = await client.list_tools(cursor=cursor)
+                assert len(page.tools) <= 4
+                names += [tool.name for tool in page.tools]
+                pages += 1
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            expected = {f"{server}__{tool}" for server in ("alpha", "beta") for tool in FIXTURE_TOOLS}
+            assert set(names) == expected
+            assert len(names) == len(expected)
+            assert pages == -(-len(expected) // 4)
+            assert all(name.startswith("alpha__") for name in names[: len(FIXTURE_TOOLS)])
+
+            first = await client.list_tools()
+            assert first.next_cursor is not None
+            with pytest.raises(MCPError) as foreign:
+                await client.list_prompts(cursor=first.next_cursor)
+            assert foreign.value.error.code == -32602

@@ -41,6 +41,7 @@ from upstream.catalog import (
 from upstream.channel import ClientChannel
 from upstream.connection import UpstreamError
 from upstream.interest import LOG_LEVELS, Interest
+from upstream.pages import InvalidCursor, Pages
 from upstream.supervisor import ServerSupervisor
 
 log = logging.getLogger("portcullis.router")
@@ -66,6 +67,7 @@ class Router:
         server_info: dict[str, Any],
         interest: Interest,
         pinned: str | None = None,
+        page_size: int = 100,
     ) -> None:
         self._supervisors = supervisors
         self._interest = interest
@@ -73,6 +75,7 @@ class Router:
         self._pinned = pinned
         self._server_info = server_info
         self._catalogs = {kind: Catalog(kind, namespace, self._servers) for kind in KINDS}
+        self._pages = {kind: Pages(kind.list_method, page_size) for kind in KINDS}
         self._namespace = namespace
         self._down: dict[str, UpstreamError] = {}
         """Why each server could not list its names at the last refresh."""
@@ -205,18 +208,21 @@ class Router:
         return result
 
     async def _list(self, scope: Scope, send: Send, kind: Kind) -> None:
-        if scope["params"].get("cursor") is not None:
-            await send(
-                error_event(
-                    scope,
-                    INVALID_PARAMS,
-                    "invalid cursor: this gateway returns complete lists and issues no cursors",
-                    fault="client",
-                )
-            )
+        pages = self._pages[kind]
+        cursor = scope["params"].get("cursor")
+        try:
+            position = pages.decode(cursor) if cursor is not None else None
+        except InvalidCursor as exc:
+            await send(error_event(scope, INVALID_PARAMS, f"invalid cursor: {exc}", fault="client"))
             return
-        await self._refresh(kind)
-        result = {kind.result_key: self._catalogs[kind].merged()}
+        items = pages.snapshot(position) if position is not None else None
+        if items is None:
+            await self._refresh(kind)
+            items = self._catalogs[kind].merged()
+        page, next_cursor = pages.page(items, position)
+        result: dict[str, Any] = {kind.result_key: page}
+        if next_cursor is not None:
+            result["nextCursor"] = next_cursor
         await send(response_event(result_message(scope["id"], result)))
 
     async def _refresh(self, kind: Kind, *, started_only: bool = False) -> list[str]:
