@@ -22,6 +22,8 @@ from starlette.routing import Route
 
 from gateway import __version__
 from gateway.endpoint import MCPEndpoint
+from gateway.events import EventStore, InMemoryEventStore
+from gateway.remote import http_connector
 from gateway.sessions import InMemorySessionStore, LiveSessions, SessionStore
 from gateway.settings import MiddlewareSettings, Settings, SettingsError
 from gateway.unsolicited import Unsolicited
@@ -72,8 +74,18 @@ def build_mcp_stack(settings: Settings, innermost: MCPApp) -> MCPApp:
 def server_specs(settings: Settings, reaper: Reaper) -> list[ServerSpec]:
     specs = []
     for name, server in settings.servers.items():
-        if server.command is None:
+        if server.url is not None:
+            specs.append(
+                ServerSpec(
+                    name=name,
+                    connect=http_connector(name, server),
+                    start_eagerly=server.start == "eager",
+                    startup_timeout=server.startup_timeout,
+                    restart=RestartPolicy(**server.restart.model_dump()),
+                )
+            )
             continue
+        assert server.command is not None
         specs.append(
             ServerSpec(
                 name=name,
@@ -85,6 +97,7 @@ def server_specs(settings: Settings, reaper: Reaper) -> list[ServerSpec]:
                     env=dict(server.env),
                     cwd=server.cwd,
                     reaper=reaper,
+                    max_message_bytes=server.max_message_bytes,
                 ),
                 start_eagerly=server.start == "eager",
                 startup_timeout=server.startup_timeout,
@@ -104,6 +117,7 @@ class Gateway:
         self.live = LiveSessions()
         self.store: SessionStore = InMemorySessionStore(idle_timeout=settings.sessions.idle_timeout)
         self.interest = Interest()
+        self.events: EventStore = InMemoryEventStore()
         client_info = {"name": "portcullis", "version": __version__}
         self.supervisors: dict[str, ServerSupervisor] = {}
         self.unsolicited = Unsolicited(self.live, self.interest, self.supervisors)
@@ -145,6 +159,7 @@ class Gateway:
             pinned=pinned,
             store=self.store,
             live=self.live,
+            events=self.events,
             max_sessions=self.settings.sessions.max_sessions,
             keepalive=self.settings.http.sse_keepalive,
         )

@@ -9,14 +9,15 @@ anything else (progress, a notification) comes first, so streaming costs only th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
 
+from gateway.events import EventStore, parse_event_id
 from gateway.sessions import Inbox, LiveSession, LiveSessions, SessionRecord, SessionStore, new_session_id
+from gateway.sse import KEEPALIVE, SSE_HEADERS, Journal, Reply, body_chunk, sse_event
 from middleware.http_errors import ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
 from middleware.protocol import (
     ANONYMOUS,
@@ -44,12 +45,9 @@ DEFAULT_VERSION: Final = "2025-03-26"
 
 SESSION_HEADER: Final = b"mcp-session-id"
 VERSION_HEADER: Final = b"mcp-protocol-version"
-_SSE_HEADERS: Final = [
-    (b"content-type", b"text/event-stream"),
-    (b"cache-control", b"no-cache, no-transform"),
-    (b"x-accel-buffering", b"no"),
-]
 _STREAM_QUEUE_LIMIT: Final = 1024
+GET_STREAM: Final = "g"
+"""The stream id of a session's GET stream in event ids (request streams start with 'r')."""
 
 
 def _accepts(scope: ASGIScope, *wanted: bytes) -> bool:
@@ -60,78 +58,6 @@ def _accepts(scope: ASGIScope, *wanted: bytes) -> bool:
     if b"*/*" in types:
         return True
     return all(w in types or w.split(b"/")[0] + b"/*" in types for w in wanted)
-
-
-def _sse_event(message: Message) -> bytes:
-    return b"event: message\ndata: " + orjson.dumps(message) + b"\n\n"
-
-
-class _Reply:
-    """Writes one POST's answer: JSON if the response comes first, else an SSE stream."""
-
-    __slots__ = ("_headers", "_keepalive", "_send", "_ticker", "mode")
-
-    def __init__(self, send: ASGISend, headers: list[tuple[bytes, bytes]], keepalive: float) -> None:
-        self._send = send
-        self._headers = headers
-        self._keepalive = keepalive
-        self._ticker: asyncio.Task[None] | None = None
-        self.mode = "pending"  # pending -> json | sse -> done
-
-    async def __call__(self, event: Event) -> None:
-        if event["type"] == CLIENT_RESPONSE:
-            return
-        message = event["message"]
-        if self.mode == "pending" and event["type"] == RESPONSE:
-            body = orjson.dumps(message)
-            self.mode = "done"
-            await self._send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        *self._headers,
-                    ],
-                }
-            )
-            await self._send({"type": "http.response.body", "body": body})
-            return
-        if self.mode == "pending":
-            self.mode = "sse"
-            await self._send(
-                {"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *self._headers]}
-            )
-            self._ticker = asyncio.create_task(self._tick())
-        if self.mode != "sse":
-            log.debug("dropped an event after the response: %s", message.get("method"))
-            return
-        if event["type"] == RESPONSE:
-            self.mode = "sse-answered"
-        await self._send({"type": "http.response.body", "body": _sse_event(message), "more_body": True})
-
-    async def _tick(self) -> None:
-        with contextlib.suppress(OSError, RuntimeError):  # the client went away: nothing to keep alive
-            while True:
-                await asyncio.sleep(self._keepalive)
-                chunk = b": keep-alive\n\n"
-                await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
-
-    async def finish(self, fallback: Message) -> None:
-        """End the answer; ``fallback`` is sent if the call produced no response."""
-        if self.mode == "pending":
-            await self({"type": RESPONSE, "message": fallback})
-            return
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-        if self.mode == "sse":
-            await self._send({"type": "http.response.body", "body": _sse_event(fallback), "more_body": True})
-        if self.mode in ("sse", "sse-answered"):
-            self.mode = "done"
-            await self._send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class MCPEndpoint:
@@ -145,6 +71,7 @@ class MCPEndpoint:
         pinned: str | None,
         store: SessionStore,
         live: LiveSessions,
+        events: EventStore,
         max_sessions: int,
         keepalive: float,
     ) -> None:
@@ -153,6 +80,7 @@ class MCPEndpoint:
         self.pinned = pinned
         self.store = store
         self.live = live
+        self.events = events
         self.max_sessions = max_sessions
         self.keepalive = keepalive
 
@@ -263,7 +191,7 @@ class MCPEndpoint:
             client_capabilities=_dict(params.get("capabilities")),
             client_info=_dict(params.get("clientInfo")),
         )
-        reply = _Reply(send, [(SESSION_HEADER, record.id.encode())], self.keepalive)
+        reply = Reply(send, [(SESSION_HEADER, record.id.encode())], self.keepalive)
         first: dict[str, Any] = {}
 
         async def capture(event: Event) -> None:
@@ -278,7 +206,7 @@ class MCPEndpoint:
     async def _request(self, send: ASGISend, live: LiveSession, mcp_scope: dict[str, Any]) -> None:
         """Run a request; a client's notifications/cancelled cancels this very task."""
         request_id = mcp_scope["id"]
-        reply = _Reply(send, [], self.keepalive)
+        reply = Reply(send, [], self.keepalive, Journal(self.events, mcp_scope["session_id"]))
         inbox = Inbox()
         asked: list[Any] = []
 
@@ -304,7 +232,7 @@ class MCPEndpoint:
             for server_request_id in asked:
                 live.awaiting.pop(server_request_id, None)
 
-    async def _run(self, mcp_scope: dict[str, Any], receive: Any, send: Any, reply: _Reply) -> None:
+    async def _run(self, mcp_scope: dict[str, Any], receive: Any, send: Any, reply: Reply) -> None:
         """Run one request through the MCP tier; whatever happens, the client gets an answer."""
         request_id = mcp_scope["id"]
         try:
@@ -426,24 +354,56 @@ class MCPEndpoint:
         session = await self._session(scope, send, principal)
         if session is None:
             return
+        resume_from = None
+        last_event_id = header(scope, b"last-event-id")
+        if last_event_id is not None:
+            resume_from = parse_event_id(last_event_id.decode("latin-1"))
+            if resume_from is None:
+                await send_jsonrpc_error(
+                    send, 400, INVALID_REQUEST, "Last-Event-ID is not an event id this gateway issued"
+                )
+                return
+            if resume_from[0] != GET_STREAM:
+                await self._resume(session.id, *resume_from, receive, send)
+                return
         live = self.live.get(session.id, self.path)
-        if live.stream is not None:
+        if live.stream_attached:
             await send_jsonrpc_error(
                 send, 409, INVALID_REQUEST, "Conflict: this session already has an open GET stream"
             )
             return
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(_STREAM_QUEUE_LIMIT)
-        live.stream = queue
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [*_SSE_HEADERS, (SESSION_HEADER, session.id.encode())],
-            }
-        )
+        if live.stream is None:
+            live.stream = asyncio.Queue(_STREAM_QUEUE_LIMIT)
+        live.stream_attached = True
+        try:
+            await self._stream_unsolicited(session.id, live.stream, resume_from, receive, send)
+        finally:
+            live.stream_attached = False
+
+    async def _stream_unsolicited(
+        self,
+        session_id: str,
+        queue: asyncio.Queue[dict[str, Any] | None],
+        resume_from: tuple[str, int] | None,
+        receive: ASGIReceive,
+        send: ASGISend,
+    ) -> None:
+        """The GET stream: what it missed (with Last-Event-ID), then messages as they come."""
+        headers = [*SSE_HEADERS, (SESSION_HEADER, session_id.encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(body_chunk(b": stream open\n\n"))
+        if resume_from is not None:
+            for event_id, message in await self.events.after(session_id, *resume_from) or []:
+                if message is not None:
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": sse_event(message, event_id),
+                            "more_body": True,
+                        }
+                    )
         disconnected = asyncio.create_task(_wait_disconnect(receive))
         try:
-            await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
             while not disconnected.done():
                 getter = asyncio.ensure_future(queue.get())
                 done, _ = await asyncio.wait(
@@ -452,18 +412,53 @@ class MCPEndpoint:
                 if getter not in done:
                     getter.cancel()
                     if not disconnected.done():
-                        chunk = b": keep-alive\n\n"
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                        await send(body_chunk(KEEPALIVE))
                     continue
                 item = getter.result()
                 if item is None:
                     break
-                await send({"type": "http.response.body", "body": _sse_event(item), "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                event_id = await self.events.append(session_id, GET_STREAM, item)
+                await send(body_chunk(sse_event(item, event_id)))
+            await send(body_chunk(b"", more=False))
         finally:
             disconnected.cancel()
-            if live.stream is queue:
-                live.stream = None
+
+    async def _resume(
+        self, session_id: str, stream_id: str, seq: int, receive: ASGIReceive, send: ASGISend
+    ) -> None:
+        """Resume a request's stream: replay what came after ``seq``, then follow the call
+        live until its response has been delivered."""
+        events = await self.events.after(session_id, stream_id, seq)
+        if events is None:
+            await send_jsonrpc_error(
+                send, 400, INVALID_REQUEST, "cannot resume: the events of that stream are no longer kept"
+            )
+            return
+        headers = [*SSE_HEADERS, (SESSION_HEADER, session_id.encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        disconnected = asyncio.create_task(_wait_disconnect(receive))
+        try:
+            while not disconnected.done():
+                for event_id, message in events:
+                    seq = int(event_id.rpartition(".")[2])
+                    if message is None:
+                        continue
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": sse_event(message, event_id),
+                            "more_body": True,
+                        }
+                    )
+                    if "method" not in message:  # the response: the stream is complete
+                        await send(body_chunk(b"", more=False))
+                        return
+                await self.events.wait(session_id, stream_id, self.keepalive)
+                if not disconnected.done():
+                    await send(body_chunk(KEEPALIVE))
+                events = await self.events.after(session_id, stream_id, seq) or []
+        finally:
+            disconnected.cancel()
 
     # --- DELETE -----------------------------------------------------------------------------
 
@@ -474,6 +469,7 @@ class MCPEndpoint:
             return
         await self.store.delete(session.id)
         self.live.close(session.id)
+        await self.events.forget(session.id)
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

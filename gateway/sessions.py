@@ -117,6 +117,8 @@ class LiveSession:
     in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
     cancelled: set[Any] = field(default_factory=set)
     stream: asyncio.Queue[StreamItem] | None = None
+    """Messages for the GET stream; kept while the client reconnects, so none are lost."""
+    stream_attached: bool = False
     awaiting: dict[Any, Inbox] = field(default_factory=dict)
     """Server requests relayed to the client, by the id it will answer with."""
 

@@ -124,7 +124,7 @@ def sse_messages(text: str) -> list[dict[str, Any]]:
     messages = []
     for block in text.replace("\r\n", "\n").split("\n\n"):
         data = [line[5:].lstrip() for line in block.split("\n") if line.startswith("data:")]
-        if data:
+        if any(data):  # an event with empty data primes resumption and carries no message
             messages.append(json.loads("\n".join(data)))
     return messages
 
