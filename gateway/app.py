@@ -26,7 +26,7 @@ from gateway.events import EventStore, InMemoryEventStore
 from gateway.remote import http_connector
 from gateway.sessions import InMemorySessionStore, LiveSessions, SessionStore
 from gateway.settings import MiddlewareSettings, Settings, SettingsError
-from gateway.unsolicited import Unsolicited
+from gateway.unsolicited import SessionChannel, Unsolicited
 from middleware.auth.api_key import ApiKeyAuth
 from middleware.body_limit import BodyLimit
 from middleware.host_origin import HostOriginGuard
@@ -34,10 +34,12 @@ from middleware.http_errors import ASGIApp, ASGIReceive, ASGIScope, ASGISend
 from middleware.protocol import MCPApp
 from upstream.catalog import CollisionError, Namespace
 from upstream.interest import Interest
+from upstream.per_client import PerClientSupervisor
 from upstream.reaper import Reaper
 from upstream.router import Router
 from upstream.stdio import StdioTransport
-from upstream.supervisor import RestartPolicy, ServerSpec, ServerSupervisor
+from upstream.supervisor import RestartPolicy, ServerSpec, ServerSupervisor, Supervisor
+from upstream.tasks import TaskMap
 
 log = logging.getLogger("portcullis")
 
@@ -117,17 +119,22 @@ class Gateway:
         self.live = LiveSessions()
         self.store: SessionStore = InMemorySessionStore(idle_timeout=settings.sessions.idle_timeout)
         self.interest = Interest()
+        self.tasks = TaskMap()
         self.events: EventStore = InMemoryEventStore()
         client_info = {"name": "portcullis", "version": __version__}
-        self.supervisors: dict[str, ServerSupervisor] = {}
-        self.unsolicited = Unsolicited(self.live, self.interest, self.supervisors)
+        self.supervisors: dict[str, Supervisor] = {}
+        self.unsolicited = Unsolicited(self.live, self.interest, self.supervisors, self.tasks)
         self.live.on_close = self.unsolicited.session_ended
         for spec in server_specs(settings, self.reaper):
-            self.supervisors[spec.name] = ServerSupervisor(
-                spec,
-                client_info=client_info,
-                on_notification=self.unsolicited.notification,
-                on_restart=self.unsolicited.server_started,
+            self.supervisors[spec.name] = (
+                PerClientSupervisor(spec, client_info=client_info, session_channel=self._session_channel)
+                if spec.per_client
+                else ServerSupervisor(
+                    spec,
+                    client_info=client_info,
+                    on_notification=self.unsolicited.notification,
+                    on_restart=self.unsolicited.server_started,
+                )
             )
         self._janitor: asyncio.Task[None] | None = None
         namespace = Namespace(settings.prefixes, settings.routing.separator)
@@ -136,7 +143,12 @@ class Gateway:
         self.endpoints: dict[str, MCPEndpoint] = {}
         page_size = settings.routing.page_size
         aggregate = Router(
-            self.supervisors, namespace, server_info=server_info, interest=self.interest, page_size=page_size
+            self.supervisors,
+            namespace,
+            server_info=server_info,
+            interest=self.interest,
+            tasks=self.tasks,
+            page_size=page_size,
         )
         self._add_endpoint("/mcp", aggregate)
         for name in self.supervisors:
@@ -146,6 +158,7 @@ class Gateway:
                 unprefixed,
                 server_info=server_info,
                 interest=self.interest,
+                tasks=self.tasks,
                 pinned=name,
                 page_size=page_size,
             )
@@ -164,9 +177,14 @@ class Gateway:
             keepalive=self.settings.http.sse_keepalive,
         )
 
+    async def _session_channel(self, session_id: str) -> SessionChannel:
+        record = await self.store.get(session_id)
+        capabilities = record.client_capabilities if record is not None else {}
+        return SessionChannel(self.live, session_id, capabilities)
+
     async def start(self) -> None:
         self.reaper.start()
-        eager = [s for s in self.supervisors.values() if s.spec.start_eagerly]
+        eager = [s for s in self.supervisors.values() if s.spec.start_eagerly and not s.spec.per_client]
         await asyncio.gather(*(s.connection() for s in eager))
         for router in self.routers.values():
             await router.prime()

@@ -162,12 +162,19 @@ class LiveSessions:
         """Queue ``message`` on the GET stream of every session of ``endpoints``."""
         return self.send_to(self._sessions, endpoints, message)
 
-    def send_to(self, session_ids: Iterable[str], endpoints: set[str], message: dict[str, Any]) -> int:
-        """Queue ``message`` on the GET streams of those sessions that belong to ``endpoints``."""
+    def existing(self, session_id: str) -> LiveSession | None:
+        return self._sessions.get(session_id)
+
+    def send_to(self, session_ids: Iterable[str], endpoints: set[str] | None, message: dict[str, Any]) -> int:
+        """Queue ``message`` on the GET streams of those sessions (of ``endpoints``, if given)."""
         delivered = 0
         for session_id in session_ids:
             live = self._sessions.get(session_id)
-            if live is None or live.stream is None or live.endpoint not in endpoints:
+            if (
+                live is None
+                or live.stream is None
+                or (endpoints is not None and live.endpoint not in endpoints)
+            ):
                 continue
             try:
                 live.stream.put_nowait(message)

@@ -108,6 +108,11 @@ class UpstreamConnection:
     def closed_reason(self) -> str | None:
         return self._closed_reason
 
+    @property
+    def description(self) -> str:
+        """How the transport describes itself in logs (a pid, a URL)."""
+        return str(getattr(self._transport, "description", type(self._transport).__name__))
+
     async def open(self) -> ServerIdentity:
         """Connect and run the initialize handshake, declaring what we can relay."""
         try:

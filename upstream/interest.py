@@ -24,6 +24,9 @@ class Interest:
     def set_log_level(self, session_id: str, level: str) -> None:
         self._log_levels[session_id] = level
 
+    def level_of(self, session_id: str) -> str | None:
+        return self._log_levels.get(session_id)
+
     def upstream_log_level(self) -> str | None:
         """The most verbose level any session asked for: what upstreams are set to."""
         if not self._log_levels:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, Final
 
 from middleware.protocol import (
@@ -18,6 +19,7 @@ from middleware.protocol import (
     METHOD_NOT_FOUND,
     RESOURCE_NOT_FOUND,
     Message,
+    Principal,
     Receive,
     Scope,
     Send,
@@ -42,17 +44,21 @@ from upstream.channel import ClientChannel
 from upstream.connection import UpstreamError
 from upstream.interest import LOG_LEVELS, Interest
 from upstream.pages import InvalidCursor, Pages
-from upstream.supervisor import ServerSupervisor
+from upstream.supervisor import Supervisor
+from upstream.tasks import TaskMap, rewrite_task_ids
 
 log = logging.getLogger("portcullis.router")
 
 MAX_UPSTREAM_PAGES: Final = 100
+_calling_session: ContextVar[str | None] = ContextVar("calling_session", default=None)
+"""The gateway session of the call being routed, for servers with per-client upstream sessions."""
 GATEWAY_CAPABILITIES: Final = {
     "tools": {"listChanged": True},
     "prompts": {"listChanged": True},
     "resources": {"listChanged": True, "subscribe": True},
     "completions": {},
     "logging": {},
+    "tasks": {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}},
 }
 
 
@@ -61,16 +67,18 @@ class Router:
 
     def __init__(
         self,
-        supervisors: Mapping[str, ServerSupervisor],
+        supervisors: Mapping[str, Supervisor],
         namespace: Namespace,
         *,
         server_info: dict[str, Any],
         interest: Interest,
+        tasks: TaskMap,
         pinned: str | None = None,
         page_size: int = 100,
     ) -> None:
         self._supervisors = supervisors
         self._interest = interest
+        self._tasks = tasks
         self._servers: Sequence[str] = [pinned] if pinned is not None else list(supervisors)
         self._pinned = pinned
         self._server_info = server_info
@@ -82,6 +90,7 @@ class Router:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
+        _calling_session.set(scope["session_id"])
         if scope["id"] is None:
             return  # client notifications end here; cancellation is handled by the endpoint
         kind = KIND_BY_LIST_METHOD.get(method)
@@ -97,6 +106,10 @@ class Router:
             await self._subscription(scope, send, subscribe=method == "resources/subscribe")
         elif method == "logging/setLevel":
             await self._set_log_level(scope, send)
+        elif method in ("tasks/get", "tasks/result", "tasks/cancel"):
+            await self._task_call(scope, receive, send)
+        elif method == "tasks/list":
+            await self._list_tasks(scope, send)
         elif method == "completion/complete":
             await self._complete(scope, receive, send)
         elif method == "initialize":
@@ -163,7 +176,7 @@ class Router:
         )
         if changed:
             try:
-                connection = await self._supervisors[server].connection()
+                connection = await self._supervisors[server].connection(_calling_session.get())
                 identity = connection.identity
                 if subscribe and not (
                     identity and (identity.capabilities.get("resources") or {}).get("subscribe")
@@ -242,7 +255,7 @@ class Router:
     async def _fetch_all(self, server: str, kind: Kind) -> list[dict[str, Any]] | None:
         """Every page of one server's list, or None when the server cannot answer now."""
         try:
-            connection = await self._supervisors[server].connection()
+            connection = await self._supervisors[server].connection(_calling_session.get())
             self._down.pop(server, None)
             identity = connection.identity
             if identity is None or kind.capability not in identity.capabilities:
@@ -368,34 +381,106 @@ class Router:
         state["target_server"] = server
         if target_name is not None:
             state["target_name"] = target_name
+        response = await self._exchange(scope, receive, send, server, params)
+        if response is None:
+            return
+        if scope["method"] == "tools/call" and "task" in params:
+            response = self._adopt_task(scope, server, response)
+        await send(response_event(response))
+
+    async def _exchange(
+        self, scope: Scope, receive: Receive, send: Send, server: str, params: dict[str, Any]
+    ) -> Message | None:
+        """One upstream request for this call; its response with the client's id, or None
+        when the upstream could not answer (the client has had the error)."""
         channel = ClientChannel(scope, receive, send)
         try:
-            connection = await self._supervisors[server].connection()
+            connection = await self._supervisors[server].connection(_calling_session.get())
             response: Message = await connection.request(scope["method"], params, channel=channel)
         except UpstreamError as exc:
             await send(error_event(scope, exc.code, str(exc), fault="upstream"))
-            return
+            return None
         finally:
             await channel.close()
         response["id"] = scope["id"]
-        await send(response_event(response))
+        return response
+
+    def _adopt_task(self, scope: Scope, server: str, response: Message) -> Message:
+        task = (response.get("result") or {}).get("task")
+        if not isinstance(task, dict) or "taskId" not in task:
+            return response
+        principal: Principal = scope["principal"]
+        gateway_id = self._tasks.adopt(server, task, principal.name, scope["session_id"])
+        mapped: Message = rewrite_task_ids(response, {str(task["taskId"]): gateway_id})
+        return mapped
+
+    async def _task_call(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """tasks/get, tasks/result, tasks/cancel: to the owning server, for the owner only."""
+        params: dict[str, Any] = scope["params"]
+        principal: Principal = scope["principal"]
+        entry = self._tasks.resolve(params.get("taskId"), principal.name)
+        if entry is None or entry.server not in self._servers:
+            await send(
+                error_event(scope, INVALID_PARAMS, f"unknown task {params.get('taskId')!r}", fault="client")
+            )
+            return
+        scope["state"]["target_server"] = entry.server
+        upstream_params = {**params, "taskId": entry.upstream_id}
+        response = await self._exchange(scope, receive, send, entry.server, upstream_params)
+        if response is not None:
+            await send(response_event(rewrite_task_ids(response, {entry.upstream_id: params["taskId"]})))
+
+    async def _list_tasks(self, scope: Scope, send: Send) -> None:
+        """The caller's own tasks, from every server that lists them."""
+        principal: Principal = scope["principal"]
+        owned: dict[str, dict[str, str]] = {}
+        for gateway_id, entry in self._tasks.owned_by(principal.name):
+            if entry.server in self._servers:
+                owned.setdefault(entry.server, {})[entry.upstream_id] = gateway_id
+        tasks: list[dict[str, Any]] = []
+        for server, mapping in owned.items():
+            supervisor = self._supervisors[server]
+            identity = supervisor.identity
+            if identity is None or "list" not in (identity.capabilities.get("tasks") or {}):
+                continue
+            try:
+                connection = await supervisor.connection(_calling_session.get())
+                params: dict[str, Any] = {}
+                for _ in range(MAX_UPSTREAM_PAGES):
+                    result = (await connection.request("tasks/list", params or None)).get("result") or {}
+                    for task in result.get("tasks") or ():
+                        if isinstance(task, dict) and str(task.get("taskId")) in mapping:
+                            tasks.append(rewrite_task_ids(task, mapping))
+                    if not result.get("nextCursor"):
+                        break
+                    params = {"cursor": result["nextCursor"]}
+            except UpstreamError as exc:
+                log.warning("%s; its tasks are left out of tasks/list", exc)
+        await send(response_event(result_message(scope["id"], {"tasks": tasks})))
 
 
-async def apply_log_level(supervisor: ServerSupervisor, interest: Interest) -> None:
-    """Tell a running upstream that declares logging the level the sessions want."""
-    level = interest.upstream_log_level()
+async def apply_log_level(supervisor: Supervisor, interest: Interest) -> None:
+    """Tell a running upstream that declares logging the level its sessions want: the calling
+    session's own for a per-client server, the most verbose of all for a shared one."""
+    session_id = _calling_session.get()
+    if supervisor.spec.per_client:
+        level = interest.level_of(session_id) if session_id else None
+    else:
+        level = interest.upstream_log_level()
     identity = supervisor.identity
     if level is None or identity is None or "logging" not in identity.capabilities:
         return
     try:
-        connection = await supervisor.connection()
+        connection = await supervisor.connection(session_id)
         await connection.request("logging/setLevel", {"level": level})
     except UpstreamError as exc:
         log.warning("%s; its log level stays as it was", exc)
 
 
-async def restore_interest(supervisor: ServerSupervisor, interest: Interest) -> None:
-    """After a restart the upstream forgot everything: set the log level and resubscribe."""
+async def restore_interest(supervisor: Supervisor, interest: Interest) -> None:
+    """After a restart the shared upstream forgot everything: set the level and resubscribe."""
+    if supervisor.spec.per_client:
+        return
     await apply_log_level(supervisor, interest)
     for uri in interest.subscriptions_of(supervisor.name):
         try:

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from upstream.connection import (
     NotificationSink,
@@ -36,6 +36,53 @@ class RestartPolicy:
     """More than ``max_restarts`` crashes within ``window`` seconds is a crash loop."""
 
 
+class CrashRecord:
+    """Crashes within the policy's window: the backoff before the next start, and whether
+    the server is crash-looping (then nobody waits for it until the window clears)."""
+
+    def __init__(self, name: str, policy: RestartPolicy) -> None:
+        self._name = name
+        self._policy = policy
+        self._crashes: deque[float] = deque()
+        self._failed_until = 0.0
+        self._last_failure = ""
+
+    def record(self, reason: str) -> None:
+        now = time.monotonic()
+        self._last_failure = reason
+        self._crashes.append(now)
+        while self._crashes and self._crashes[0] < now - self._policy.window:
+            self._crashes.popleft()
+        if len(self._crashes) > self._policy.max_restarts:
+            self._failed_until = self._crashes[0] + self._policy.window
+
+    @property
+    def looping(self) -> bool:
+        return time.monotonic() < self._failed_until
+
+    def refuse_if_looping(self) -> None:
+        now = time.monotonic()
+        if now < self._failed_until:
+            policy = self._policy
+            raise UpstreamError(
+                self._name,
+                f"is crash-looping ({policy.max_restarts} restarts within {policy.window:g}s; "
+                f"last: {self._last_failure}); retrying in {self._failed_until - now:.0f}s "
+                "— check its command and log",
+            )
+
+    def backoff(self) -> float:
+        """No wait after the first crash in a window, then doubling up to the cap."""
+        recent = len(self._crashes)
+        if recent <= 1:
+            return 0.0
+        policy = self._policy
+        return float(min(policy.backoff_max, policy.backoff_initial * 2 ** (recent - 2)))
+
+    def __len__(self) -> int:
+        return len(self._crashes)
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSpec:
     """What the supervisor needs to run a server; built by the gateway from settings."""
@@ -46,6 +93,49 @@ class ServerSpec:
     start_eagerly: bool = False
     startup_timeout: float = 30.0
     restart: RestartPolicy = RestartPolicy()
+    per_client: bool = False
+    """One upstream session per gateway session instead of one shared by all."""
+    idle_timeout: float = 600.0
+    """A per-client upstream session idle this long is closed."""
+
+
+class Supervisor(Protocol):
+    """A server's upstream sessions: one shared (ServerSupervisor) or one per client."""
+
+    name: str
+    spec: ServerSpec
+
+    @property
+    def identity(self) -> ServerIdentity | None: ...
+
+    async def connection(self, session_id: str | None = None) -> UpstreamConnection: ...
+
+    def release(self, session_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+async def open_connection(
+    spec: ServerSpec, client_info: dict[str, Any], on_notification: NotificationSink
+) -> UpstreamConnection:
+    """Start a transport and finish the handshake within the startup timeout."""
+    connection = UpstreamConnection(
+        spec.name, spec.connect(), client_info=client_info, on_notification=on_notification
+    )
+    try:
+        await asyncio.wait_for(connection.open(), spec.startup_timeout)
+    except (UpstreamError, TimeoutError) as exc:
+        reason = (
+            f"did not finish initialize within {spec.startup_timeout:g}s"
+            if isinstance(exc, TimeoutError)
+            else exc.detail
+        )
+        await connection.close()
+        raise UpstreamError(spec.name, f"failed to start: {reason}") from exc
+    except asyncio.CancelledError:
+        await connection.close()
+        raise
+    return connection
 
 
 class ServerSupervisor:
@@ -65,72 +155,47 @@ class ServerSupervisor:
         self._connection: UpstreamConnection | None = None
         self._starting: asyncio.Task[UpstreamConnection] | None = None
         self._watcher: asyncio.Task[None] | None = None
-        self._crashes: deque[float] = deque()
-        self._failed_until = 0.0
-        self._last_failure = ""
+        self._crashes = CrashRecord(spec.name, spec.restart)
         self._closing = False
-        self.transport: Transport | None = None
 
     @property
     def identity(self) -> ServerIdentity | None:
         connection = self._connection
         return connection.identity if connection is not None else None
 
-    async def connection(self) -> UpstreamConnection:
+    async def connection(self, session_id: str | None = None) -> UpstreamConnection:
         """The live connection, starting the server if needed (one start for all waiters)."""
         connection = self._connection
         if connection is not None and connection.closed_reason is None:
             return connection
         if self._closing:
             raise UpstreamError(self.name, "is shutting down")
-        now = time.monotonic()
-        if now < self._failed_until:
-            raise UpstreamError(
-                self.name,
-                f"is crash-looping ({self.spec.restart.max_restarts} restarts within "
-                f"{self.spec.restart.window:g}s; last: {self._last_failure}); "
-                f"retrying in {self._failed_until - now:.0f}s — check its command and log",
-            )
+        self._crashes.refuse_if_looping()
         if self._starting is None or self._starting.done():
             self._starting = asyncio.create_task(self._start(), name=f"start:{self.name}")
         return await asyncio.shield(self._starting)
 
+    def release(self, session_id: str) -> None:
+        """Shared sessions outlive any one client: nothing to release."""
+
     async def _start(self) -> UpstreamConnection:
-        delay = self._backoff_delay()
+        delay = self._crashes.backoff()
         if delay > 0:
             await asyncio.sleep(delay)
-        transport = self.spec.connect()
-        connection = UpstreamConnection(
-            self.name,
-            transport,
-            client_info=self._client_info,
-            on_notification=self._on_notification,
-        )
         try:
-            await asyncio.wait_for(connection.open(), self.spec.startup_timeout)
-        except (UpstreamError, TimeoutError) as exc:
-            reason = (
-                f"did not finish initialize within {self.spec.startup_timeout:g}s"
-                if isinstance(exc, TimeoutError)
-                else exc.detail
-            )
-            await connection.close()
-            self._record_crash(reason)
-            raise UpstreamError(self.name, f"failed to start: {reason}") from exc
-        except asyncio.CancelledError:
-            await connection.close()
+            connection = await open_connection(self.spec, self._client_info, self._on_notification)
+        except UpstreamError as exc:
+            self._crashes.record(exc.detail)
             raise
-        self.transport = transport
         self._connection = connection
         self._watcher = asyncio.create_task(self._watch(connection), name=f"watch:{self.name}")
-        identity = connection.identity
-        info = identity.server_info if identity else {}
+        info = connection.identity.server_info if connection.identity else {}
         log.info(
             "[%s] started (%s, %s, protocol %s)",
             self.name,
-            getattr(transport, "description", type(transport).__name__),
+            connection.description,
             f"{info.get('name', '?')} {info.get('version') or ''}".strip(),
-            identity.protocol_version if identity else "?",
+            connection.identity.protocol_version if connection.identity else "?",
         )
         self._on_restart(self.name)
         return connection
@@ -142,35 +207,12 @@ class ServerSupervisor:
         reason = connection.closed_reason or "stopped"
         log.error("[%s] upstream server %s; restarting", self.name, reason)
         await connection.close()
-        self._record_crash(reason)
-        if time.monotonic() < self._failed_until:
-            log.error(
-                "[%s] crash loop: %d crashes within %gs; not restarting for now",
-                self.name,
-                len(self._crashes),
-                self.spec.restart.window,
-            )
+        self._crashes.record(reason)
+        if self._crashes.looping:
+            log.error("[%s] crash loop: %d crashes; not restarting for now", self.name, len(self._crashes))
             return
         with contextlib.suppress(UpstreamError):
             await self.connection()
-
-    def _record_crash(self, reason: str) -> None:
-        now = time.monotonic()
-        policy = self.spec.restart
-        self._last_failure = reason
-        self._crashes.append(now)
-        while self._crashes and self._crashes[0] < now - policy.window:
-            self._crashes.popleft()
-        if len(self._crashes) > policy.max_restarts:
-            self._failed_until = self._crashes[0] + policy.window
-
-    def _backoff_delay(self) -> float:
-        """No wait after the first crash in a window, then doubling up to the cap."""
-        recent = len(self._crashes)
-        if recent <= 1:
-            return 0.0
-        policy = self.spec.restart
-        return float(min(policy.backoff_max, policy.backoff_initial * 2 ** (recent - 2)))
 
     async def close(self) -> None:
         self._closing = True
