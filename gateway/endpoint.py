@@ -330,13 +330,16 @@ class MCPEndpoint:
         version = header(scope, VERSION_HEADER)
         if version is not None:
             text = version.decode("latin-1")
-            if text not in SUPPORTED_VERSIONS or text != record.protocol_version:
+            # Only an invalid or unsupported version is refused (the spec's MUST); a supported
+            # one other than the negotiated version is the client's SHOULD, and the session
+            # keeps its negotiated version either way.
+            if text not in SUPPORTED_VERSIONS:
                 await send_jsonrpc_error(
                     send,
                     400,
                     INVALID_REQUEST,
-                    f"Bad Request: MCP-Protocol-Version {text!r} does not match this session's "
-                    f"negotiated version {record.protocol_version!r}",
+                    f"Bad Request: MCP-Protocol-Version {text!r} is not supported; use one of "
+                    f"{', '.join(SUPPORTED_VERSIONS)} (this session negotiated {record.protocol_version!r})",
                     request_id=request_id,
                 )
                 return None

@@ -26,9 +26,15 @@ SSE_HEADERS: Final = [
 KEEPALIVE: Final = b": keep-alive\n\n"
 
 
+RETRY_MS: Final = 1000
+"""How long a client waits before reconnecting a dropped stream (sent on priming events)."""
+
+
 def sse_event(message: Message | None, event_id: str | None = None) -> bytes:
-    """One SSE event; ``None`` makes a priming event (an id and empty data)."""
+    """One SSE event; ``None`` makes a priming event (an id, a retry delay and empty data)."""
     head = f"id: {event_id}\n".encode() if event_id is not None else b""
+    if message is None:
+        head += f"retry: {RETRY_MS}\n".encode()
     data = orjson.dumps(message) if message is not None else b""
     return head + b"event: message\ndata: " + data + b"\n\n"
 

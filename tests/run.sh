@@ -19,6 +19,7 @@ if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[t
   exit 2
 fi
 rm -f "$install_log"
+echo "== node tools";         bash tests/tools/install-node-tools.sh || { rc=$?; [ "$rc" -eq 3 ] && [ -z "${CI:-}" ] || exit "$rc"; }
 
 echo "== ruff check";         .venv/bin/ruff check .
 echo "== ruff format";        .venv/bin/ruff format --check .

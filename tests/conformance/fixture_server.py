@@ -1,0 +1,525 @@
+"""The conformance fixture: an MCP server exposing what the conformance suite's server scenarios call.
+
+Run it over stdio (the default; how the gateway runs it as an upstream) or over streamable HTTP::
+
+    python tests/conformance/fixture_server.py                # stdio
+    python tests/conformance/fixture_server.py --http 3001    # http://127.0.0.1:3001/mcp
+
+The names and behaviours are fixed by ``@modelcontextprotocol/conformance`` (0.1.16 and
+0.2.0-alpha.12, spec 2025-11-25): each scenario calls one tool, resource or prompt by its exact
+name and checks the shape of the answer. In short:
+
+- tools: ``test_simple_text``, ``test_image_content``, ``test_audio_content``,
+  ``test_embedded_resource``, ``test_multiple_content_types``, ``test_error_handling``
+  (``isError``), ``test_tool_with_logging`` (three ``notifications/message`` 50 ms apart),
+  ``test_tool_with_progress`` (progress 0, 50, 100 of 100), ``test_sampling`` and
+  ``test_elicitation`` (server-to-client requests), ``test_elicitation_sep1034_defaults`` and
+  ``test_elicitation_sep1330_enums`` (elicitation schemas with defaults / every enum form),
+  ``json_schema_2020_12_tool`` (an input schema with ``$schema``, ``$defs``, ``$anchor``,
+  ``allOf``/``anyOf``, ``if``/``then``/``else``, which nothing may strip), ``test_reconnection``
+  (closes its SSE stream mid-call so the client resumes with ``Last-Event-ID``; HTTP only);
+- resources ``test://static-text``, ``test://static-binary``, ``test://watched-resource``
+  (subscribable), template ``test://template/{id}/data``; an unknown URI is error -32602 with
+  ``data.uri``;
+- prompts ``test_simple_prompt``, ``test_prompt_with_arguments`` (arg1, arg2),
+  ``test_prompt_with_embedded_resource`` (resourceUri), ``test_prompt_with_image``;
+- ``completion/complete``, ``logging/setLevel`` (filters the tool logs), ``resources/subscribe``
+  and ``resources/unsubscribe``, ``ping``.
+
+It is written on the SDK's low-level ``Server`` so every schema goes out exactly as written here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import re
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
+from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+
+# Logging, sampling and elicitation are deprecated in the 2026-07-28 revision; the scenarios
+# here are of 2025-11-25, where they are current.
+warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+
+# A 1x1 PNG and a minimal WAV (44-byte header, one silent sample).
+PNG_1X1 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+WAV_SILENT = base64.b64encode(
+    b"RIFF" + (38).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
+    + (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little")
+    + (16000).to_bytes(4, "little") + (2).to_bytes(2, "little") + (16).to_bytes(2, "little")
+    + b"data" + (2).to_bytes(4, "little") + b"\x00\x00"
+).decode()  # fmt: skip
+
+LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
+
+EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+JSON_SCHEMA_2020_12: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {
+        "address": {
+            "$anchor": "addressDef",
+            "type": "object",
+            "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+        }
+    },
+    "properties": {
+        "name": {"type": "string"},
+        "address": {"$ref": "#/$defs/address"},
+        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+        "phone": {"type": "string"},
+        "email": {"type": "string"},
+    },
+    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]},
+    "else": {"required": ["email"]},
+    "additionalProperties": False,
+}
+
+SEP1034_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "description": "User name", "default": "John Doe"},
+        "age": {"type": "integer", "description": "User age", "default": 30},
+        "score": {"type": "number", "description": "User score", "default": 95.5},
+        "status": {
+            "type": "string",
+            "description": "User status",
+            "enum": ["active", "inactive", "pending"],
+            "default": "active",
+        },
+        "verified": {"type": "boolean", "description": "Verification status", "default": True},
+    },
+}
+
+SEP1330_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+        "titledSingle": {
+            "type": "string",
+            "oneOf": [
+                {"const": "value1", "title": "First Option"},
+                {"const": "value2", "title": "Second Option"},
+                {"const": "value3", "title": "Third Option"},
+            ],
+        },
+        "legacyEnum": {
+            "type": "string",
+            "enum": ["opt1", "opt2", "opt3"],
+            "enumNames": ["Option One", "Option Two", "Option Three"],
+        },
+        "untitledMulti": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["option1", "option2", "option3"]},
+        },
+        "titledMulti": {
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    {"const": "value1", "title": "First Choice"},
+                    {"const": "value2", "title": "Second Choice"},
+                    {"const": "value3", "title": "Third Choice"},
+                ]
+            },
+        },
+    },
+}
+
+
+def _tool(name: str, description: str, schema: dict[str, Any] | None = None) -> types.Tool:
+    return types.Tool(name=name, description=description, input_schema=schema or EMPTY_SCHEMA)
+
+
+def _string_args(*names: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {name: {"type": "string"} for name in names},
+        "required": list(names),
+    }
+
+
+TOOLS = [
+    _tool("test_simple_text", "Returns one text block"),
+    _tool("test_image_content", "Returns a 1x1 PNG image"),
+    _tool("test_audio_content", "Returns a short WAV audio clip"),
+    _tool("test_embedded_resource", "Returns an embedded text resource"),
+    _tool("test_multiple_content_types", "Returns text, an image and an embedded resource"),
+    _tool("test_error_handling", "Always fails with isError: true"),
+    _tool("test_tool_with_logging", "Sends three log notifications while it runs"),
+    _tool("test_tool_with_progress", "Reports progress 0, 50 and 100 of 100"),
+    _tool("test_sampling", "Asks the client to sample an LLM", _string_args("prompt")),
+    _tool("test_elicitation", "Asks the client for user input", _string_args("message")),
+    _tool("test_elicitation_sep1034_defaults", "Elicitation whose schema has defaults (SEP-1034)"),
+    _tool("test_elicitation_sep1330_enums", "Elicitation with every enum form (SEP-1330)"),
+    _tool("json_schema_2020_12_tool", "Tool with JSON Schema 2020-12 features", JSON_SCHEMA_2020_12),
+    _tool("test_reconnection", "Closes its SSE stream mid-call; the result comes after the client resumes"),
+]
+
+RESOURCES = {
+    "test://static-text": ("Static text", "text/plain", "This is the content of the static text resource."),
+    "test://static-binary": ("Static binary", "image/png", None),
+    "test://watched-resource": ("Watched resource", "text/plain", "Watched resource content"),
+}
+TEMPLATE = re.compile(r"^test://template/(?P<id>[^/]+)/data$")
+
+PROMPTS = [
+    types.Prompt(name="test_simple_prompt", description="A prompt without arguments"),
+    types.Prompt(
+        name="test_prompt_with_arguments",
+        description="A prompt with two required arguments",
+        arguments=[
+            types.PromptArgument(name="arg1", description="First test argument", required=True),
+            types.PromptArgument(name="arg2", description="Second test argument", required=True),
+        ],
+    ),
+    types.Prompt(
+        name="test_prompt_with_embedded_resource",
+        description="A prompt embedding a resource",
+        arguments=[types.PromptArgument(name="resourceUri", description="URI to embed", required=True)],
+    ),
+    types.Prompt(name="test_prompt_with_image", description="A prompt with an image"),
+]
+COMPLETIONS = {"arg1": ["paris", "park", "party", "test", "testing"], "arg2": ["world", "wide"]}
+
+
+# Until the client sends logging/setLevel, only warnings and worse are sent (the spec lets a
+# server choose): so ``tools-call-with-logging``, which asks for ``debug`` first, also proves that
+# a proxy in between relays logging/setLevel rather than answering it itself.
+DEFAULT_LEVEL = "warning"
+
+
+@dataclass
+class State:
+    """What one client connection asked for: its log level and its subscriptions."""
+
+    min_level: str = DEFAULT_LEVEL
+    subscriptions: set[str] = field(default_factory=set)
+
+
+STATES: dict[str, State] = {}
+
+
+def state(ctx: ServerRequestContext[Any]) -> State:
+    """The state of this connection: per HTTP session, or the one stdio connection."""
+    headers = getattr(ctx.request, "headers", None)
+    key = (headers.get("mcp-session-id") if headers is not None else None) or "stdio"
+    return STATES.setdefault(key, State())
+
+
+def _text(text: str) -> types.TextContent:
+    return types.TextContent(type="text", text=text)
+
+
+async def _log(ctx: ServerRequestContext[Any], level: str, message: str) -> None:
+    if LEVELS.index(level) < LEVELS.index(state(ctx).min_level):
+        return
+    await ctx.session.send_log_message(level, message, logger="fixture", related_request_id=ctx.request_id)  # type: ignore[arg-type]
+
+
+async def list_tools(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
+    return types.ListToolsResult(tools=TOOLS)
+
+
+async def call_tool(
+    ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+) -> types.CallToolResult:
+    args = params.arguments or {}
+    name = params.name
+    if name == "test_simple_text":
+        return types.CallToolResult(content=[_text("This is a simple text response for testing.")])
+    if name == "test_image_content":
+        return types.CallToolResult(
+            content=[types.ImageContent(type="image", data=PNG_1X1, mime_type="image/png")]
+        )
+    if name == "test_audio_content":
+        return types.CallToolResult(
+            content=[types.AudioContent(type="audio", data=WAV_SILENT, mime_type="audio/wav")]
+        )
+    if name == "test_embedded_resource":
+        resource = types.TextResourceContents(
+            uri="test://embedded-resource",
+            mime_type="text/plain",
+            text="This is an embedded resource content.",
+        )
+        return types.CallToolResult(content=[types.EmbeddedResource(type="resource", resource=resource)])
+    if name == "test_multiple_content_types":
+        resource = types.TextResourceContents(
+            uri="test://mixed-content-resource",
+            mime_type="application/json",
+            text=json.dumps({"test": "data", "value": 123}),
+        )
+        return types.CallToolResult(
+            content=[
+                _text("Multiple content types test:"),
+                types.ImageContent(type="image", data=PNG_1X1, mime_type="image/png"),
+                types.EmbeddedResource(type="resource", resource=resource),
+            ]
+        )
+    if name == "test_error_handling":
+        return types.CallToolResult(
+            is_error=True, content=[_text("This tool intentionally returns an error for testing")]
+        )
+    if name == "test_tool_with_logging":
+        await _log(ctx, "info", "Tool execution started")
+        await asyncio.sleep(0.05)
+        await _log(ctx, "info", "Tool processing data")
+        await asyncio.sleep(0.05)
+        await _log(ctx, "info", "Tool execution completed")
+        return types.CallToolResult(content=[_text("Tool with logging executed successfully")])
+    if name == "test_tool_with_progress":
+        for step, progress in enumerate((0, 50, 100)):
+            if step:
+                await asyncio.sleep(0.05)
+            await ctx.session.report_progress(progress, 100, f"Completed step {progress} of 100")
+        meta: dict[str, Any] = dict(ctx.meta or {})
+        token = meta.get("progress_token", meta.get("progressToken"))
+        return types.CallToolResult(content=[_text(f"Progress reported (token {token!r})")])
+    if name == "test_sampling":
+        sampled = await ctx.session.create_message(
+            messages=[types.SamplingMessage(role="user", content=_text(str(args.get("prompt", ""))))],
+            max_tokens=100,
+            related_request_id=ctx.request_id,
+        )
+        reply = sampled.content.text if isinstance(sampled.content, types.TextContent) else "(no text)"
+        return types.CallToolResult(content=[_text(f"LLM response: {reply}")])
+    if name == "test_elicitation":
+        schema = {
+            "type": "object",
+            "properties": {
+                "username": {"type": "string", "description": "User's response"},
+                "email": {"type": "string", "description": "User's email address"},
+            },
+            "required": ["username", "email"],
+        }
+        return await _elicit(ctx, str(args.get("message", "")), schema, "User response")
+    if name == "test_elicitation_sep1034_defaults":
+        return await _elicit(ctx, "Please review the default values", SEP1034_SCHEMA, "Elicitation completed")
+    if name == "test_elicitation_sep1330_enums":
+        return await _elicit(
+            ctx, "Please pick values of every enum form", SEP1330_SCHEMA, "Elicitation completed"
+        )
+    if name == "json_schema_2020_12_tool":
+        return types.CallToolResult(content=[_text(f"Received: {json.dumps(args, sort_keys=True)}")])
+    if name == "test_reconnection":
+        # At warning, which passes the default level: a notification before the result is also
+        # what makes a proxy answer on an SSE stream rather than with plain JSON.
+        await _log(ctx, "warning", "Closing the SSE stream: reconnect with Last-Event-ID")
+        if ctx.close_sse_stream is not None:
+            await asyncio.sleep(0.05)  # let the priming event (id + retry) reach the client first
+            await ctx.close_sse_stream()
+            await asyncio.sleep(0.2)  # let the client reconnect with Last-Event-ID
+        await _log(ctx, "info", "After reconnect")
+        return types.CallToolResult(content=[_text("Reconnection test completed")])
+    raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
+
+
+async def _elicit(
+    ctx: ServerRequestContext[Any], message: str, schema: dict[str, Any], label: str
+) -> types.CallToolResult:
+    answer = await ctx.session.elicit_form(message, schema, related_request_id=ctx.request_id)
+    content = json.dumps(answer.content or {}, sort_keys=True)
+    return types.CallToolResult(content=[_text(f"{label}: action={answer.action}, content={content}")])
+
+
+async def list_resources(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListResourcesResult:
+    return types.ListResourcesResult(
+        resources=[
+            types.Resource(uri=uri, name=name, description=f"{name} resource for conformance", mime_type=mime)
+            for uri, (name, mime, _) in RESOURCES.items()
+        ]
+    )
+
+
+async def list_resource_templates(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListResourceTemplatesResult:
+    template = types.ResourceTemplate(
+        uri_template="test://template/{id}/data",
+        name="Template data",
+        description="JSON data for an id",
+        mime_type="application/json",
+    )
+    return types.ListResourceTemplatesResult(resource_templates=[template])
+
+
+async def read_resource(
+    ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+) -> types.ReadResourceResult:
+    uri = str(params.uri)
+    if uri == "test://static-binary":
+        blob = types.BlobResourceContents(uri=uri, mime_type="image/png", blob=PNG_1X1)
+        return types.ReadResourceResult(contents=[blob])
+    if uri in RESOURCES:
+        _, mime, text = RESOURCES[uri]
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=uri, mime_type=mime, text=text or "")]
+        )
+    match = TEMPLATE.match(uri)
+    if match:
+        ident = match["id"]
+        text = json.dumps({"id": ident, "templateTest": True, "data": f"Data for ID: {ident}"})
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
+        )
+    raise MCPError(types.INVALID_PARAMS, "Resource not found", {"uri": uri})
+
+
+async def subscribe(
+    ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
+) -> types.EmptyResult:
+    state(ctx).subscriptions.add(str(params.uri))
+    return types.EmptyResult()
+
+
+async def unsubscribe(
+    ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
+) -> types.EmptyResult:
+    state(ctx).subscriptions.discard(str(params.uri))
+    return types.EmptyResult()
+
+
+async def list_prompts(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListPromptsResult:
+    return types.ListPromptsResult(prompts=PROMPTS)
+
+
+async def get_prompt(
+    ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+) -> types.GetPromptResult:
+    args = params.arguments or {}
+    user = "user"
+    if params.name == "test_simple_prompt":
+        messages = [types.PromptMessage(role=user, content=_text("This is a simple prompt for testing."))]
+    elif params.name == "test_prompt_with_arguments":
+        if "arg1" not in args or "arg2" not in args:
+            raise MCPError(types.INVALID_PARAMS, "arg1 and arg2 are required")
+        text = f"Prompt with arguments: arg1='{args['arg1']}', arg2='{args['arg2']}'"
+        messages = [types.PromptMessage(role=user, content=_text(text))]
+    elif params.name == "test_prompt_with_embedded_resource":
+        if "resourceUri" not in args:
+            raise MCPError(types.INVALID_PARAMS, "resourceUri is required")
+        resource = types.TextResourceContents(
+            uri=args["resourceUri"], mime_type="text/plain", text="Embedded resource content for testing."
+        )
+        messages = [
+            types.PromptMessage(
+                role=user, content=types.EmbeddedResource(type="resource", resource=resource)
+            ),
+            types.PromptMessage(role=user, content=_text("Please process the embedded resource above.")),
+        ]
+    elif params.name == "test_prompt_with_image":
+        messages = [
+            types.PromptMessage(
+                role=user, content=types.ImageContent(type="image", data=PNG_1X1, mime_type="image/png")
+            ),
+            types.PromptMessage(role=user, content=_text("Please analyze the image above.")),
+        ]
+    else:
+        raise MCPError(types.INVALID_PARAMS, f"Unknown prompt: {params.name}")
+    return types.GetPromptResult(description=f"The {params.name} prompt", messages=messages)
+
+
+async def complete(
+    ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+) -> types.CompleteResult:
+    candidates = COMPLETIONS.get(params.argument.name, [])
+    values = [value for value in candidates if value.startswith(params.argument.value)]
+    return types.CompleteResult(completion=types.Completion(values=values, total=len(values), has_more=False))
+
+
+async def set_level(ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams) -> types.EmptyResult:
+    state(ctx).min_level = params.level
+    return types.EmptyResult()
+
+
+def build_server() -> Server[Any]:
+    return Server(
+        "portcullis-conformance-fixture",
+        version="1.0.0",
+        instructions="Conformance fixture for the MCP conformance suite's server scenarios.",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_resource_templates,
+        on_read_resource=read_resource,
+        on_subscribe_resource=subscribe,
+        on_unsubscribe_resource=unsubscribe,
+        on_list_prompts=list_prompts,
+        on_get_prompt=get_prompt,
+        on_completion=complete,
+        on_set_logging_level=set_level,
+    )
+
+
+class MemoryEventStore(EventStore):
+    """Keeps every SSE event so a client resuming with Last-Event-ID gets what it missed."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[StreamId, EventId, types.JSONRPCMessage | None]] = []
+
+    async def store_event(self, stream_id: StreamId, message: types.JSONRPCMessage | None) -> EventId:
+        event_id = str(len(self.events) + 1)
+        self.events.append((stream_id, event_id, message))
+        return event_id
+
+    async def replay_events_after(
+        self, last_event_id: EventId, send_callback: EventCallback
+    ) -> StreamId | None:
+        stream = next((s for s, e, _ in self.events if e == last_event_id), None)
+        if stream is None:
+            return None
+        for stream_id, event_id, message in self.events:
+            if stream_id == stream and int(event_id) > int(last_event_id) and message is not None:
+                await send_callback(EventMessage(message, event_id))
+        return stream
+
+
+async def serve_stdio() -> None:
+    from mcp.server.stdio import stdio_server
+
+    server = build_server()
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def serve_http(host: str, port: int) -> None:
+    import uvicorn
+
+    app = build_server().streamable_http_app(event_store=MemoryEventStore(), retry_interval=100, host=host)
+    print(f"conformance fixture on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--http", type=int, metavar="PORT", help="serve streamable HTTP on PORT instead of stdio"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    if args.http is not None:
+        serve_http(args.host, args.http)
+    else:
+        asyncio.run(serve_stdio())
+
+
+if __name__ == "__main__":
+    main()

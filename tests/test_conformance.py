@@ -1,0 +1,158 @@
+"""The MCP conformance suite, direct and through the gateway.
+
+Both pinned conformance versions (tests/conformance/run.py: 0.1.16 ``--suite all``, and
+0.2.0-alpha.12 ``--suite all --spec-version 2025-11-25``) run against
+
+- the conformance fixture server over streamable HTTP (the baseline: every scenario passes), and
+- the gateway with the same fixture as a stdio upstream, on ``/servers/conf/mcp`` and on ``/mcp``
+  (the fixture's prefix is emptied so the scenarios find their exact names).
+
+Whatever passes directly must pass through the gateway. What does not yet is listed in
+KNOWN_GATEWAY_GAPS with the reason, and asserted to still fail: when a fix lands, the test says
+which entry to remove. The Node tools come from tests/tools/install-node-tools.sh, which this
+module runs first; without the npm registry the module is skipped, except under CI, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conformance import run as conformance
+from tests.conformance.run import SUITES, Gap, SuiteRun
+
+ENDPOINTS = ("/servers/conf/mcp", "/mcp")
+
+# What fails through the gateway and not directly, and why. (suite, scenario) for a failed
+# scenario; (suite, scenario, check id) for one check of a scenario that passes. Each entry is
+# asserted to still fail, on both endpoints: remove it when it is fixed.
+KNOWN_GATEWAY_GAPS: dict[tuple[str, ...], str] = {
+    ("0.2.0-alpha.12", "server-sse-polling", "server-sse-priming-event"): (
+        "the gateway answers the test_reconnection call with JSON: the upstream's log messages of "
+        "that call go to the GET stream (stdio cannot say which call they belong to), so nothing "
+        "precedes the result and the check of the SSE priming event never runs"
+    ),
+    ("0.2.0-alpha.12", "server-sse-polling", "server-sse-retry-field"): (
+        "same cause: no SSE stream is opened for that call, so its retry field is not seen"
+    ),
+}
+
+# Differences that are allowed by the spec and expected to stay: not asserted either way.
+ACCEPTED_DIFFERENCES: dict[tuple[str, ...], str] = {
+    ("0.1.16", "server-sse-multiple-streams", "server-sse-streams-functional"): (
+        "the gateway answers tools/list with JSON (it switches to SSE only when something precedes "
+        "the response); SSE is optional there"
+    ),
+    ("0.2.0-alpha.12", "server-sse-multiple-streams", "server-sse-streams-functional"): (
+        "the gateway answers tools/list with JSON (it switches to SSE only when something precedes "
+        "the response); SSE is optional there"
+    ),
+    ("0.2.0-alpha.12", "server-sse-polling", "server-sse-disconnect-resume"): (
+        "the upstream is stdio: only the fixture over HTTP closes its stream mid-call (SEP-1699 "
+        "polling); the gateway would have to choose to close the client's stream itself"
+    ),
+}
+
+# Scenarios that test the HTTP endpoint itself (here the gateway's own), which must pass whatever
+# the upstream: DNS rebinding protection (Host/Origin) and session termination (DELETE, then 404).
+GATEWAY_OWN_SCENARIOS = {
+    "0.1.16": ("dns-rebinding-protection",),
+    "0.2.0-alpha.12": ("dns-rebinding-protection", "server-session-lifecycle"),
+}
+
+# How many scenarios each pinned suite runs: a changed count means the suite changed under us.
+SCENARIO_COUNTS = {"0.1.16": 32, "0.2.0-alpha.12": 33}
+
+
+@dataclass
+class Runs:
+    direct: dict[str, SuiteRun]
+    gateway: dict[tuple[str, str], SuiteRun]  # (suite, endpoint) -> run
+    gateway_log: str
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def node_tools() -> None:
+    """Install (or find installed) Node 22 and the conformance CLIs under .tools/."""
+    done = conformance.install_tools()
+    if done.returncode == conformance.REGISTRY_UNREACHABLE and not os.environ.get("CI"):
+        pytest.skip(
+            f"the npm registry is unreachable, so the conformance tools cannot be installed:\n{done.stderr}"
+        )
+    assert done.returncode == 0, (
+        f"install-node-tools.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(node_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    tmp = tmp_path_factory.mktemp("conformance")
+    started = time.monotonic()
+    with conformance.fixture_http(Path(tmp) / "fixture.log") as url:
+        direct = {suite: conformance.run_suite(url, suite) for suite in SUITES}
+    through: dict[tuple[str, str], SuiteRun] = {}
+    with conformance.gateway(Path(tmp)) as running:
+        for endpoint in ENDPOINTS:
+            for suite in SUITES:
+                through[suite, endpoint] = conformance.run_suite(running.base + endpoint, suite)
+        log = running.log()
+    yield Runs(direct, through, log, time.monotonic() - started)
+
+
+def describe(run: SuiteRun) -> str:
+    return "\n".join(
+        f"  {name}: {result.status} {'; '.join(result.failures)}" for name, result in run.scenarios.items()
+    )
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_fixture_passes_every_scenario_directly(runs: Runs, suite: str) -> None:
+    """The baseline: the fixture server alone passes the whole suite."""
+    run = runs.direct[suite]
+    assert len(run.scenarios) == SCENARIO_COUNTS[suite], f"the suite changed:\n{describe(run)}"
+    failed = {name for name, result in run.scenarios.items() if result.status != conformance.PASS}
+    assert not failed, f"the fixture server fails directly:\n{describe(run)}\n{run.output[-3000:]}"
+    assert run.exit_code == 0
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("suite", SUITES)
+def test_gateway_passes_what_passes_directly(runs: Runs, suite: str, endpoint: str) -> None:
+    """Every scenario and check that passes directly passes through the gateway, but the known gaps."""
+    gaps: dict[tuple[str, ...], Gap] = {
+        gap.key(): gap
+        for gap in conformance.compare(runs.direct[suite], runs.gateway[suite, endpoint])
+        if gap.key() not in ACCEPTED_DIFFERENCES
+    }
+    known = {key for key in KNOWN_GATEWAY_GAPS if key[0] == suite}
+    new = sorted(set(gaps) - known)
+    fixed = sorted(known - set(gaps))
+    problems = [f"new gateway gap {' / '.join(key[1:])}: {gaps[key].gateway}" for key in new]
+    problems += [f"fixed, remove from KNOWN_GATEWAY_GAPS: {key}" for key in fixed]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("suite", SUITES)
+def test_gateway_own_http_scenarios(runs: Runs, suite: str, endpoint: str) -> None:
+    """DNS rebinding protection and session lifecycle are the gateway's own: they must pass."""
+    run = runs.gateway[suite, endpoint]
+    for name in GATEWAY_OWN_SCENARIOS[suite]:
+        result = run.scenarios[name]
+        assert result.status == conformance.PASS, f"{name}: {result.failures}"
+        assert not result.ids("WARNING"), f"{name} warns: {result.checks}"
+
+
+def test_gateway_log_has_no_tracebacks(runs: Runs) -> None:
+    assert "Traceback" not in runs.gateway_log, runs.gateway_log[-5000:]
+
+
+def test_runtime_is_reasonable(runs: Runs) -> None:
+    """Both suites, direct and through two gateway endpoints, in well under a minute here."""
+    assert runs.seconds < 120, f"the conformance runs took {runs.seconds:.0f} s"
