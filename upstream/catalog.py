@@ -95,10 +95,14 @@ class Catalog:
             key = self._namespace.expose(server, original) if kind.renamed else original
             holder = self._index.get(key)
             if holder is not None:
+                fix = (
+                    f"give one of them another prefix ([servers.{server}] prefix = ...)"
+                    if kind.renamed
+                    else f"the one of {server!r} stays reachable at /servers/{server}/mcp"
+                )
                 collisions.append(
                     f"{kind.result_key[:-1]} {key!r} of server {server!r} collides with the one "
-                    f"of server {holder.server!r}; give one of them another prefix "
-                    f"([servers.{server}] prefix = ...)"
+                    f"of server {holder.server!r}; {fix}"
                 )
                 continue
             self._index[key] = Owner(server, original)

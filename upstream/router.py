@@ -86,6 +86,7 @@ class Router:
         self._pages = {kind: Pages(kind.list_method, page_size) for kind in KINDS}
         self._namespace = namespace
         self._down: dict[str, UpstreamError] = {}
+        self._reported: set[str] = set()
         """Why each server could not list its names at the last refresh."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -248,7 +249,9 @@ class Router:
                 continue
             collisions = catalog.replace(server, items)
             for message in collisions:
-                log.error("name collision refused: %s", message)
+                if message not in self._reported:  # once, not on every list
+                    self._reported.add(message)
+                    log.error("name collision refused: %s", message)
             problems += collisions
         return problems
 
