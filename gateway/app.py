@@ -40,6 +40,7 @@ from upstream.router import Router
 from upstream.stdio import StdioTransport
 from upstream.supervisor import RestartPolicy, ServerSpec, ServerSupervisor, Supervisor
 from upstream.tasks import TaskMap
+from upstream.transport import Transport
 
 log = logging.getLogger("portcullis")
 
@@ -76,34 +77,30 @@ def build_mcp_stack(settings: Settings, innermost: MCPApp) -> MCPApp:
 def server_specs(settings: Settings, reaper: Reaper) -> list[ServerSpec]:
     specs = []
     for name, server in settings.servers.items():
+        connect: Callable[[], Transport]
         if server.url is not None:
-            specs.append(
-                ServerSpec(
-                    name=name,
-                    connect=http_connector(name, server),
-                    start_eagerly=server.start == "eager",
-                    startup_timeout=server.startup_timeout,
-                    restart=RestartPolicy(**server.restart.model_dump()),
-                )
+            connect = http_connector(name, server)
+        else:
+            assert server.command is not None
+            connect = partial(
+                StdioTransport,
+                name,
+                server.command,
+                tuple(server.args),
+                env=dict(server.env),
+                cwd=server.cwd,
+                reaper=reaper,
+                max_message_bytes=server.max_message_bytes,
             )
-            continue
-        assert server.command is not None
         specs.append(
             ServerSpec(
                 name=name,
-                connect=partial(
-                    StdioTransport,
-                    name,
-                    server.command,
-                    tuple(server.args),
-                    env=dict(server.env),
-                    cwd=server.cwd,
-                    reaper=reaper,
-                    max_message_bytes=server.max_message_bytes,
-                ),
+                connect=connect,
                 start_eagerly=server.start == "eager",
                 startup_timeout=server.startup_timeout,
                 restart=RestartPolicy(**server.restart.model_dump()),
+                per_client=server.session_mode == "per_client",
+                idle_timeout=settings.sessions.idle_timeout,
             )
         )
     return specs

@@ -60,6 +60,8 @@ def check(args: argparse.Namespace) -> int:
 
 def serving_problems(settings: Settings) -> list[str]:
     """What makes settings unsafe or unsupported to serve, as fixes to make."""
+    from gateway.remote import tls_file_problems
+
     problems = []
     loopback = is_loopback(settings.host)
     if not settings.auth.enabled and not loopback:
@@ -73,11 +75,7 @@ def serving_problems(settings: Settings) -> list[str]:
             "run `portcullis keygen` and add the [[auth.api_keys]] it prints"
         )
     for name, server in settings.servers.items():
-        if server.url is not None:
-            problems.append(
-                f"servers.{name}.url: HTTP upstreams are not served by this version yet; "
-                "use a stdio `command` for now"
-            )
+        problems += tls_file_problems(name, server)
     return problems
 
 

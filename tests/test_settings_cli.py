@@ -274,17 +274,11 @@ def test_check_reports_a_missing_file(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_http_upstream_is_refused_by_check_and_serve(tmp_path: Path) -> None:
+def test_http_upstream_passes_check(tmp_path: Path) -> None:
     path = write(tmp_path, '[servers.remote]\nurl = "https://mcp.example.com/mcp"\n')
     checked = cli("check", "--settings", str(path))
-    assert checked.returncode == 2
-    assert "servers.remote.url" in checked.stderr
-    assert "HTTP upstreams are not served by this version yet" in checked.stderr
-    with occupied_port() as port:
-        served_ = cli("serve", "--settings", str(path), "--port", str(port))
-    assert served_.returncode != 0
-    assert "servers.remote.url" in served_.stderr
-    assert "not served by this version yet" in served_.stderr
+    assert checked.returncode == 0, checked.stderr
+    assert "remote" in checked.stdout
 
 
 # --- the environment overrides the file -------------------------------------------------------

@@ -174,6 +174,7 @@ class UpstreamConnection:
             await self._transport.send(message)
             return await future
         except TransportClosed as exc:
+            self._pending.pop(upstream_id, None)  # failed here: no one would await its future
             self._mark_closed(exc.detail)
             raise UpstreamError(self.name, exc.detail) from exc
         except asyncio.CancelledError:

@@ -1,0 +1,71 @@
+"""session_mode = "per_client": one upstream session per gateway session, for stateful servers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import types
+
+from tests.support import ROOT, RunningGateway, default_settings, running_gateway, text_of
+
+ASKING = str(ROOT / "tests" / "fixtures" / "asking_server.py")
+
+
+@pytest.fixture(scope="module")
+def per_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    settings = default_settings(
+        {
+            "own": {"command": "python", "args": [ASKING], "session_mode": "per_client"},
+            "shared": {"command": "python", "args": [ASKING]},
+        }
+    )
+    with running_gateway(Path(tmp_path_factory.mktemp("per-client")), settings) as running:
+        yield running
+
+
+async def test_each_client_gets_its_own_upstream_session(per_client: RunningGateway) -> None:
+    async with per_client.client(mode="legacy") as first, per_client.client(mode="legacy") as second:
+        await first.call_tool("own__remember", {"value": "first's"})
+        await second.call_tool("own__remember", {"value": "second's"})
+        assert text_of(await first.call_tool("own__recall", {})) == "first's"
+        assert text_of(await second.call_tool("own__recall", {})) == "second's"
+        # The shared server really is shared: the later write wins for both.
+        await first.call_tool("shared__remember", {"value": "first's"})
+        await second.call_tool("shared__remember", {"value": "second's"})
+        assert text_of(await first.call_tool("shared__recall", {})) == "second's"
+
+
+async def test_the_upstream_session_ends_with_the_gateway_session(per_client: RunningGateway) -> None:
+    async with per_client.client(mode="legacy") as client:
+        await client.call_tool("own__remember", {"value": "x"})
+        log_before = per_client.log().count("opened a session for client")
+    assert log_before >= 1
+    # A new gateway session gets a fresh upstream process, with nothing remembered.
+    async with per_client.client(mode="legacy") as client:
+        assert text_of(await client.call_tool("own__recall", {})) == ""
+
+
+async def test_requests_outside_a_call_reach_that_client(per_client: RunningGateway) -> None:
+    async def roots_of(uri: str) -> Any:
+        async def list_roots(context: Any) -> types.ListRootsResult:
+            return types.ListRootsResult(roots=[types.Root(uri=uri)])
+
+        return list_roots
+
+    async with (
+        per_client.client(mode="legacy", list_roots_callback=await roots_of("file:///first")) as first,
+        per_client.client(mode="legacy", list_roots_callback=await roots_of("file:///second")) as second,
+    ):
+        assert text_of(await first.call_tool("own__roots_later", {})) == "will ask"
+        assert text_of(await second.call_tool("own__roots_later", {})) == "will ask"
+        for client, expected in ((first, "file:///first"), (second, "file:///second")):
+            for _ in range(100):
+                seen = text_of(await client.call_tool("own__roots_seen", {}))
+                if seen:
+                    break
+                await asyncio.sleep(0.05)
+            assert seen == expected

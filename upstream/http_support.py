@@ -1,0 +1,350 @@
+"""What the HTTP transports share: an incremental SSE parser, TLS contexts, the pooled client
+session, and error descriptions that never show credentials.
+
+The parser follows the event-stream interpretation of the HTML standard (any of CRLF, LF or CR
+ends a line, ``:`` starts a comment, ``data`` lines join with LF, ``id`` and ``retry`` are kept)
+and works on whatever chunks the socket gives, so events are relayed as they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from middleware.protocol import UPSTREAM_UNAVAILABLE, Message, error_message
+
+DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+EVENT_STREAM: Final = "text/event-stream"
+JSON: Final = "application/json"
+_BOM: Final = b"\xef\xbb\xbf"
+MANAGED_HEADERS: Final = frozenset(
+    {"accept", "content-type", "content-length", "host", "mcp-session-id", "mcp-protocol-version",
+     "last-event-id", "transfer-encoding", "connection"}
+)  # fmt: skip
+"""Headers the transports set themselves; a server's configured ``headers`` may not."""
+
+log = logging.getLogger("portcullis.upstream")
+
+
+class MessageTooLarge(Exception):
+    """A message (an SSE event's data, or a JSON body) exceeded ``max_message_bytes``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"sent a message larger than max_message_bytes ({limit})")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    event: str
+    data: bytes
+    id: str | None
+
+
+class SseParser:
+    """Feed it chunks, get complete events back. ``last_event_id`` and ``retry`` (milliseconds)
+    keep what the server said for reconnecting."""
+
+    __slots__ = (
+        "_data",
+        "_event",
+        "_id_buffer",
+        "_limit",
+        "_partial",
+        "_size",
+        "_skip_lf",
+        "_started",
+        "events",
+        "last_event_id",
+        "retry",
+    )
+
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self._limit = max_event_bytes
+        self._partial = bytearray()
+        self._skip_lf = False
+        self._started = False
+        self._data: list[bytes] = []
+        self._size = 0
+        self._event = ""
+        self._id_buffer: str | None = None
+        self.last_event_id: str | None = None
+        self.retry: int | None = None
+        self.events = 0
+        """How many events were dispatched (with data or without), to tell a stream that moved."""
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        events: list[SseEvent] = []
+        if not self._started:
+            chunk = bytes(self._partial) + chunk
+            self._partial.clear()
+            if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+                self._partial += chunk  # maybe a BOM split across chunks
+                return events
+            self._started = True
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
+        start = 0
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                start = 1
+        size = len(chunk)
+        next_cr = chunk.find(b"\r", start)
+        next_lf = chunk.find(b"\n", start)
+        while True:
+            if -1 < next_cr < start:
+                next_cr = chunk.find(b"\r", start)
+            if -1 < next_lf < start:
+                next_lf = chunk.find(b"\n", start)
+            if next_cr == -1 and next_lf == -1:
+                break
+            if next_lf == -1 or -1 < next_cr < next_lf:
+                end = next_cr
+                after = end + 1
+                if after == size:
+                    self._skip_lf = True  # a CRLF may be split across two chunks
+                elif chunk[after] == 0x0A:
+                    after += 1
+            else:
+                end = next_lf
+                after = end + 1
+            if self._partial:
+                self._partial += chunk[start:end]
+                line = bytes(self._partial)
+                self._partial.clear()
+            else:
+                line = chunk[start:end]
+            self._line(line, events)
+            start = after
+        if start < size:
+            self._partial += chunk[start:]
+            if len(self._partial) > self._limit:
+                raise MessageTooLarge(self._limit)
+        return events
+
+    def _line(self, line: bytes, events: list[SseEvent]) -> None:
+        if not line:
+            self._dispatch(events)
+            return
+        if line[0] == 0x3A:  # ":" starts a comment (keep-alives)
+            return
+        name, colon, value = line.partition(b":")
+        if colon and value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            self._size += len(value) + 1
+            if self._size > self._limit:
+                raise MessageTooLarge(self._limit)
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif name == b"id":
+            if b"\0" not in value:
+                self._id_buffer = value.decode("utf-8", "replace")
+        elif name == b"retry" and value.isdigit():
+            self.retry = int(value)
+
+    def _dispatch(self, events: list[SseEvent]) -> None:
+        if self._id_buffer is not None:
+            self.last_event_id = self._id_buffer or None
+        data, self._data, self._size = self._data, [], 0
+        event, self._event = self._event, ""
+        if not data and self._id_buffer is None:
+            return
+        self._id_buffer = None
+        self.events += 1
+        if data:
+            events.append(SseEvent(event or "message", b"\n".join(data), self.last_event_id))
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL as it may be shown: no user, password, query or fragment."""
+    parsed = URL(url)
+    return str(parsed.with_user(None).with_query(None).with_fragment(None))
+
+
+def same_origin(a: URL, b: URL) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+def tls_context(
+    *,
+    ca_bundle: str | None = None,
+    client_cert: str | None = None,
+    client_key: str | None = None,
+    verify: bool = True,
+) -> ssl.SSLContext:
+    """A client TLS context: the system CAs (or ``ca_bundle``), optionally a client certificate
+    for mutual TLS. Raises :class:`OSError` or :class:`ssl.SSLError` for unusable files."""
+    context = ssl.create_default_context(cafile=ca_bundle) if verify else ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if client_cert is not None:
+        context.load_cert_chain(client_cert, client_key)
+    return context
+
+
+def client_session(
+    *,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None,
+    limit: int = 100,
+    user_agent: str = "portcullis",
+) -> aiohttp.ClientSession:
+    """One pooled keep-alive session per transport; redirects are not followed (see callers)."""
+    connector = aiohttp.TCPConnector(
+        limit=limit,
+        ssl=ssl_context if ssl_context is not None else True,
+        keepalive_timeout=30,
+        enable_cleanup_closed=False,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout),
+        headers={"User-Agent": user_agent},
+        cookie_jar=aiohttp.CookieJar(unsafe=True),  # load-balancer affinity, even on an IP URL
+        trust_env=False,
+        auto_decompress=True,
+    )
+
+
+def describe_failure(exc: BaseException, url: str) -> str:
+    """What went wrong reaching ``url`` (already stripped of credentials), in one phrase."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"failed TLS verification of {url}: {exc.certificate_error}"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"failed the TLS handshake with {url}: {_ssl_reason(exc)}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"could not connect to {url}: {exc.os_error.strerror or exc.os_error}"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return f"did not answer in time ({url})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return f"closed the connection ({url})"
+    if isinstance(exc, aiohttp.ClientOSError) and exc.errno is not None:
+        return f"dropped the connection ({url}): {exc.strerror or exc}"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return f"broke off its response ({url})"
+    if isinstance(exc, MessageTooLarge):
+        return str(exc)
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        detail = str(exc) or type(exc).__name__
+        return f"could not be reached at {url}: {detail}"
+    return f"failed at {url}: {exc!r}"
+
+
+def describe_first_contact(exc: BaseException, url: str) -> str:
+    """:func:`describe_failure` for the first request of a session, where a TLS server that
+    wants a client certificate we did not send (or does not trust) just drops the connection:
+    TLS 1.3 reports that only after the handshake, and the client sees a bare reset or EOF."""
+    detail = describe_failure(exc, url)
+    dropped = isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError) or (
+        isinstance(exc, aiohttp.ClientOSError) and not isinstance(exc, aiohttp.ClientConnectorError)
+    )
+    if dropped and url.startswith("https://"):
+        detail += (
+            " right after the TLS handshake; a server that requires a client certificate does this "
+            "when it gets none or does not trust ours: check `tls.client_cert`"
+        )
+    return detail
+
+
+def _ssl_reason(exc: aiohttp.ClientSSLError) -> str:
+    cause = getattr(exc, "os_error", None) or exc.__cause__
+    reason = getattr(cause, "reason", None)
+    if reason:
+        return str(reason)
+    return str(cause or exc)
+
+
+def upstream_error(server: str, request_id: object, detail: str, *, status: int | None = None) -> Message:
+    """The JSON-RPC error we deliver in place of an answer that cannot come."""
+    data = {"status": status} if status is not None else None
+    return error_message(
+        request_id,
+        UPSTREAM_UNAVAILABLE,
+        f"upstream server {server!r} {detail}",
+        fault="upstream",
+        data=data,
+    )
+
+
+_ERROR_BODY_LIMIT: Final = 64 * 1024
+
+
+def decode_messages(data: bytes, server: str) -> list[Message]:
+    """The JSON-RPC messages in one event or body: an object, or (2025-03-26) a batch."""
+    if not data or data.isspace():
+        return []
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        log.warning("[%s] ignored a message that is not JSON: %.200r", server, data)
+        return []
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, dict)]
+    log.warning("[%s] ignored a JSON value that is not a message", server)
+    return []
+
+
+async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, refusing more than ``limit`` bytes (whatever Content-Length claims)."""
+    length = response.content_length
+    if length is not None and length > limit:
+        raise MessageTooLarge(limit)
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise MessageTooLarge(limit)
+    return bytes(body)
+
+
+async def error_body(response: aiohttp.ClientResponse) -> dict[str, Any] | None:
+    """The JSON-RPC ``error`` object of an HTTP error response, if it carries one."""
+    if response.content_type != JSON:
+        return None
+    try:
+        body = await read_limited(response, _ERROR_BODY_LIMIT)
+        value = orjson.loads(body)
+    except (MessageTooLarge, orjson.JSONDecodeError, aiohttp.ClientError, OSError):
+        return None
+    error = value.get("error") if isinstance(value, dict) else None
+    if (
+        isinstance(error, dict)
+        and isinstance(error.get("code"), int)
+        and isinstance(error.get("message"), str)
+    ):
+        return error
+    return None
+
+
+def status_detail(response: aiohttp.ClientResponse, url: str) -> str:
+    """Why an HTTP status is not the answer we wanted, with the fix where there is one."""
+    status = response.status
+    reason = f" {response.reason}" if response.reason else ""
+    if status in (401, 403):
+        return f"refused our credentials (HTTP {status}{reason} from {url}); check the server's `headers`"
+    if 300 <= status < 400:
+        location = response.headers.get("Location")
+        where = f" to {safe_url(response.url.join(URL(location)))}" if location else ""
+        return f"redirected{where} (HTTP {status} from {url}); set `url` to the final address"
+    return f"answered HTTP {status}{reason} ({url})"
+
+
+def forward_error(request_id: object, error: dict[str, Any], status: int) -> Message:
+    """An upstream's JSON-RPC error body, addressed to our request and marked as the upstream's."""
+    data = error.get("data")
+    if data is None or isinstance(data, dict):
+        data = {"fault": "upstream", "status": status, **(data or {})}
+    return {"jsonrpc": "2.0", "id": request_id, "error": {**error, "data": data}}
