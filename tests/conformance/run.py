@@ -283,25 +283,28 @@ def fixture_http(log_path: Path | None = None) -> Iterator[str]:
             stop(process)
 
 
-def gateway_settings() -> dict[str, Any]:
-    """Auth off (the conformance CLI sends no credentials; loopback only) and the fixture as ``conf``."""
+def gateway_settings(upstream_url: str | None = None) -> dict[str, Any]:
+    """Auth off (the conformance CLI sends no credentials; loopback only) and the fixture as
+    ``conf``: over stdio, or at ``upstream_url`` over streamable HTTP."""
+    server: dict[str, Any] = (
+        {"url": upstream_url} if upstream_url else {"command": "python", "args": [str(FIXTURE)]}
+    )
     return {
         "auth": {"enabled": False},
         "logging": {"level": "info"},
-        "servers": {
-            "conf": {"command": "python", "args": [str(FIXTURE)], "prefix": "", "start": "eager"},
-        },
+        "servers": {"conf": {**server, "prefix": "", "start": "eager"}},
     }
 
 
 @contextlib.contextmanager
-def gateway(tmp: Path) -> Iterator[Any]:
-    """The real gateway (tests/support.py) in front of the fixture over stdio; yields RunningGateway."""
+def gateway(tmp: Path, upstream_url: str | None = None) -> Iterator[Any]:
+    """The real gateway (tests/support.py) in front of the fixture, over stdio or at
+    ``upstream_url``; yields RunningGateway."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from tests.support import running_gateway
 
-    with running_gateway(tmp, gateway_settings()) as running:
+    with running_gateway(tmp, gateway_settings(upstream_url)) as running:
         yield running
 
 
