@@ -106,3 +106,45 @@ async def test_status_notifications_reach_the_tasks_owner(tasks_gateway: Running
         await asyncio.wait_for(listener, 10)
         assert statuses[0]["taskId"] == created["result"]["task"]["taskId"]
         assert statuses[0]["status"] == "completed"
+
+
+async def test_a_server_cancelling_its_own_request_reaches_the_client(tasks_gateway: RunningGateway) -> None:
+    """Cancellation flows back too: the client hears of it under the id it was asked with."""
+    async with httpx2.AsyncClient(timeout=20) as http:
+        headers = tasks_gateway.headers()
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {"sampling": {}},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        }
+        opened = await http.post(
+            tasks_gateway.url, headers={**headers, "content-type": "application/json"}, json=initialize
+        )
+        session = opened.headers["mcp-session-id"]
+        call = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "kitchen__ask_then_cancel"},
+        }
+        events: list[dict[str, Any]] = []
+        async with http.stream(
+            "POST",
+            tasks_gateway.url,
+            headers={**headers, "content-type": "application/json", "mcp-session-id": session},
+            json=call,
+        ) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data:") and line[5:].strip():
+                    events.append(json.loads(line[5:]))
+    asked, cancelled, answer = events
+    assert asked["method"] == "sampling/createMessage"
+    assert asked["id"] != "ask-1"  # the gateway's id, not the upstream's
+    assert cancelled["method"] == "notifications/cancelled"
+    assert cancelled["params"]["requestId"] == asked["id"]
+    assert answer["result"]["content"][0]["text"] == "changed my mind"
