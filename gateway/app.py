@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -186,6 +187,11 @@ class Gateway:
         for router in self.routers.values():
             await router.prime()
         self._janitor = asyncio.create_task(self._expire_sessions(), name="session-janitor")
+        # Everything built so far (modules, settings, catalogs) lives as long as the process:
+        # move it out of the collector's sight, so that a full collection scans only what
+        # requests allocate (~70 ms -> <1 ms per gen-2 pass, measured by bench).
+        gc.collect()
+        gc.freeze()
 
     async def stop(self) -> None:
         if self._janitor is not None:

@@ -18,7 +18,14 @@ _SECRET_PATTERNS: Final = (
 )
 
 
+_HINTS: Final = ("bearer", "pcs_", "api", "token", "secret", "passw", "authorization")
+"""Lower-case text every secret pattern needs; a line with none of them is returned as is."""
+
+
 def mask(text: str) -> str:
+    lowered = text.lower()
+    if not any(hint in lowered for hint in _HINTS):
+        return text
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(r"\1****", text)
     return text
@@ -56,6 +63,12 @@ def configure(level: str, fmt: str) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    # No format of ours shows the caller's file, line, thread or process: don't collect them
+    # for every record (the logging HOWTO's "Optimization" table).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

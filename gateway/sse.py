@@ -80,7 +80,7 @@ class Reply:
         self._headers = headers
         self._keepalive = keepalive
         self._journal = journal
-        self._stream = new_stream_id()
+        self._stream = ""  # minted when the answer turns into a stream
         self._ticker: asyncio.Task[None] | None = None
         self.mode = "pending"  # pending -> json | sse -> sse-answered -> done
 
@@ -113,6 +113,7 @@ class Reply:
 
     async def _open_stream(self) -> None:
         self.mode = "sse"
+        self._stream = new_stream_id()
         await self._send(
             {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *self._headers]}
         )

@@ -1,27 +1,68 @@
-"""A tiny run of the latency benchmark, so it cannot rot (the real run is in the README)."""
+"""Tiny runs of the benchmarks, so that they cannot rot. The real run is slow and is not part of
+the test command: ``bash bench/run.sh`` (see README, Benchmark)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
 from tests.support import ROOT
 
+KINDS = ("(b) echo, HTTP", "(a) SDK, HTTP", "(a) SDK, stdio")
 
-def test_latency_benchmark_runs_and_reports_both_pairs() -> None:
+
+def _rows(output: str) -> list[list[str]]:
+    rows = []
+    for line in output.splitlines():
+        if line.startswith("| ") and not line.startswith(("| upstream", "| memory")):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def test_benchmark_smoke_run_covers_every_cell_without_errors() -> None:
     result = subprocess.run(
-        [sys.executable, "bench/latency.py", "--calls", "4", "--warmup", "1"],
+        [sys.executable, "-m", "bench", "--smoke"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=150,
     )
-    assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "calls" not in line]
-    assert len(rows) == 2, result.stdout
-    for row in rows:
-        cells = [cell.strip() for cell in row.strip("|").split("|")]
-        assert cells[1] == "4"
-        assert float(cells[2]) > 0
-        assert float(cells[3]) > 0
-    assert "load average" in result.stdout
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = result.stdout
+    table = [row for row in _rows(out) if len(row) == 14]
+    workloads = {(row[0], row[1]) for row in table}
+    for kind in KINDS:
+        for workload in ("tools/call", "tools/list", "tools/call 10 MB", "tools/call, c=1 probe"):
+            assert (kind, workload) in workloads, out
+    for kind in KINDS[1:]:
+        assert (kind, "tools/call, c=1 mcp SDK client") in workloads, out
+    assert any("stack empty" in row[1] for row in table), out
+    for row in table:
+        direct_rps, gateway_rps = row[4], row[5]
+        assert float(gateway_rps.replace(",", "")) > 0, row
+        assert direct_rps == "-" or float(direct_rps.replace(",", "")) > 0, row
+        assert row[10] in ("0/0", "-/0"), f"errors in {row}"
+        if row[3] in ("python", "wrk", "python / wrk"):  # load cells measure the gateway process
+            assert float(row[11]) >= 0, row
+    memory = [row for row in _rows(out) if len(row) == 3]
+    assert any("idle sessions" in row[0] for row in memory), out
+    assert any("peak RSS relaying" in row[0] for row in memory), out
+    assert "Budget:" in out
+    assert "load average" in out
+    if shutil.which("wrk") is None:
+        assert "wrk is not installed, so the bench fell back to it" in out
+    else:
+        assert any(row[3] == "wrk" for row in table), out
+
+
+def test_profile_analysis_counts_self_and_cumulative_time() -> None:
+    from bench.profile import analyse, parse_collapsed
+
+    stacks = parse_collapsed(
+        "main (gateway/cli.py:10);handle (gateway/endpoint.py:20);dumps (orjson.py:1) 3\n"
+        "main (gateway/cli.py:10);handle (gateway/endpoint.py:20) 1\n"
+    )
+    text = analyse(stacks, 10)
+    assert "|  75.0% | dumps (orjson.py) |" in text
+    assert "| 100.0% | handle (gateway/endpoint.py) |" in text

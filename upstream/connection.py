@@ -214,6 +214,7 @@ class UpstreamConnection:
             while True:
                 message, related = await self._transport.receive()
                 await self._dispatch(message, related)
+                del message, related  # not kept alive while idle: it may be a 10 MB result
         except TransportClosed as exc:
             self._mark_closed(exc.detail)
         except Exception as exc:  # boundary: a reader bug must still fail the calls, not hang them

@@ -41,10 +41,15 @@ class MessageTooLarge(Exception):
         self.limit = limit
 
 
+_VIEW_FROM: Final = 64 * 1024
+"""Data lines longer than this stay views into the received buffer."""
+
+
 @dataclass(frozen=True, slots=True)
 class SseEvent:
     event: str
-    data: bytes
+    data: bytes | memoryview
+    """A view into the received buffer for data over 64 KiB (no copy), else bytes."""
     id: str | None
 
 
@@ -71,7 +76,7 @@ class SseParser:
         self._partial = bytearray()
         self._skip_lf = False
         self._started = False
-        self._data: list[bytes] = []
+        self._data: list[bytes | memoryview] = []
         self._size = 0
         self._event = ""
         self._id_buffer: str | None = None
@@ -117,39 +122,46 @@ class SseParser:
                 end = next_lf
                 after = end + 1
             if self._partial:
-                self._partial += chunk[start:end]
-                line = bytes(self._partial)
-                self._partial.clear()
+                # Hand the buffer over instead of copying it: a 10 MB line is copied once, here.
+                self._partial += memoryview(chunk)[start:end]
+                line: bytes | bytearray = self._partial
+                self._partial = bytearray()
             else:
                 line = chunk[start:end]
             self._line(line, events)
             start = after
         if start < size:
-            self._partial += chunk[start:]
+            self._partial += memoryview(chunk)[start:]
             if len(self._partial) > self._limit:
                 raise MessageTooLarge(self._limit)
         return events
 
-    def _line(self, line: bytes, events: list[SseEvent]) -> None:
+    def _line(self, line: bytes | bytearray, events: list[SseEvent]) -> None:
         if not line:
             self._dispatch(events)
             return
         if line[0] == 0x3A:  # ":" starts a comment (keep-alives)
             return
-        name, colon, value = line.partition(b":")
-        if colon and value[:1] == b" ":
-            value = value[1:]
+        colon = line.find(b":")
+        value: bytes | memoryview
+        if colon < 0:
+            name, value = bytes(line), b""
+        else:
+            name = bytes(line[:colon])
+            start = colon + 2 if line[colon + 1 : colon + 2] == b" " else colon + 1
+            # A view, not a copy: data lines can be megabytes.
+            value = memoryview(line)[start:] if len(line) - start > _VIEW_FROM else bytes(line[start:])
         if name == b"data":
             self._size += len(value) + 1
             if self._size > self._limit:
                 raise MessageTooLarge(self._limit)
             self._data.append(value)
         elif name == b"event":
-            self._event = value.decode("utf-8", "replace")
+            self._event = bytes(value).decode("utf-8", "replace")
         elif name == b"id":
             if b"\0" not in value:
-                self._id_buffer = value.decode("utf-8", "replace")
-        elif name == b"retry" and value.isdigit():
+                self._id_buffer = bytes(value).decode("utf-8", "replace")
+        elif name == b"retry" and bytes(value).isdigit():
             self.retry = int(value)
 
     def _dispatch(self, events: list[SseEvent]) -> None:
@@ -162,7 +174,8 @@ class SseParser:
         self._id_buffer = None
         self.events += 1
         if data:
-            events.append(SseEvent(event or "message", b"\n".join(data), self.last_event_id))
+            joined = data[0] if len(data) == 1 else b"\n".join(data)
+            events.append(SseEvent(event or "message", joined, self.last_event_id))
 
 
 def safe_url(url: str | URL) -> str:
@@ -280,9 +293,9 @@ def upstream_error(server: str, request_id: object, detail: str, *, status: int 
 _ERROR_BODY_LIMIT: Final = 64 * 1024
 
 
-def decode_messages(data: bytes, server: str) -> list[Message]:
+def decode_messages(data: bytes | bytearray | memoryview, server: str) -> list[Message]:
     """The JSON-RPC messages in one event or body: an object, or (2025-03-26) a batch."""
-    if not data or data.isspace():
+    if not len(data) or (not bytes(data[:64]).strip() and bytes(data).isspace()):
         return []
     try:
         value = orjson.loads(data)
@@ -297,11 +310,20 @@ def decode_messages(data: bytes, server: str) -> list[Message]:
     return []
 
 
-async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
+async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes | bytearray:
     """The whole body, refusing more than ``limit`` bytes (whatever Content-Length claims)."""
     length = response.content_length
     if length is not None and length > limit:
         raise MessageTooLarge(limit)
+    if length is not None:
+        # Filled in place as chunks arrive: one copy of the payload alive, never two.
+        filled = bytearray(length)
+        view = memoryview(filled)
+        end = 0
+        async for chunk in response.content.iter_any():
+            view[end : end + len(chunk)] = chunk
+            end += len(chunk)
+        return filled if end == length else filled[:end]
     body = bytearray()
     async for chunk in response.content.iter_any():
         body += chunk

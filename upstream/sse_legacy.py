@@ -179,7 +179,7 @@ class LegacySseTransport:
                 async for chunk in response.content.iter_any():
                     for event in parser.feed(chunk):
                         if event.event == "endpoint":
-                            self._on_endpoint(event.data)
+                            self._on_endpoint(bytes(event.data))
                         elif event.event == "message":
                             for message in decode_messages(event.data, self.name):
                                 await self._queue.put((message, None))
