@@ -152,20 +152,10 @@ class Router:
 
     async def _subscription(self, scope: Scope, send: Send, *, subscribe: bool) -> None:
         """One upstream subscription per (server, URI), however many sessions hold it."""
-        uri = scope["params"].get("uri")
-        owner = await self._resource_owner(uri) if isinstance(uri, str) else None
-        if owner is None:
-            await send(
-                error_event(
-                    scope,
-                    RESOURCE_NOT_FOUND,
-                    f"resource {uri!r} is not offered by any server of this endpoint",
-                    fault="client",
-                    data={"uri": uri},
-                )
-            )
+        found = await self._resource_or_refuse(scope, send)
+        if found is None:
             return
-        assert isinstance(uri, str)
+        uri, owner = found
         server, session = owner.server, scope["session_id"]
         scope["state"]["target_server"] = server
         scope["state"]["target_name"] = uri
@@ -324,10 +314,16 @@ class Router:
         )
 
     async def _call_resource(self, scope: Scope, receive: Receive, send: Send) -> None:
-        params: dict[str, Any] = scope["params"]
-        uri = params.get("uri")
+        found = await self._resource_or_refuse(scope, send)
+        if found is not None:
+            uri, owner = found
+            await self._forward(scope, receive, send, owner.server, scope["params"], target_name=uri)
+
+    async def _resource_or_refuse(self, scope: Scope, send: Send) -> tuple[str, Owner] | None:
+        """The URI of the request and its owner, or None after telling the client there is none."""
+        uri = scope["params"].get("uri")
         owner = await self._resource_owner(uri) if isinstance(uri, str) else None
-        if owner is None:
+        if owner is None or not isinstance(uri, str):
             await send(
                 error_event(
                     scope,
@@ -337,8 +333,8 @@ class Router:
                     data={"uri": uri},
                 )
             )
-            return
-        await self._forward(scope, receive, send, owner.server, params, target_name=uri)
+            return None
+        return uri, owner
 
     async def _resource_owner(self, uri: str) -> Owner | None:
         resources, templates = self._catalogs[RESOURCES], self._catalogs[TEMPLATES]
