@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -536,7 +535,3 @@ async def _no_input() -> Event:
 
 async def _ignore(event: Event) -> None:
     return None
-
-
-def headers_of(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in pairs}
