@@ -26,14 +26,14 @@ from typing import Any, Final, Literal
 
 import aiohttp
 import orjson
-from yarl import URL
 
 from middleware.protocol import INTERNAL_ERROR, Message, error_message
 from upstream.http_support import (
     DEFAULT_MAX_MESSAGE_BYTES,
     EVENT_STREAM,
     JSON,
-    MANAGED_HEADERS,
+    NETWORK_ERRORS,
+    HttpTransportBase,
     MessageTooLarge,
     SseParser,
     client_session,
@@ -43,7 +43,6 @@ from upstream.http_support import (
     error_body,
     forward_error,
     read_limited,
-    safe_url,
     status_detail,
     upstream_error,
 )
@@ -58,16 +57,12 @@ ACCEPT_BOTH: Final = f"{JSON}, {EVENT_STREAM}"
 LEGACY_STATUSES: Final = frozenset({400, 404, 405})
 """Answers to an initialize POST that mean "not a streamable HTTP endpoint" (spec, backwards
 compatibility)."""
-_NETWORK_ERRORS: Final = (aiohttp.ClientError, OSError, TimeoutError)
-_STREAM_BREAKS: Final = (aiohttp.ClientError, OSError, TimeoutError)
-_QUEUE_SIZE: Final = 1024
 _BACKOFF_INITIAL: Final = 0.5
 _DELETE_TIMEOUT: Final = 5.0
 _FRUITLESS_RESUMES: Final = 1
 """Resumes in a row that bring no new event before we give up on a broken answer stream."""
 _FRUITLESS_POLLS: Final = 3
 """The same, once the server asked us to poll (it sent a ``retry`` field)."""
-_EOF: Final[Received] = ({}, None)
 
 
 class NotStreamableHttp(TransportClosed):
@@ -98,7 +93,7 @@ def _answers(message: Message, request_id: Any) -> bool:
     )
 
 
-class StreamableHttpTransport:
+class StreamableHttpTransport(HttpTransportBase):
     def __init__(
         self,
         name: str,
@@ -113,24 +108,18 @@ class StreamableHttpTransport:
         reconnect_max: float = 30.0,
         connection_limit: int = 100,
     ) -> None:
-        self.name = name
-        self._url = URL(url)
-        self._shown = safe_url(url)
-        self._headers = {
-            key: value for key, value in (headers or {}).items() if key.lower() not in MANAGED_HEADERS
-        }
-        self._timeout = timeout
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeout, sock_connect=timeout, sock_read=sse_read_timeout
+        super().__init__(
+            name,
+            url,
+            headers=headers,
+            timeout=timeout,
+            sse_read_timeout=sse_read_timeout,
+            ssl_context=ssl_context,
+            max_message_bytes=max_message_bytes,
         )
-        self._ssl = ssl_context
-        self._limit = max_message_bytes
         self._detect_legacy = detect_legacy
         self._reconnect_max = reconnect_max
         self._connection_limit = connection_limit
-        self._http: aiohttp.ClientSession | None = None
-        self._queue: asyncio.Queue[Received] = asyncio.Queue(_QUEUE_SIZE)
-        self._closed: str | None = None
         self._session_id: str | None = None
         self._protocol_version: str | None = None
         self._post_headers: dict[str, str] = {}
@@ -181,13 +170,6 @@ class StreamableHttpTransport:
         elif method == "notifications/cancelled":
             self._stop_exchange((message.get("params") or {}).get("requestId"))
 
-    async def receive(self) -> Received:
-        item = await self._queue.get()
-        if item is _EOF:
-            self._queue.put_nowait(_EOF)  # for any other reader
-            raise TransportClosed(self._closed or "was closed")
-        return item
-
     async def close(self) -> None:
         if self._closed is None:
             self._closed = "was closed by the gateway"
@@ -214,7 +196,7 @@ class StreamableHttpTransport:
         self._set_session(None, None)
         try:
             response = await self._post(message)
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             raise TransportClosed(describe_first_contact(exc, self._shown)) from exc
         if self._detect_legacy and response.status in LEGACY_STATUSES:
             response.release()
@@ -240,7 +222,7 @@ class StreamableHttpTransport:
         except _Failed as failure:
             await self._deliver(upstream_error(self.name, request_id, failure.detail), request_id)
             return
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             detail = describe_failure(exc, self._shown)
             await self._deliver(upstream_error(self.name, request_id, detail), request_id)
             return
@@ -258,7 +240,7 @@ class StreamableHttpTransport:
         except _Failed as failure:
             error = upstream_error(self.name, request_id, failure.detail, status=failure.status)
             await deliver(error)
-        except (*_NETWORK_ERRORS, MessageTooLarge) as exc:
+        except (*NETWORK_ERRORS, MessageTooLarge) as exc:
             await deliver(upstream_error(self.name, request_id, describe_failure(exc, self._shown)))
         except Exception as exc:  # boundary: a bug here must still answer the call
             log.exception("[%s] reading the answer to %r failed", self.name, request_id)
@@ -347,7 +329,7 @@ class StreamableHttpTransport:
                         if not answered and _answers(message, request_id):
                             answered = True
                         await deliver(message)
-        except _STREAM_BREAKS as exc:
+        except NETWORK_ERRORS as exc:
             if answered:
                 log.debug("[%s] stream broke after the answer: %s", self.name, exc)
                 return True, None
@@ -399,7 +381,7 @@ class StreamableHttpTransport:
                     await self._read_answer(response, request_id, keep)
                 finally:
                     response.release()
-            except (*_NETWORK_ERRORS, MessageTooLarge) as exc:
+            except (*NETWORK_ERRORS, MessageTooLarge) as exc:
                 raise _Failed(
                     f"forgot our session, and re-initializing failed: {describe_failure(exc, self._shown)}"
                 ) from exc
@@ -447,7 +429,7 @@ class StreamableHttpTransport:
             async with asyncio.timeout(min(self._timeout, _DELETE_TIMEOUT)):
                 async with http.delete(self._url, headers=headers, allow_redirects=False) as response:
                     log.debug("[%s] DELETE session: HTTP %d", self.name, response.status)
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             log.debug("[%s] DELETE session failed: %s", self.name, exc)
 
     # --- the server's own stream ----------------------------------------------------------------
@@ -502,7 +484,7 @@ class StreamableHttpTransport:
                     response.release()
             except MessageTooLarge as exc:
                 log.warning("[%s] server stream %s", self.name, exc)
-            except _NETWORK_ERRORS as exc:
+            except NETWORK_ERRORS as exc:
                 log.debug("[%s] server stream dropped: %s", self.name, describe_failure(exc, self._shown))
             wait = min(parser.retry / 1000, self._reconnect_max) if parser.retry is not None else delay
             delay = min(delay * 2, self._reconnect_max)
@@ -550,7 +532,7 @@ class StreamableHttpTransport:
         a failure fails the connection; afterwards it is logged (nothing waits for it)."""
         try:
             response = await self._post(message)
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             detail = describe_failure(exc, self._shown)
         else:
             async with response:
@@ -587,14 +569,6 @@ class StreamableHttpTransport:
         task = self._exchanges.pop(request_id, None) if request_id is not None else None
         if task is not None:
             task.cancel()
-
-    def _push_eof(self) -> None:
-        while True:
-            try:
-                self._queue.put_nowait(_EOF)
-                return
-            except asyncio.QueueFull:
-                self._queue.get_nowait()  # nobody reads any more: drop the oldest
 
 
 def _session_header(response: aiohttp.ClientResponse) -> str | None:

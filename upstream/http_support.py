@@ -1,5 +1,6 @@
-"""What the HTTP transports share: an incremental SSE parser, TLS contexts, the pooled client
-session, and error descriptions that never show credentials.
+"""What the HTTP transports share: their configuration and queue of received messages, an
+incremental SSE parser, TLS contexts, the pooled client session, and error descriptions that
+never show credentials.
 
 The parser follows the event-stream interpretation of the HTML standard (any of CRLF, LF or CR
 ends a line, ``:`` starts a comment, ``data`` lines join with LF, ``id`` and ``retry`` are kept)
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,6 +21,7 @@ import orjson
 from yarl import URL
 
 from middleware.protocol import UPSTREAM_UNAVAILABLE, Message, error_message
+from upstream.transport import Received, TransportClosed
 
 DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 EVENT_STREAM: Final = "text/event-stream"
@@ -370,3 +373,57 @@ def forward_error(request_id: object, error: dict[str, Any], status: int) -> Mes
     if data is None or isinstance(data, dict):
         data = {"fault": "upstream", "status": status, **(data or {})}
     return {"jsonrpc": "2.0", "id": request_id, "error": {**error, "data": data}}
+
+
+NETWORK_ERRORS: Final = (aiohttp.ClientError, OSError, TimeoutError)
+"""What talking to an upstream over HTTP may raise when the network or the peer fails."""
+QUEUE_SIZE: Final = 1024
+_EOF: Final[Received] = ({}, None)
+
+
+class HttpTransportBase:
+    """The part of an HTTP transport that does not depend on which HTTP transport it is: the
+    target and its own headers (never ones the gateway manages), timeouts, TLS, and the queue
+    that ``receive()`` reads, ended by an EOF marker once the transport closes."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        sse_read_timeout: float = 300.0,
+        ssl_context: ssl.SSLContext | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        self.name = name
+        self._url = URL(url)
+        self._shown = safe_url(url)
+        self._headers = {
+            key: value for key, value in (headers or {}).items() if key.lower() not in MANAGED_HEADERS
+        }
+        self._timeout = timeout
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout, sock_connect=timeout, sock_read=sse_read_timeout
+        )
+        self._ssl = ssl_context
+        self._limit = max_message_bytes
+        self._http: aiohttp.ClientSession | None = None
+        self._queue: asyncio.Queue[Received] = asyncio.Queue(QUEUE_SIZE)
+        self._closed: str | None = None
+
+    async def receive(self) -> Received:
+        item = await self._queue.get()
+        if item is _EOF:
+            self._queue.put_nowait(_EOF)  # for any other reader
+            raise TransportClosed(self._closed or "was closed")
+        return item
+
+    def _push_eof(self) -> None:
+        while True:
+            try:
+                self._queue.put_nowait(_EOF)
+                return
+            except asyncio.QueueFull:
+                self._queue.get_nowait()  # nobody reads any more: drop the oldest

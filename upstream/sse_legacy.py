@@ -14,7 +14,6 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Mapping
-from typing import Final
 
 import aiohttp
 import orjson
@@ -25,7 +24,8 @@ from upstream.http_support import (
     DEFAULT_MAX_MESSAGE_BYTES,
     EVENT_STREAM,
     JSON,
-    MANAGED_HEADERS,
+    NETWORK_ERRORS,
+    HttpTransportBase,
     MessageTooLarge,
     SseParser,
     client_session,
@@ -39,16 +39,12 @@ from upstream.http_support import (
     status_detail,
     upstream_error,
 )
-from upstream.transport import Received, TransportClosed
+from upstream.transport import TransportClosed
 
 log = logging.getLogger("portcullis.upstream")
 
-_NETWORK_ERRORS: Final = (aiohttp.ClientError, OSError, TimeoutError)
-_QUEUE_SIZE: Final = 1024
-_EOF: Final[Received] = ({}, None)
 
-
-class LegacySseTransport:
+class LegacySseTransport(HttpTransportBase):
     def __init__(
         self,
         name: str,
@@ -60,24 +56,18 @@ class LegacySseTransport:
         ssl_context: ssl.SSLContext | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
-        self.name = name
-        self._url = URL(url)
-        self._shown = safe_url(url)
-        self._headers = {
-            key: value for key, value in (headers or {}).items() if key.lower() not in MANAGED_HEADERS
-        }
-        self._timeout = timeout
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeout, sock_connect=timeout, sock_read=sse_read_timeout
+        super().__init__(
+            name,
+            url,
+            headers=headers,
+            timeout=timeout,
+            sse_read_timeout=sse_read_timeout,
+            ssl_context=ssl_context,
+            max_message_bytes=max_message_bytes,
         )
-        self._ssl = ssl_context
-        self._limit = max_message_bytes
-        self._http: aiohttp.ClientSession | None = None
-        self._queue: asyncio.Queue[Received] = asyncio.Queue(_QUEUE_SIZE)
         self._endpoint: URL | None = None
         self._endpoint_ready: asyncio.Future[URL] | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._closed: str | None = None
         self._post_headers = {**self._headers, "Content-Type": JSON}
 
     @property
@@ -99,7 +89,7 @@ class LegacySseTransport:
                     allow_redirects=False,
                     timeout=self._stream_timeout,
                 )
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             raise TransportClosed(describe_first_contact(exc, self._shown)) from exc
         if response.status != 200 or response.content_type != EVENT_STREAM:
             detail = (
@@ -140,7 +130,7 @@ class LegacySseTransport:
                         return
                     error = await error_body(response) if status >= 400 else None
                     detail = status_detail(response, shown)
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             error, detail = None, describe_failure(exc, shown)
         method, request_id = message.get("method"), message.get("id")
         if method is not None and request_id is not None:
@@ -153,13 +143,6 @@ class LegacySseTransport:
             await self._queue.put((answer, None))
         else:
             log.warning("[%s] upstream did not accept %s: %s", self.name, method or "a response", detail)
-
-    async def receive(self) -> Received:
-        item = await self._queue.get()
-        if item is _EOF:
-            self._queue.put_nowait(_EOF)
-            raise TransportClosed(self._closed or "was closed")
-        return item
 
     async def close(self) -> None:
         if self._closed is None:
@@ -185,7 +168,7 @@ class LegacySseTransport:
                                 await self._queue.put((message, None))
         except MessageTooLarge as exc:
             detail = str(exc)
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             detail = describe_failure(exc, self._shown)
         if self._closed is None:
             self._closed = detail
@@ -212,11 +195,3 @@ class LegacySseTransport:
             )
             return
         ready.set_result(endpoint)
-
-    def _push_eof(self) -> None:
-        while True:
-            try:
-                self._queue.put_nowait(_EOF)
-                return
-            except asyncio.QueueFull:
-                self._queue.get_nowait()
