@@ -15,8 +15,9 @@ Scope keys (a middleware that changes the request passes a new child scope inwar
 - ``protocol_version``: the negotiated MCP protocol version.
 - ``server``: the upstream server this endpoint is pinned to (sidecar mode), else ``None``.
 - ``http``: the originating HTTP scope (read-only by convention).
-- ``state``: a dict shared by the whole call; the router records ``target_server`` and
-  ``target_name`` in it once it has resolved where the message goes.
+- ``state``: a dict shared by the whole call (a child scope, ``{**scope, "params": ...}``,
+  keeps the same one); the router records ``target_server`` and ``target_name`` in it once it
+  has resolved where the message goes.
 
 Events sent back (``send``): ``mcp.response`` (exactly one per request, carrying a whole
 JSON-RPC response or error message), ``mcp.notification`` and ``mcp.request`` (a
@@ -118,25 +119,3 @@ def tool_error(scope: Scope, text: str) -> Event:
     """A blocked or failed tool call stays a tool result (``isError``), as the spec wants."""
     result = {"content": [{"type": "text", "text": text}], "isError": True}
     return response_event(result_message(scope["id"], result))
-
-
-def notification_event(method: str, params: Mapping[str, Any] | None = None) -> Event:
-    message: Message = {"jsonrpc": "2.0", "method": method}
-    if params is not None:
-        message["params"] = params
-    return {"type": NOTIFICATION, "message": message}
-
-
-def is_request(scope: Scope) -> bool:
-    return scope["id"] is not None
-
-
-def state(scope: Scope) -> dict[str, Any]:
-    """The per-call state dict, shared by every child scope of the call."""
-    value: dict[str, Any] = scope["state"]
-    return value
-
-
-def child_scope(scope: Scope, **changes: Any) -> Scope:
-    """A new scope with ``changes``; the state dict stays shared, like Starlette's."""
-    return {**scope, **changes}
