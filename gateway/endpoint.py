@@ -191,11 +191,9 @@ class MCPEndpoint:
             client_info=_dict(params.get("clientInfo")),
         )
         reply = Reply(send, [(SESSION_HEADER, record.id.encode())], self.keepalive)
-        first: dict[str, Any] = {}
 
         async def capture(event: Event) -> None:
             if event["type"] == RESPONSE and "result" in event["message"]:
-                first["ok"] = True
                 await self.store.create(record)
                 self.live.get(record.id, self.path)
             await reply(event)

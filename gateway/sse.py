@@ -14,7 +14,7 @@ import orjson
 
 from gateway.events import EventStore
 from middleware.http_errors import ASGISend
-from middleware.protocol import CLIENT_RESPONSE, RESPONSE, Event, Message
+from middleware.protocol import RESPONSE, Event, Message
 
 log = logging.getLogger("portcullis.endpoint")
 
@@ -85,8 +85,6 @@ class Reply:
         self.mode = "pending"  # pending -> json | sse -> sse-answered -> done
 
     async def __call__(self, event: Event) -> None:
-        if event["type"] == CLIENT_RESPONSE:
-            return
         message = event["message"]
         if self.mode == "pending" and event["type"] == RESPONSE:
             await self._json(message)
