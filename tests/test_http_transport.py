@@ -13,7 +13,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tests.support import free_port
+from tests.support import INITIALIZE, free_port
 from upstream.http import AutoTransport, StreamableHttpTransport, TransportKind, http_transport
 from upstream.http_support import MessageTooLarge, SseEvent, SseParser
 from upstream.sse_legacy import LegacySseTransport
@@ -22,16 +22,6 @@ from upstream.transport import Received, Transport, TransportClosed
 pytestmark = pytest.mark.timeout(30)
 
 UPSTREAM_UNAVAILABLE = -32012
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "0"},
-    },
-}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
 
