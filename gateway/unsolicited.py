@@ -41,6 +41,12 @@ class SessionChannel:
         self._session_id = session_id
         self._capabilities = capabilities
         self._ids = itertools.count(1)
+        self.speaks_mrtr = False
+        self.log_level: str | None = None
+
+    @property
+    def client_capabilities(self) -> dict[str, Any]:
+        return self._capabilities
 
     async def notify(self, message: Message) -> None:
         self._live.send_to([self._session_id], None, message)

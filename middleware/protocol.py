@@ -9,10 +9,18 @@ Scope keys (a middleware that changes the request passes a new child scope inwar
 - ``type``: always ``"mcp"``.
 - ``method``: the JSON-RPC method.
 - ``id``: the client's request id, or ``None`` for a notification.
-- ``params``: the request params (a dict, possibly empty).
+- ``params``: the request params (a dict, possibly empty). The front strips the modern
+  per-request keys (``io.modelcontextprotocol/*``) from ``params._meta`` into the scope keys
+  below, so the params are the same whichever era the client speaks; a modern upstream
+  connection writes its own.
 - ``principal``: who is calling (a :class:`Principal`).
 - ``session_id``: the gateway session, or ``None`` before one exists.
-- ``protocol_version``: the negotiated MCP protocol version.
+- ``protocol_version``: the negotiated MCP protocol version; for a modern (2026-07-28) client
+  the version its request declared in ``_meta`` (see :func:`is_modern`).
+- ``client_capabilities``: what the client declared (at initialize, or per request in ``_meta``).
+- ``client_info``: who the client says it is (may be empty).
+- ``log_level``: for a modern client, the ``io.modelcontextprotocol/logLevel`` of this request
+  (``None``: send it no log messages); absent for legacy clients (their level is per session).
 - ``server``: the upstream server this endpoint is pinned to (sidecar mode), else ``None``.
 - ``http``: the originating HTTP scope (read-only by convention).
 - ``state``: a dict shared by the whole call (a child scope, ``{**scope, "params": ...}``,
@@ -39,6 +47,22 @@ Receive = Callable[[], Awaitable[Event]]
 Send = Callable[[Event], Awaitable[None]]
 MCPApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+MODERN_VERSIONS: Final = ("2026-07-28",)
+"""Protocol versions without initialize or sessions: version and capabilities on every request."""
+META_PREFIX: Final = "io.modelcontextprotocol/"
+META_PROTOCOL_VERSION: Final = "io.modelcontextprotocol/protocolVersion"
+META_CLIENT_CAPABILITIES: Final = "io.modelcontextprotocol/clientCapabilities"
+META_CLIENT_INFO: Final = "io.modelcontextprotocol/clientInfo"
+META_SERVER_INFO: Final = "io.modelcontextprotocol/serverInfo"
+META_LOG_LEVEL: Final = "io.modelcontextprotocol/logLevel"
+META_SUBSCRIPTION_ID: Final = "io.modelcontextprotocol/subscriptionId"
+
+
+def is_modern(protocol_version: str | None) -> bool:
+    """Does this version speak per-request metadata and MRTR instead of a session?"""
+    return protocol_version in MODERN_VERSIONS
+
+
 RESPONSE: Final = "mcp.response"
 NOTIFICATION: Final = "mcp.notification"
 SERVER_REQUEST: Final = "mcp.request"
@@ -53,6 +77,9 @@ INTERNAL_ERROR: Final = -32603
 REQUEST_TIMEOUT: Final = -32001
 RESOURCE_NOT_FOUND: Final = -32002
 REQUEST_CANCELLED: Final = -32800
+HEADER_MISMATCH: Final = -32020
+MISSING_CLIENT_CAPABILITY: Final = -32021
+UNSUPPORTED_PROTOCOL_VERSION: Final = -32022
 # Gateway codes, in the implementation-defined server-error range.
 UNAUTHORIZED: Final = -32010
 FORBIDDEN: Final = -32011

@@ -20,6 +20,7 @@ from middleware.protocol import (
     Scope,
     Send,
     error_message,
+    is_modern,
 )
 
 _REQUIRED_CAPABILITY: Final = {
@@ -53,10 +54,16 @@ class ClientChannel:
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._capabilities: dict[str, Any] = scope.get("client_capabilities") or {}
+        self.speaks_mrtr = is_modern(scope.get("protocol_version"))
+        self.log_level: str | None = scope.get("log_level")
         self._receive = receive
         self._send = send
         self._waiting: dict[str, asyncio.Future[Message]] = {}
         self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def client_capabilities(self) -> dict[str, Any]:
+        return self._capabilities
 
     async def notify(self, message: Message) -> None:
         await self._send({"type": NOTIFICATION, "message": message})

@@ -39,6 +39,23 @@ class CallChannel(Protocol):
     """The way back to the client of one call: related notifications, and questions
     (server-to-client requests) whose answers go back upstream."""
 
+    @property
+    def client_capabilities(self) -> dict[str, Any]:
+        """What the client declared; a modern upstream gets them in each request's ``_meta``."""
+        ...
+
+    @property
+    def speaks_mrtr(self) -> bool:
+        """True when the client is modern and answers ``input_required`` itself: a modern
+        upstream's ``input_required`` result then goes to it as is, instead of being asked
+        question by question through :meth:`ask`."""
+        ...
+
+    @property
+    def log_level(self) -> str | None:
+        """The least severe log level the client wants for this call, if it said."""
+        ...
+
     async def notify(self, message: Message) -> None: ...
 
     async def ask(self, request: Message) -> Message:
