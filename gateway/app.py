@@ -24,7 +24,11 @@ from starlette.routing import Route
 from gateway import __version__
 from gateway.endpoint import MCPEndpoint
 from gateway.events import EventStore, InMemoryEventStore
+from gateway.listen import Listener
+from gateway.modern import ModernFront
+from gateway.mrtr import ParkedCalls
 from gateway.remote import http_connector
+from gateway.request_state import RequestStates
 from gateway.sessions import InMemorySessionStore, LiveSessions, SessionStore
 from gateway.settings import MiddlewareSettings, Settings, SettingsError
 from gateway.unsolicited import SessionChannel, Unsolicited
@@ -119,6 +123,11 @@ class Gateway:
         self.interest = Interest()
         self.tasks = TaskMap()
         self.events: EventStore = InMemoryEventStore()
+        key = settings.sessions.request_state_key
+        self.request_states = RequestStates(
+            key.encode() if key else None, lifetime=settings.sessions.request_state_lifetime
+        )
+        self.parked = ParkedCalls(self.request_states.lifetime)
         client_info = {"name": "portcullis", "version": __version__}
         self.supervisors: dict[str, Supervisor] = {}
         self.unsolicited = Unsolicited(self.live, self.interest, self.supervisors, self.tasks)
@@ -137,6 +146,7 @@ class Gateway:
         self._janitor: asyncio.Task[None] | None = None
         namespace = Namespace(settings.prefixes, settings.routing.separator)
         server_info = {"name": "portcullis", "title": "Portcullis MCP gateway", "version": __version__}
+        self.server_info = server_info
         self.routers: dict[str, Router] = {}
         self.endpoints: dict[str, MCPEndpoint] = {}
         page_size = settings.routing.page_size
@@ -164,15 +174,27 @@ class Gateway:
 
     def _add_endpoint(self, path: str, router: Router, pinned: str | None = None) -> None:
         self.routers[path] = router
+        stack = build_mcp_stack(self.settings, router)
+        keepalive = self.settings.http.sse_keepalive
+        modern = ModernFront(
+            stack,
+            pinned=pinned,
+            states=self.request_states,
+            parked=self.parked,
+            listener=Listener(stack, self.live, path=path, keepalive=keepalive, server_info=self.server_info),
+            server_info=self.server_info,
+            keepalive=keepalive,
+        )
         self.endpoints[path] = MCPEndpoint(
-            build_mcp_stack(self.settings, router),
+            stack,
+            modern=modern,
             path=path,
             pinned=pinned,
             store=self.store,
             live=self.live,
             events=self.events,
             max_sessions=self.settings.sessions.max_sessions,
-            keepalive=self.settings.http.sse_keepalive,
+            keepalive=keepalive,
         )
 
     async def _session_channel(self, session_id: str) -> SessionChannel:
@@ -199,6 +221,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._janitor
         self.live.close_all()
+        self.parked.close()
         await self.unsolicited.close()
         await asyncio.gather(*(s.close() for s in self.supervisors.values()))
         await self.reaper.stop()

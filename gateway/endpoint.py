@@ -1,5 +1,5 @@
 """The MCP endpoint: streamable HTTP (2025-03-26, 2025-06-18, 2025-11-25) in front of the
-MCP tier.
+MCP tier. A POST from a 2026-07-28 client goes to :class:`gateway.modern.ModernFront`.
 
 Each POSTed message is parsed once and becomes one MCP-tier call. The reply is plain JSON when
 the call's first event is its response (most calls), and turns into an SSE stream as soon as
@@ -15,6 +15,7 @@ from typing import Any, Final
 import orjson
 
 from gateway.events import EventStore, parse_event_id
+from gateway.modern import ModernFront, is_modern_request
 from gateway.sessions import Inbox, LiveSession, LiveSessions, SessionRecord, SessionStore, new_session_id
 from gateway.sse import KEEPALIVE, SSE_HEADERS, Journal, Reply, body_chunk, sse_event
 from middleware.http_errors import ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
@@ -23,7 +24,8 @@ from middleware.protocol import (
     CLIENT_RESPONSE,
     INTERNAL_ERROR,
     INVALID_REQUEST,
-    METHOD_NOT_FOUND,
+    LEGACY_VERSIONS,
+    MODERN_VERSIONS,
     PARSE_ERROR,
     PRINCIPAL_KEY,
     REQUEST_CANCELLED,
@@ -38,7 +40,8 @@ from middleware.protocol import (
 
 log = logging.getLogger("portcullis.endpoint")
 
-SUPPORTED_VERSIONS: Final = ("2025-11-25", "2025-06-18", "2025-03-26")
+SUPPORTED_VERSIONS: Final = LEGACY_VERSIONS
+"""What initialize negotiates; modern (2026-07-28) requests are served by gateway/modern.py."""
 DEFAULT_VERSION: Final = "2025-03-26"
 """What the spec says to assume when a client sends no MCP-Protocol-Version."""
 
@@ -66,6 +69,7 @@ class MCPEndpoint:
         self,
         app: MCPApp,
         *,
+        modern: ModernFront,
         path: str,
         pinned: str | None,
         store: SessionStore,
@@ -75,6 +79,7 @@ class MCPEndpoint:
         keepalive: float,
     ) -> None:
         self.app = app
+        self.modern = modern
         self.path = path
         self.pinned = pinned
         self.store = store
@@ -87,6 +92,15 @@ class MCPEndpoint:
         method = scope["method"]
         if method == "POST":
             await self._post(scope, receive, send)
+        elif method in ("GET", "DELETE") and _modern_version(scope):
+            await send_jsonrpc_error(
+                send,
+                405,
+                INVALID_REQUEST,
+                f"{method} is not part of 2026-07-28: send every request as a POST, and "
+                "subscriptions/listen for change notifications",
+                headers=[(b"allow", b"POST")],
+            )
         elif method == "GET":
             await self._get(scope, receive, send)
         elif method == "DELETE":
@@ -132,6 +146,9 @@ class MCPEndpoint:
             await send_jsonrpc_error(send, 400, INVALID_REQUEST, f"Invalid Request: {problem}")
             return
         principal: Principal = scope.get(PRINCIPAL_KEY, ANONYMOUS)
+        if is_modern_request(scope, message):
+            await self.modern.handle(scope, receive, send, message, principal)
+            return
         if message.get("method") == "initialize" and "id" in message:
             await self._initialize(scope, send, message, principal)
             return
@@ -295,16 +312,6 @@ class MCPEndpoint:
         raw = header(scope, SESSION_HEADER)
         request_id = message.get("id") if message else None
         if raw is None:
-            if message is not None and message.get("method") == "server/discover":
-                await send_jsonrpc_error(
-                    send,
-                    400,
-                    METHOD_NOT_FOUND,
-                    "server/discover is not served here: this endpoint speaks the "
-                    f"initialize-based protocol ({', '.join(SUPPORTED_VERSIONS)}); send initialize",
-                    request_id=request_id,
-                )
-                return None
             await send_jsonrpc_error(
                 send,
                 400,
@@ -505,6 +512,11 @@ def _shape_problem(message: Any) -> str | None:
     if "id" in message and ("result" in message or "error" in message):
         return None
     return 'a message needs a "method" (request or notification) or a "result"/"error" (response)'
+
+
+def _modern_version(scope: ASGIScope) -> bool:
+    version = header(scope, VERSION_HEADER)
+    return version is not None and version.decode("latin-1") in MODERN_VERSIONS
 
 
 def _valid_id(value: Any) -> bool:

@@ -156,6 +156,15 @@ class HttpSettings(_Strict):
 class SessionSettings(_Strict):
     idle_timeout: float = Field(3600.0, gt=0, description="seconds before an idle session ends")
     max_sessions: int = Field(100_000, gt=0)
+    request_state_key: str | None = Field(
+        None,
+        min_length=32,
+        description="secret that MACs the requestState of 2026-07-28 retries; replicas behind one "
+        "load balancer must share it (random per process when unset)",
+    )
+    request_state_lifetime: float = Field(
+        300.0, gt=0, description="seconds a 2026-07-28 client has to retry a call that needs its input"
+    )
 
 
 class RoutingSettings(_Strict):

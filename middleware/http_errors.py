@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -45,8 +45,9 @@ async def send_jsonrpc_error(
     fault: Fault = "client",
     headers: Iterable[tuple[bytes, bytes]] = (),
     request_id: Any = None,
+    data: Mapping[str, Any] | None = None,
 ) -> None:
-    await send_json(send, status, error_message(request_id, code, message, fault=fault), headers)
+    await send_json(send, status, error_message(request_id, code, message, fault=fault, data=data), headers)
 
 
 def header(scope: ASGIScope, name: bytes) -> bytes | None:

@@ -25,7 +25,9 @@ Scope keys (a middleware that changes the request passes a new child scope inwar
 - ``http``: the originating HTTP scope (read-only by convention).
 - ``state``: a dict shared by the whole call (a child scope, ``{**scope, "params": ...}``,
   keeps the same one); the router records ``target_server`` and ``target_name`` in it once it
-  has resolved where the message goes.
+  has resolved where the message goes. A middleware whose decision depends on who is calling
+  (filtering a list per principal, say) sets ``state["varies_by_principal"] = True``, so the
+  answer is not marked cacheable for everyone (``cacheScope``).
 
 Events sent back (``send``): ``mcp.response`` (exactly one per request, carrying a whole
 JSON-RPC response or error message), ``mcp.notification`` and ``mcp.request`` (a
@@ -47,6 +49,8 @@ Receive = Callable[[], Awaitable[Event]]
 Send = Callable[[Event], Awaitable[None]]
 MCPApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+LEGACY_VERSIONS: Final = ("2025-11-25", "2025-06-18", "2025-03-26")
+"""Protocol versions the front serves with initialize and sessions, newest first."""
 MODERN_VERSIONS: Final = ("2026-07-28",)
 """Protocol versions without initialize or sessions: version and capabilities on every request."""
 META_PREFIX: Final = "io.modelcontextprotocol/"

@@ -16,7 +16,10 @@ from typing import Any, Final
 
 from middleware.protocol import (
     INVALID_PARAMS,
+    LEGACY_VERSIONS,
+    META_SERVER_INFO,
     METHOD_NOT_FOUND,
+    MODERN_VERSIONS,
     RESOURCE_NOT_FOUND,
     Message,
     Principal,
@@ -24,9 +27,11 @@ from middleware.protocol import (
     Scope,
     Send,
     error_event,
+    is_modern,
     response_event,
     result_message,
 )
+from upstream.cache_hints import CacheHints
 from upstream.catalog import (
     KIND_BY_LIST_METHOD,
     KINDS,
@@ -60,6 +65,8 @@ GATEWAY_CAPABILITIES: Final = {
     "logging": {},
     "tasks": {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}},
 }
+MODERN_CAPABILITIES: Final = {key: value for key, value in GATEWAY_CAPABILITIES.items() if key != "tasks"}
+"""Tasks left the 2026-07-28 core for an extension whose shape the gateway does not speak yet."""
 
 
 class Router:
@@ -88,6 +95,7 @@ class Router:
         self._down: dict[str, UpstreamError] = {}
         self._reported: set[str] = set()
         """Why each server could not list its names at the last refresh."""
+        self._hints = CacheHints(supervisors)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
@@ -115,6 +123,8 @@ class Router:
             await self._complete(scope, receive, send)
         elif method == "initialize":
             await send(response_event(result_message(scope["id"], self._initialize_result(scope))))
+        elif method == "server/discover":
+            await send(response_event(result_message(scope["id"], self._discover_result(scope))))
         elif method == "ping":
             await send(response_event(result_message(scope["id"], {})))
         elif self._pinned is not None:
@@ -211,6 +221,19 @@ class Router:
             result["instructions"] = "\n\n".join(notes)
         return result
 
+    def _discover_result(self, scope: Scope) -> dict[str, Any]:
+        """What a modern client learns up front: every version we speak, and what we offer."""
+        legacy = self._initialize_result(scope)
+        result: dict[str, Any] = {
+            "supportedVersions": [*MODERN_VERSIONS, *LEGACY_VERSIONS],
+            "capabilities": MODERN_CAPABILITIES,
+            "_meta": {META_SERVER_INFO: self._server_info},
+            **self._hints.discover(),
+        }
+        if "instructions" in legacy:
+            result["instructions"] = legacy["instructions"]
+        return result
+
     async def _list(self, scope: Scope, send: Send, kind: Kind) -> None:
         pages = self._pages[kind]
         cursor = scope["params"].get("cursor")
@@ -227,6 +250,8 @@ class Router:
         result: dict[str, Any] = {kind.result_key: page}
         if next_cursor is not None:
             result["nextCursor"] = next_cursor
+        if is_modern(scope["protocol_version"]):
+            result.update(self._hints.for_list(kind, self._servers, scope))
         await send(response_event(result_message(scope["id"], result)))
 
     async def _refresh(self, kind: Kind, *, started_only: bool = False) -> list[str]:
@@ -262,6 +287,7 @@ class Router:
                     log.warning("[%s] %s failed: %s", server, kind.list_method, response.get("error"))
                     return None
                 items += [i for i in result.get(kind.result_key) or () if isinstance(i, dict)]
+                self._hints.saw_list(server, kind, result)
                 cursor = result.get("nextCursor")
                 if not cursor:
                     break
@@ -385,6 +411,8 @@ class Router:
             return
         if scope["method"] == "tools/call" and "task" in params:
             response = self._adopt_task(scope, server, response)
+        elif scope["method"] == "resources/read" and is_modern(scope["protocol_version"]):
+            self._hints.on_read(server, response, scope)
         await send(response_event(response))
 
     async def _exchange(

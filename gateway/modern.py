@@ -1,0 +1,294 @@
+"""The 2026-07-28 front of an MCP endpoint: stateless requests with per-request metadata.
+
+Every request carries its version and the client's capabilities in ``_meta`` and mirrors its
+method and name in headers, which are checked against the body before anything else looks at
+either. There is no session: calls that need the client mid-way go through
+:mod:`gateway.mrtr`, change notifications through :mod:`gateway.listen`. Whatever era the
+upstream speaks, the MCP tier sees the same params; this module translates at the edge.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+from gateway.listen import Listener
+from gateway.mrtr import (
+    ENDED,
+    GONE,
+    MRTR_METHODS,
+    Exchange,
+    ModernCall,
+    ParkedCalls,
+    carry,
+    input_required,
+    stop,
+    watch_disconnect,
+)
+from gateway.request_state import InvalidRequestState, RequestStates, is_ours, request_digest
+from gateway.sse import Reply
+from middleware.http_errors import ASGIReceive, ASGIScope, ASGISend, send_jsonrpc_error
+from middleware.protocol import (
+    HEADER_MISMATCH,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    LEGACY_VERSIONS,
+    META_CLIENT_CAPABILITIES,
+    META_CLIENT_INFO,
+    META_LOG_LEVEL,
+    META_PREFIX,
+    META_PROTOCOL_VERSION,
+    META_SERVER_INFO,
+    METHOD_NOT_FOUND,
+    MODERN_VERSIONS,
+    RESPONSE,
+    UNSUPPORTED_PROTOCOL_VERSION,
+    Event,
+    MCPApp,
+    Message,
+    Principal,
+    error_message,
+    result_message,
+)
+from upstream.mcp_headers import HeaderMismatch, check_request
+
+log = logging.getLogger("portcullis.endpoint")
+
+SERVED: Final = frozenset(
+    {
+        "server/discover",
+        "subscriptions/listen",
+        "tools/list",
+        "tools/call",
+        "prompts/list",
+        "prompts/get",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "completion/complete",
+    }
+)
+REPLACED: Final = {
+    "initialize": "2026-07-28 has no initialize: send requests directly, or server/discover",
+    "ping": "2026-07-28 has no ping; server/discover tells whether the server is there",
+    "logging/setLevel": f"2026-07-28 sets the log level per request: put {META_LOG_LEVEL} in _meta",
+    "resources/subscribe": "2026-07-28 subscribes with subscriptions/listen (resourceSubscriptions)",
+    "resources/unsubscribe": "2026-07-28 unsubscribes by closing the subscriptions/listen stream",
+}
+VERSION_HEADER: Final = b"mcp-protocol-version"
+
+
+def is_modern_request(scope: ASGIScope, message: Message) -> bool:
+    """Is this POST from a 2026-07-28 client? Its ``_meta`` or its version header says so
+    (a modern client that forgot one of them gets a precise error, not "send initialize")."""
+    if message.get("method") == "server/discover":
+        return True
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    if isinstance(meta, dict) and META_PROTOCOL_VERSION in meta:
+        return True
+    for name, value in scope["headers"]:
+        if name == VERSION_HEADER:
+            return value.decode("latin-1") in MODERN_VERSIONS
+    return False
+
+
+class ModernFront:
+    def __init__(
+        self,
+        app: MCPApp,
+        *,
+        pinned: str | None,
+        states: RequestStates,
+        parked: ParkedCalls,
+        listener: Listener,
+        server_info: dict[str, Any],
+        keepalive: float,
+    ) -> None:
+        self.app = app
+        self.pinned = pinned
+        self.states = states
+        self.parked = parked
+        self.listener = listener
+        self.server_info = server_info
+        self.keepalive = keepalive
+
+    async def handle(
+        self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend, message: Message, principal: Principal
+    ) -> None:
+        if "id" not in message:
+            if "method" in message:  # 2026-07-28 defines no client notifications over HTTP
+                await send({"type": "http.response.start", "status": 202, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+            else:
+                await send_jsonrpc_error(
+                    send, 400, INVALID_REQUEST, "a 2026-07-28 client sends no responses: retry the request"
+                )
+            return
+        request_id = message["id"]
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
+        }
+        try:
+            check_request(headers, message)
+        except HeaderMismatch as exc:
+            await send_jsonrpc_error(
+                send, 400, HEADER_MISMATCH, f"Header mismatch: {exc}", request_id=request_id
+            )
+            return
+        params: dict[str, Any] = message.get("params") or {}
+        meta: dict[str, Any] = params.get("_meta") or {}
+        version = meta.get(META_PROTOCOL_VERSION)
+        if version not in MODERN_VERSIONS:
+            supported = [*MODERN_VERSIONS, *LEGACY_VERSIONS]
+            await send_jsonrpc_error(
+                send,
+                400,
+                UNSUPPORTED_PROTOCOL_VERSION,
+                f"Unsupported protocol version {version!r}: use one of {', '.join(supported)} "
+                "(the handshake versions through initialize)",
+                request_id=request_id,
+                data={"supported": supported, "requested": version},
+            )
+            return
+        method = message["method"]
+        if method not in SERVED:
+            hint = REPLACED.get(method, "this endpoint does not serve it")
+            await send_jsonrpc_error(
+                send, 404, METHOD_NOT_FOUND, f"Method not found: {method!r} ({hint})", request_id=request_id
+            )
+            return
+        mcp_scope = self._mcp_scope(scope, message, params, meta, principal)
+        if method == "subscriptions/listen":
+            await self.listener.listen(mcp_scope, receive, send)
+            return
+        exchange = Exchange(request_id, meta.get("progressToken"), mcp_scope["log_level"])
+        reply = Reply(send, [], self.keepalive)
+        state = params.get("requestState")
+        if state is None:
+            await self._run(ModernCall.start(self.app, mcp_scope), exchange, reply, receive, mcp_scope)
+            return
+        if method not in MRTR_METHODS or not is_ours(state):
+            await reply(self._refusal(request_id, "requestState is not one this gateway issued"))
+            return
+        try:
+            token = await self.states.redeem(state, principal.name, request_digest(method, params))
+        except InvalidRequestState as exc:
+            log.info("refused a retry of %s: %s", method, exc)
+            await reply(self._refusal(request_id, "requestState is invalid, expired or already used"))
+            return
+        if "call" in token.payload:
+            call = self.parked.take(token.payload["call"])
+            if call is None:
+                await reply(
+                    self._refusal(
+                        request_id,
+                        "the call this requestState resumes is no longer waiting (it ended or timed out)",
+                    )
+                )
+                return
+            responses = params.get("inputResponses")
+            call.answer(responses if isinstance(responses, dict) else {})
+            await self._run(call, exchange, reply, receive, mcp_scope)
+            return
+        # A modern upstream's own state, which the gateway wrapped: it travels on unwrapped.
+        inner = token.payload.get("inner")
+        unwrapped = {k: v for k, v in mcp_scope["params"].items() if k != "requestState"}
+        if inner is not None:
+            unwrapped["requestState"] = inner
+        retry = {**mcp_scope, "params": unwrapped}
+        await self._run(ModernCall.start(self.app, retry), exchange, reply, receive, retry)
+
+    async def _run(
+        self,
+        call: ModernCall,
+        exchange: Exchange,
+        reply: Reply,
+        receive: ASGIReceive,
+        mcp_scope: dict[str, Any],
+    ) -> None:
+        """Carry a call to this exchange: to its end, or until it needs the client again."""
+        watcher = watch_disconnect(receive)
+        try:
+            outcome = await carry(call, exchange, self._writer(reply, mcp_scope), watcher)
+        finally:
+            await stop(watcher)
+        if outcome == GONE:  # closing the stream is how a 2026-07-28 client cancels
+            call.cancel()
+            return
+        if outcome == ENDED:
+            await reply.finish(
+                error_message(
+                    exchange.request_id, INTERNAL_ERROR, "the gateway produced no response", fault="gateway"
+                )
+            )
+            return
+        self.parked.park(call)
+        digest = request_digest(mcp_scope["method"], mcp_scope["params"])
+        token = self.states.mint(mcp_scope["principal"].name, digest, {"call": call.id})
+        await reply(
+            {"type": RESPONSE, "message": result_message(exchange.request_id, input_required(call, token))}
+        )
+
+    def _writer(self, reply: Reply, mcp_scope: dict[str, Any]) -> Any:
+        async def write(event: Event) -> None:
+            if event["type"] == RESPONSE:
+                event = {"type": RESPONSE, "message": self._finish(event["message"], mcp_scope)}
+            await reply(event)
+
+        return write
+
+    def _finish(self, message: Message, mcp_scope: dict[str, Any]) -> Message:
+        """A result as a 2026-07-28 client expects it: typed, signed by the gateway, and a modern
+        upstream's own requestState bound to this caller."""
+        result = message.get("result")
+        if not isinstance(result, dict):
+            return message
+        result = dict(result)
+        result.setdefault("resultType", "complete")
+        result["_meta"] = {**(result.get("_meta") or {}), META_SERVER_INFO: self.server_info}
+        if result["resultType"] == "input_required":
+            digest = request_digest(mcp_scope["method"], mcp_scope["params"])
+            inner = result.get("requestState")
+            result["requestState"] = self.states.mint(mcp_scope["principal"].name, digest, {"inner": inner})
+            for key in ("ttlMs", "cacheScope"):
+                result.pop(key, None)
+        return {**message, "result": result}
+
+    @staticmethod
+    def _refusal(request_id: Any, why: str) -> Event:
+        text = f"{why}; send the original request again, without inputResponses and requestState"
+        return {"type": RESPONSE, "message": error_message(request_id, INVALID_PARAMS, text, fault="client")}
+
+    def _mcp_scope(
+        self,
+        scope: ASGIScope,
+        message: Message,
+        params: dict[str, Any],
+        meta: Mapping[str, Any],
+        principal: Principal,
+    ) -> dict[str, Any]:
+        kept_meta = {k: v for k, v in meta.items() if not k.startswith(META_PREFIX)}
+        plain = {k: v for k, v in params.items() if k != "_meta"}
+        if kept_meta:
+            plain["_meta"] = kept_meta
+        capabilities = meta.get(META_CLIENT_CAPABILITIES)
+        client_info = meta.get(META_CLIENT_INFO)
+        level = meta.get(META_LOG_LEVEL)
+        return {
+            "type": "mcp",
+            "method": message["method"],
+            "id": message["id"],
+            "params": plain,
+            "principal": principal,
+            "session_id": None,
+            "protocol_version": meta[META_PROTOCOL_VERSION],
+            "client_capabilities": capabilities if isinstance(capabilities, dict) else {},
+            "client_info": client_info if isinstance(client_info, dict) else {},
+            "log_level": level if isinstance(level, str) else None,
+            "server": self.pinned,
+            "http": scope,
+            "state": {},
+        }

@@ -1,0 +1,231 @@
+"""Modern clients' calls, which may outlive one HTTP exchange (multi round-trip requests).
+
+A 2026-07-28 client cannot be asked anything mid-call: when a legacy upstream asks (sampling,
+elicitation, roots), the gateway answers the client ``input_required`` and *parks* the call,
+still waiting upstream for its answer. The client's retry carries the answers and the
+``requestState`` naming the parked call, which then resumes and streams into the retry's HTTP
+response. A call parked longer than its token lives is cancelled, which cancels it upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from gateway.sessions import Inbox
+from middleware.protocol import (
+    CLIENT_RESPONSE,
+    INTERNAL_ERROR,
+    METHOD_NOT_FOUND,
+    NOTIFICATION,
+    RESPONSE,
+    SERVER_REQUEST,
+    Event,
+    MCPApp,
+    Message,
+    Scope,
+    error_message,
+)
+
+log = logging.getLogger("portcullis.endpoint")
+
+MRTR_METHODS: Final = frozenset({"tools/call", "prompts/get", "resources/read"})
+"""The requests a server may answer with ``input_required`` (all others must complete)."""
+LOG_RANK: Final = {
+    level: rank
+    for rank, level in enumerate(
+        ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+    )
+}
+
+
+@dataclass(slots=True)
+class ModernCall:
+    """One call of a modern client, running in its own task; its events queue up between the
+    HTTP exchanges that carry them to the client."""
+
+    id: str
+    method: str
+    task: asyncio.Task[None] | None = None
+    events: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
+    inbox: Inbox = field(default_factory=Inbox)
+    questions: dict[str, Message] = field(default_factory=dict)
+    """Server requests the client has yet to answer, by the gateway id that keys them."""
+
+    @classmethod
+    def start(cls, app: MCPApp, scope: Scope) -> ModernCall:
+        call = cls(id=secrets.token_hex(12), method=scope["method"])
+        call.task = asyncio.create_task(call._run(app, scope), name=f"modern:{scope['method']}")
+        return call
+
+    async def _run(self, app: MCPApp, scope: Scope) -> None:
+        try:
+            await app(scope, self.inbox.receive, self.events.put)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # boundary: one broken call must not take the endpoint down
+            log.exception("MCP call %s failed inside the gateway", scope["method"])
+            await self.events.put(
+                {
+                    "type": RESPONSE,
+                    "message": error_message(
+                        scope["id"], INTERNAL_ERROR, "internal gateway error", fault="gateway"
+                    ),
+                }
+            )
+        finally:
+            self.events.put_nowait(None)
+
+    def answer(self, responses: dict[str, Any]) -> None:
+        """Hand the client's answers to the questions they answer; the others stay open."""
+        for key in [k for k in self.questions if k in responses]:
+            del self.questions[key]
+            message = {"jsonrpc": "2.0", "id": key, "result": responses[key]}
+            self.inbox.put({"type": CLIENT_RESPONSE, "message": message})
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What one HTTP exchange carries of a call: the client's id, progress token, log level."""
+
+    request_id: Any
+    progress_token: Any
+    log_level: str | None
+
+
+ENDED: Final = "ended"
+PARKED: Final = "parked"
+GONE: Final = "gone"
+
+
+async def carry(
+    call: ModernCall,
+    exchange: Exchange,
+    write: Callable[[Event], Awaitable[None]],
+    disconnected: asyncio.Future[None],
+) -> str:
+    """Carry the call's events to one HTTP exchange until it ends (``ENDED``), needs the client
+    (``PARKED``; ``call.questions`` holds what to ask), or the client goes (``GONE``)."""
+    while True:
+        if call.questions and call.events.empty():
+            return PARKED
+        getter = asyncio.ensure_future(call.events.get())
+        waiting: set[asyncio.Future[Any]] = {getter, disconnected}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            return GONE
+        event = getter.result()
+        if event is None:
+            return ENDED
+        kind, message = event["type"], event["message"]
+        if kind == RESPONSE:
+            await write({"type": RESPONSE, "message": {**message, "id": exchange.request_id}})
+            return ENDED
+        if kind == SERVER_REQUEST:
+            if call.method in MRTR_METHODS:
+                call.questions[message["id"]] = message
+            else:
+                refusal = error_message(
+                    message["id"],
+                    METHOD_NOT_FOUND,
+                    f"a 2026-07-28 client cannot be asked anything during {call.method}",
+                )
+                call.inbox.put({"type": CLIENT_RESPONSE, "message": refusal})
+            continue
+        if kind == NOTIFICATION:
+            relayed = _for_exchange(message, exchange, call)
+            if relayed is not None:
+                await write({"type": NOTIFICATION, "message": relayed})
+
+
+def _for_exchange(message: Message, exchange: Exchange, call: ModernCall) -> Message | None:
+    """A call's notification as this exchange's client should see it, or None to drop it."""
+    method = message.get("method")
+    params = message.get("params") or {}
+    if method == "notifications/progress":
+        if exchange.progress_token is None:
+            return None
+        return {**message, "params": {**params, "progressToken": exchange.progress_token}}
+    if method == "notifications/message":
+        wanted = exchange.log_level
+        level = str(params.get("level", "emergency"))
+        if wanted is None or LOG_RANK.get(level, 7) < LOG_RANK.get(wanted, 0):
+            return None
+        return message
+    if method == "notifications/cancelled":
+        # The upstream withdrew a question it asked; there is nothing to tell a modern client.
+        call.questions.pop(params.get("requestId"), None)  # type: ignore[arg-type]
+        return None
+    return message
+
+
+def input_required(call: ModernCall, request_state: str) -> dict[str, Any]:
+    requests = {
+        key: {
+            "method": question["method"],
+            **({"params": question["params"]} if "params" in question else {}),
+        }
+        for key, question in call.questions.items()
+    }
+    return {"resultType": "input_required", "inputRequests": requests, "requestState": request_state}
+
+
+class ParkedCalls:
+    """Calls waiting for their client's retry, on this replica; each is cancelled if its retry
+    does not come within ``lifetime`` seconds."""
+
+    def __init__(self, lifetime: float) -> None:
+        self._lifetime = lifetime
+        self._calls: dict[str, tuple[ModernCall, asyncio.TimerHandle]] = {}
+
+    def park(self, call: ModernCall) -> None:
+        timer = asyncio.get_running_loop().call_later(self._lifetime, self._abandon, call.id)
+        self._calls[call.id] = (call, timer)
+
+    def take(self, call_id: str) -> ModernCall | None:
+        entry = self._calls.pop(call_id, None)
+        if entry is None:
+            return None
+        call, timer = entry
+        timer.cancel()
+        return call if call.task is not None and not call.task.done() else None
+
+    def _abandon(self, call_id: str) -> None:
+        entry = self._calls.pop(call_id, None)
+        if entry is not None:
+            log.info("a parked %s was not retried in time; cancelled", entry[0].method)
+            entry[0].cancel()
+
+    def close(self) -> None:
+        for call, timer in self._calls.values():
+            timer.cancel()
+            call.cancel()
+        self._calls.clear()
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+
+async def wait_disconnect(receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def watch_disconnect(receive: Callable[[], Awaitable[dict[str, Any]]]) -> asyncio.Task[None]:
+    return asyncio.create_task(wait_disconnect(receive))
+
+
+async def stop(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
