@@ -38,17 +38,28 @@ import json
 import re
 import sys
 import warnings
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel.server import Server
+from mcp.server.lowlevel.server import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    PromptsListChanged,
+    ToolsListChanged,
+)
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.message import ServerMessageMetadata
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
-# Logging, sampling and elicitation are deprecated in the 2026-07-28 revision; the scenarios
-# here are of 2025-11-25, where they are current.
+# Logging, sampling and elicitation are deprecated in the 2026-07-28 revision; the scenarios that
+# use them are of 2025-11-25, where they are current.
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
 # A 1x1 PNG and a minimal WAV (44-byte header, one silent sample).
@@ -168,6 +179,123 @@ TOOLS = [
     _tool("test_reconnection", "Closes its SSE stream mid-call; the result comes after the client resumes"),
 ]
 
+# ---- 2026-07-28 (conformance 0.2.0-alpha.12 --requirements 2026-07-28) ---------------------------
+#
+# Tools that need something from the client (an elicitation, a sampling, the roots) ask for it in
+# the era of the request: on a 2026-07-28 request they answer with an InputRequiredResult (MRTR,
+# SEP-2322) and complete when the client retries with ``inputResponses`` (and the echoed
+# ``requestState``, sealed by the SDK's RequestStateBoundary so a tampered one is refused); on a
+# handshake-era connection they send the same requests to the client as JSON-RPC requests, as a
+# pre-2026 server does (the requests of one round concurrently). So a gateway that fronts the
+# legacy fixture has to turn those requests into an InputRequiredResult itself.
+
+
+def _elicitation(message: str, field_name: str, field_type: str = "string") -> dict[str, Any]:
+    return {
+        "method": "elicitation/create",
+        "params": {
+            "message": message,
+            "requestedSchema": {
+                "type": "object",
+                "properties": {field_name: {"type": field_type}},
+                "required": [field_name],
+            },
+        },
+    }
+
+
+def _sampling(text: str, max_tokens: int) -> dict[str, Any]:
+    return {
+        "method": "sampling/createMessage",
+        "params": {
+            "messages": [{"role": "user", "content": {"type": "text", "text": text}}],
+            "maxTokens": max_tokens,
+        },
+    }
+
+
+ROOTS: dict[str, Any] = {"method": "roots/list", "params": {}}
+
+# The rounds of input each MRTR tool (or prompt) asks for, by name: one dict of keyed requests per
+# round; and whether its first InputRequiredResult carries a requestState.
+MRTR_ROUNDS: dict[str, tuple[list[dict[str, dict[str, Any]]], bool]] = {
+    "test_input_required_result_elicitation": (
+        [{"user_name": _elicitation("What is your name?", "name")}],
+        False,
+    ),
+    "test_input_required_result_sampling": (
+        [{"capital_question": _sampling("What is the capital of France?", 100)}],
+        False,
+    ),
+    "test_input_required_result_list_roots": ([{"client_roots": ROOTS}], False),
+    "test_input_required_result_request_state": (
+        [{"confirm": _elicitation("Please confirm", "ok", "boolean")}],
+        True,
+    ),
+    "test_input_required_result_multiple_inputs": (
+        [
+            {
+                "user_name": _elicitation("What is your name?", "name"),
+                "greeting": _sampling("Generate a greeting", 50),
+                "client_roots": ROOTS,
+            }
+        ],
+        True,
+    ),
+    "test_input_required_result_multi_round": (
+        [
+            {"step1": _elicitation("Step 1: What is your name?", "name")},
+            {"step2": _elicitation("Step 2: What is your favorite color?", "color")},
+        ],
+        True,
+    ),
+    "test_input_required_result_tampered_state": (
+        [{"confirm": _elicitation("Please confirm (integrity-protected state)", "ok", "boolean")}],
+        True,
+    ),
+    "test_streaming_elicitation": ([{"user_name": _elicitation("What is your name?", "name")}], False),
+    "test_missing_capability": ([{"sample": _sampling("Say hello", 20)}], False),
+    "test_input_required_result_prompt": (
+        [{"user_context": _elicitation("What context should the prompt use?", "context")}],
+        False,
+    ),
+}
+
+# The client capability each embedded request needs, and how a handshake-era server sends it.
+INPUT_METHODS: dict[str, tuple[str, type[types.ServerRequest], type[types.Result]]] = {
+    "elicitation/create": ("elicitation", types.ElicitRequest, types.ElicitResult),
+    "sampling/createMessage": ("sampling", types.CreateMessageRequest, types.CreateMessageResult),
+    "roots/list": ("roots", types.ListRootsRequest, types.ListRootsResult),
+}
+
+CUSTOM_HEADER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "region": {"type": "string", "description": "Mirrored in Mcp-Param-Region", "x-mcp-header": "Region"},
+        "query": {"type": "string"},
+    },
+}
+
+MODERN_TOOLS = [
+    _tool("test_input_required_result_elicitation", "MRTR: asks for the user's name (elicitation)"),
+    _tool("test_input_required_result_sampling", "MRTR: asks the client's LLM a question (sampling)"),
+    _tool("test_input_required_result_list_roots", "MRTR: asks for the client's roots"),
+    _tool("test_input_required_result_request_state", "MRTR: round-trips a requestState"),
+    _tool("test_input_required_result_multiple_inputs", "MRTR: elicitation, sampling and roots at once"),
+    _tool("test_input_required_result_multi_round", "MRTR: two rounds, the requestState changes"),
+    _tool("test_input_required_result_tampered_state", "MRTR: refuses a tampered requestState"),
+    _tool("test_input_required_result_capabilities", "MRTR: asks only for what the client declared"),
+    _tool("test_missing_capability", "Needs the client's sampling capability (-32021 without it)"),
+    _tool("test_streaming_elicitation", "Asks for input: an InputRequiredResult, never a request"),
+    _tool("test_logging_tool", "Logs while it runs (sent only at the level the request asked for)"),
+    _tool("test_trigger_tool_change", "Announces that the tool list changed"),
+    _tool("test_trigger_prompt_change", "Announces that the prompt list changed"),
+    _tool(
+        "test_custom_headers", "A parameter mirrored in an Mcp-Param header (SEP-2243)", CUSTOM_HEADER_SCHEMA
+    ),
+]
+TOOLS += MODERN_TOOLS
+
 RESOURCES = {
     "test://static-text": ("Static text", "text/plain", "This is the content of the static text resource."),
     "test://static-binary": ("Static binary", "image/png", None),
@@ -191,6 +319,9 @@ PROMPTS = [
         arguments=[types.PromptArgument(name="resourceUri", description="URI to embed", required=True)],
     ),
     types.Prompt(name="test_prompt_with_image", description="A prompt with an image"),
+    types.Prompt(
+        name="test_input_required_result_prompt", description="MRTR: asks for context before it renders"
+    ),
 ]
 COMPLETIONS = {"arg1": ["paris", "park", "party", "test", "testing"], "arg2": ["world", "wide"]}
 
@@ -224,7 +355,8 @@ def _text(text: str) -> types.TextContent:
 
 
 async def _log(ctx: ServerRequestContext[Any], level: str, message: str) -> None:
-    if LEVELS.index(level) < LEVELS.index(state(ctx).min_level):
+    # A 2026-07-28 request carries its own log level (the SDK filters); a connection has one.
+    if not is_modern(ctx) and LEVELS.index(level) < LEVELS.index(state(ctx).min_level):
         return
     await ctx.session.send_log_message(level, message, logger="fixture", related_request_id=ctx.request_id)  # type: ignore[arg-type]
 
@@ -237,7 +369,7 @@ async def list_tools(
 
 async def call_tool(
     ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-) -> types.CallToolResult:
+) -> types.CallToolResult | types.InputRequiredResult:
     args = params.arguments or {}
     name = params.name
     if name == "test_simple_text":
@@ -325,6 +457,180 @@ async def call_tool(
             await asyncio.sleep(0.2)  # let the client reconnect with Last-Event-ID
         await _log(ctx, "info", "After reconnect")
         return types.CallToolResult(content=[_text("Reconnection test completed")])
+    if name in MODERN_TOOL_NAMES:
+        return await call_modern_tool(ctx, params)
+    raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
+
+
+MODERN_TOOL_NAMES = {tool.name for tool in MODERN_TOOLS}
+
+# Change notifications of the 2026-07-28 era go to the subscriptions/listen streams of this bus.
+BUS = InMemorySubscriptionBus()
+
+
+def is_modern(ctx: ServerRequestContext[Any]) -> bool:
+    """Whether this request is of the 2026-07-28 era (its own _meta envelope, no handshake)."""
+    return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+
+def _declared(ctx: ServerRequestContext[Any], capability: str) -> bool:
+    declared = ctx.session.client_capabilities
+    return declared is not None and getattr(declared, capability, None) is not None
+
+
+def _require(ctx: ServerRequestContext[Any], requests: list[dict[str, Any]]) -> None:
+    """-32021 when the client did not declare a capability these requests need (2026-07-28)."""
+    missing = sorted(
+        {INPUT_METHODS[r["method"]][0] for r in requests}
+        - {c for c in INPUT_METHODS_CAPS if _declared(ctx, c)}
+    )
+    if missing:
+        raise MCPError(
+            types.MISSING_REQUIRED_CLIENT_CAPABILITY,
+            f"this request needs the client capabilities {', '.join(missing)}",
+            {"requiredCapabilities": {capability: {} for capability in missing}},
+        )
+
+
+INPUT_METHODS_CAPS = {capability for capability, _, _ in INPUT_METHODS.values()}
+
+
+async def _ask(ctx: ServerRequestContext[Any], request: dict[str, Any]) -> dict[str, Any]:
+    """Send one input request to the client as a JSON-RPC request (handshake era)."""
+    _, request_type, result_type = INPUT_METHODS[request["method"]]
+    result = await ctx.session.send_request(
+        request_type.model_validate(request),
+        result_type,
+        metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
+    )
+    dumped: dict[str, Any] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return dumped
+
+
+def _input_required(
+    requests: dict[str, dict[str, Any]], state: dict[str, Any] | None
+) -> types.InputRequiredResult:
+    return types.InputRequiredResult.model_validate(
+        {
+            "resultType": "input_required",
+            "inputRequests": requests,
+            **({"requestState": json.dumps(state)} if state is not None else {}),
+        }
+    )
+
+
+async def gather_input(
+    ctx: ServerRequestContext[Any],
+    params: types.InputResponseRequestParams,
+    rounds: list[dict[str, dict[str, Any]]],
+    *,
+    stateful: bool,
+) -> dict[str, dict[str, Any]] | types.InputRequiredResult:
+    """The client's answers to every round, or the InputRequiredResult that asks for the next one.
+
+    2026-07-28: the round in progress and the answers so far travel in ``requestState`` (sealed and
+    verified by the SDK's RequestStateBoundary); answers missing from ``inputResponses`` are asked
+    for again and unknown keys are ignored. Handshake era: each round's requests are sent to the
+    client at once, and the rounds one after the other.
+    """
+    if not is_modern(ctx):
+        answers: dict[str, dict[str, Any]] = {}
+        for needed in rounds:
+            keys = list(needed)
+            results = await asyncio.gather(*(_ask(ctx, needed[key]) for key in keys))
+            answers.update(zip(keys, results, strict=True))
+        return answers
+    _require(ctx, [request for needed in rounds for request in needed.values()])
+    state: dict[str, Any] = {"round": 0, "answers": {}}
+    if params.request_state is not None:
+        try:
+            state = json.loads(params.request_state)
+            index = int(state["round"])
+            rounds[index]  # out of range: a state this server never minted
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise MCPError(types.INVALID_PARAMS, "Invalid requestState") from None
+    index, answers = int(state["round"]), dict(state["answers"])
+    given = {
+        key: value.model_dump(by_alias=True, mode="json", exclude_none=True)
+        for key, value in (params.input_responses or {}).items()
+    }
+    needed = rounds[index]
+    missing = {key: request for key, request in needed.items() if key not in given}
+    if missing:
+        return _input_required(missing, state if stateful or index else None)
+    answers.update({key: given[key] for key in needed})
+    if index + 1 < len(rounds):
+        return _input_required(rounds[index + 1], {"round": index + 1, "answers": answers})
+    return answers
+
+
+def _answer_text(answer: dict[str, Any]) -> str:
+    """What one answer says: an elicitation's content, a sampling's text, or the roots."""
+    if "action" in answer:
+        return f"{answer['action']} {json.dumps(answer.get('content') or {}, sort_keys=True)}"
+    if "roots" in answer:
+        return "roots " + ", ".join(str(root.get("uri")) for root in answer["roots"])
+    content = answer.get("content")
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    return json.dumps(answer, sort_keys=True)
+
+
+async def call_modern_tool(
+    ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+) -> types.CallToolResult | types.InputRequiredResult:
+    name = params.name
+    if name in MRTR_ROUNDS:
+        rounds, stateful = MRTR_ROUNDS[name]
+        got = await gather_input(ctx, params, rounds, stateful=stateful)
+        if isinstance(got, types.InputRequiredResult):
+            return got
+        if name == "test_input_required_result_elicitation":
+            user = got["user_name"].get("content") or {}
+            return types.CallToolResult(content=[_text(f"Hello, {user.get('name', 'stranger')}!")])
+        lines = [f"{key}: {_answer_text(answer)}" for key, answer in got.items()]
+        if stateful and is_modern(ctx):
+            lines.append("state-ok")  # the RequestStateBoundary verified the echoed requestState
+        return types.CallToolResult(content=[_text("\n".join(lines))])
+    if name == "test_input_required_result_capabilities":
+        # Only what the client declared: on 2026-07-28 this request's envelope, else the handshake.
+        wanted = {
+            "sampling": {"capital_question": _sampling("What is the capital of France?", 100)},
+            "elicitation": {"user_name": _elicitation("What is your name?", "name")},
+            "roots": {"client_roots": ROOTS},
+        }
+        needed = {
+            key: request
+            for cap, asks in wanted.items()
+            if _declared(ctx, cap)
+            for key, request in asks.items()
+        }
+        if not needed:
+            return types.CallToolResult(content=[_text("The client declared no capability to ask with")])
+        got = await gather_input(ctx, params, [needed], stateful=False)
+        if isinstance(got, types.InputRequiredResult):
+            return got
+        return types.CallToolResult(
+            content=[_text("\n".join(f"{key}: {_answer_text(answer)}" for key, answer in got.items()))]
+        )
+    if name == "test_logging_tool":
+        # 2026-07-28: the SDK sends these only at or above the request's _meta logLevel, and none
+        # without one; handshake era: at or above the connection's logging/setLevel.
+        for level, message in (("info", "Logging tool started"), ("warning", "Logging tool finished")):
+            await _log(ctx, level, message)
+        return types.CallToolResult(content=[_text("Logging tool executed")])
+    if name in ("test_trigger_tool_change", "test_trigger_prompt_change"):
+        tools = name == "test_trigger_tool_change"
+        if is_modern(ctx):
+            await BUS.publish(ToolsListChanged() if tools else PromptsListChanged())
+        elif tools:
+            await ctx.session.send_tool_list_changed()
+        else:
+            await ctx.session.send_prompt_list_changed()
+        return types.CallToolResult(content=[_text(f"{'Tool' if tools else 'Prompt'} list change announced")])
+    if name == "test_custom_headers":
+        args = params.arguments or {}
+        return types.CallToolResult(content=[_text(f"region={args.get('region')!r}")])
     raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
 
 
@@ -403,10 +709,17 @@ async def list_prompts(
 
 async def get_prompt(
     ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
-) -> types.GetPromptResult:
+) -> types.GetPromptResult | types.InputRequiredResult:
     args = params.arguments or {}
     user = "user"
-    if params.name == "test_simple_prompt":
+    if params.name == "test_input_required_result_prompt":
+        rounds, stateful = MRTR_ROUNDS[params.name]
+        got = await gather_input(ctx, params, rounds, stateful=stateful)
+        if isinstance(got, types.InputRequiredResult):
+            return got
+        context = (got["user_context"].get("content") or {}).get("context", "")
+        messages = [types.PromptMessage(role=user, content=_text(f"Answer within this context: {context}"))]
+    elif params.name == "test_simple_prompt":
         messages = [types.PromptMessage(role=user, content=_text("This is a simple prompt for testing."))]
     elif params.name == "test_prompt_with_arguments":
         if "arg1" not in args or "arg2" not in args:
@@ -450,9 +763,29 @@ async def set_level(ctx: ServerRequestContext[Any], params: types.SetLevelReques
     return types.EmptyResult()
 
 
-def build_server() -> Server[Any]:
-    return Server(
-        "portcullis-conformance-fixture",
+class FixtureServer(Server[Any]):
+    """The SDK's low-level Server, announcing ``listChanged`` for tools and prompts on the handshake
+    (``test_trigger_*_change`` send those notifications)."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(prompts_changed=True, tools_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
+
+
+def build_server(*, legacy_only: bool = False) -> Server[Any]:
+    """The fixture. By default it serves both eras (the SDK decides per connection, or per HTTP
+    request, from what the client sends first); ``legacy_only`` leaves out what only 2026-07-28
+    has (subscriptions/listen), and the transports then refuse 2026-07-28 requests."""
+    server = FixtureServer(
+        "portcullis-conformance-fixture" + ("-legacy" if legacy_only else ""),
         version="1.0.0",
         instructions="Conformance fixture for the MCP conformance suite's server scenarios.",
         on_list_tools=list_tools,
@@ -462,11 +795,17 @@ def build_server() -> Server[Any]:
         on_read_resource=read_resource,
         on_subscribe_resource=subscribe,
         on_unsubscribe_resource=unsubscribe,
+        on_subscriptions_listen=None if legacy_only else ListenHandler(BUS),
         on_list_prompts=list_prompts,
         on_get_prompt=get_prompt,
         on_completion=complete,
         on_set_logging_level=set_level,
     )
+    # Seals every requestState this server mints and refuses one it did not mint unchanged.
+    server.middleware.append(
+        RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience=server.name)
+    )
+    return server
 
 
 class MemoryEventStore(EventStore):
@@ -492,19 +831,84 @@ class MemoryEventStore(EventStore):
         return stream
 
 
-async def serve_stdio() -> None:
+async def serve_stdio(*, legacy_only: bool = False) -> None:
+    from mcp.server.runner import serve_loop
     from mcp.server.stdio import stdio_server
 
-    server = build_server()
+    server = build_server(legacy_only=legacy_only)
     async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+        if not legacy_only:
+            # Server.run serves both eras: the client's first request decides.
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+            return
+        # The handshake-only loop, as a pre-2026 server: server/discover is -32601 (not a method of
+        # any handshake version) and any other request before `initialize` is refused.
+        async with server.lifespan(server) as lifespan_state:
+            await serve_loop(
+                server,
+                read_stream,
+                write_stream,
+                lifespan_state=lifespan_state,
+                init_options=server.create_initialization_options(),
+            )
 
 
-def serve_http(host: str, port: int) -> None:
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def strip_header_values(app: ASGIApp) -> ASGIApp:
+    """Drop the whitespace around header values (RFC 9110 5.5) before the SDK compares
+    ``Mcp-Name`` with the body: check ``sep-2243-server-accepts-whitespace-header-value``."""
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "headers": [(name, value.strip(b" \t")) for name, value in scope["headers"]]}
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def refuse_modern(app: ASGIApp) -> ASGIApp:
+    """A pre-2026 streamable HTTP server: an ``MCP-Protocol-Version`` it does not know is 400
+    (as the TypeScript SDK 1.x answers); without a session a request other than ``initialize`` is
+    400 too (the SDK's handshake path says so)."""
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            version = dict(scope["headers"]).get(b"mcp-protocol-version", b"").decode("latin-1")
+            if version and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+                supported = ", ".join(HANDSHAKE_PROTOCOL_VERSIONS)
+                body = json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": None,
+                        "error": {
+                            "code": -32000,
+                            "message": f"Bad Request: Unsupported protocol version: {version} "
+                            f"(supported versions: {supported})",
+                        },
+                    }
+                ).encode()
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ]
+                await send({"type": "http.response.start", "status": 400, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def serve_http(host: str, port: int, *, legacy_only: bool = False) -> None:
     import uvicorn
 
-    app = build_server().streamable_http_app(event_store=MemoryEventStore(), retry_interval=100, host=host)
-    print(f"conformance fixture on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
+    server = build_server(legacy_only=legacy_only)
+    app: ASGIApp = server.streamable_http_app(event_store=MemoryEventStore(), retry_interval=100, host=host)
+    app = strip_header_values(refuse_modern(app) if legacy_only else app)
+    era = "handshake era only" if legacy_only else "both eras"
+    print(f"conformance fixture ({era}) on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -514,11 +918,16 @@ def main(argv: list[str] | None = None) -> None:
         "--http", type=int, metavar="PORT", help="serve streamable HTTP on PORT instead of stdio"
     )
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--legacy-only",
+        action="store_true",
+        help="serve only the initialize handshake (2025-11-25 and before), refusing 2026-07-28",
+    )
     args = parser.parse_args(argv)
     if args.http is not None:
-        serve_http(args.host, args.http)
+        serve_http(args.host, args.http, legacy_only=args.legacy_only)
     else:
-        asyncio.run(serve_stdio())
+        asyncio.run(serve_stdio(legacy_only=args.legacy_only))
 
 
 if __name__ == "__main__":
