@@ -9,6 +9,15 @@ versions under ``.tools/``). Two suites are known:
   ``server-sse-polling``). The alpha also validates every message on the wire against the
   2025-11-25 JSON schema (check ``wire-schema-valid``).
 
+And one of the 2026-07-28 revision (MODERN_SUITES), stateless (per-request ``_meta``, no
+``initialize``), MRTR, ``subscriptions/listen``, SEP-2243 headers:
+
+- ``0.2.0-alpha.12/2026-07-28``: ``conformance server --url URL --requirements 2026-07-28``
+  (50 scenarios: the 37 the revision requires, plus 13 it runs without scoring them: the tasks
+  extension (10) and three pending ones, ``json-schema-2020-12``, ``http-header-validation`` and
+  ``http-custom-header-server-validation``). One scenario alone runs with ``--scenario NAME
+  --spec-version 2026-07-28``. The CLI lists what it did not score after ``Not scored for``.
+
 The CLI writes one ``checks.json`` per scenario (``-o DIR``: ``DIR/server-<scenario>-<time>/``);
 each check is SUCCESS, FAILURE, WARNING, INFO or SKIPPED, and a scenario passes when none of its
 checks failed. Its exit code is 1 when any scenario failed.
@@ -21,7 +30,11 @@ Usage::
 
 ``--target direct`` runs the fixture server over streamable HTTP; ``--target gateway`` runs the
 gateway (auth off, loopback) with the fixture as stdio upstream ``conf`` (prefix emptied) and
-tests both ``/servers/conf/mcp`` and ``/mcp``.
+tests both ``/servers/conf/mcp`` and ``/mcp``. For the 2026-07-28 suite the gateway runs four
+times (UPSTREAMS_2026): in front of the fixture (it serves both eras) over stdio and over HTTP,
+and in front of the fixture with ``--legacy-only`` (initialize only, as a pre-2026 server) over
+stdio and over HTTP, where the gateway has to translate (its upstream ``era`` left at "auto", so
+its probe has to fall back to ``initialize``).
 """
 
 from __future__ import annotations
@@ -57,10 +70,21 @@ class Suite:
     version: str
     select: tuple[str, ...]  # which scenarios: a --suite
     spec: tuple[str, ...] = ()  # which spec version they are judged against
+    requirements: str | None = None  # a spec revision's requirement set (replaces select and spec)
 
     @property
     def args(self) -> tuple[str, ...]:
+        """The arguments of a run of the whole suite."""
+        if self.requirements:
+            return ("--requirements", self.requirements)
         return (*self.select, *self.spec)
+
+    @property
+    def scenario_args(self) -> tuple[str, ...]:
+        """The arguments that go with ``--scenario NAME`` (--requirements cannot)."""
+        if self.requirements:
+            return ("--spec-version", self.requirements)
+        return self.spec
 
     @property
     def binary(self) -> Path:
@@ -71,6 +95,16 @@ SUITES: dict[str, Suite] = {
     "0.1.16": Suite("0.1.16", ("--suite", "all")),
     "0.2.0-alpha.12": Suite("0.2.0-alpha.12", ("--suite", "all"), ("--spec-version", "2025-11-25")),
 }
+
+# The 2026-07-28 revision (stateless): run against other targets than SUITES (see UPSTREAMS_2026).
+MODERN_SUITES: dict[str, Suite] = {
+    "0.2.0-alpha.12/2026-07-28": Suite("0.2.0-alpha.12", (), requirements="2026-07-28"),
+}
+ALL_SUITES: dict[str, Suite] = {**SUITES, **MODERN_SUITES}
+
+# Why a requirement set runs a scenario without scoring it (the CLI's words). An ``extension``
+# is optional for every implementation; ``pending`` ones the reference fixture cannot pass yet.
+EXTENSION, PENDING = "extension", "pending"
 
 PASS, FAIL, SKIPPED, ERROR = "pass", "fail", "skipped", "error"
 
@@ -112,6 +146,7 @@ class SuiteRun:
     exit_code: int
     seconds: float
     output: str = ""
+    not_scored: dict[str, str] = field(default_factory=dict)  # scenario -> why (EXTENSION, PENDING)
 
     def counts(self) -> dict[str, int]:
         counts = {PASS: 0, FAIL: 0, SKIPPED: 0, ERROR: 0}
@@ -122,6 +157,15 @@ class SuiteRun:
     def passed(self) -> set[str]:
         return {name for name, result in self.scenarios.items() if result.status == PASS}
 
+    def counted(self) -> list[str]:
+        """The scenarios that count: all but the extensions a requirement set runs unscored."""
+        return [name for name in self.scenarios if self.not_scored.get(name) != EXTENSION]
+
+    def count(self) -> tuple[int, int]:
+        """(passed, total) over the scenarios that count."""
+        counted = self.counted()
+        return sum(1 for name in counted if self.scenarios[name].status == PASS), len(counted)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "suite": self.suite,
@@ -129,6 +173,8 @@ class SuiteRun:
             "exit_code": self.exit_code,
             "seconds": round(self.seconds, 2),
             "counts": self.counts(),
+            "count": "{} of {}".format(*self.count()),
+            "not_scored": self.not_scored,
             "scenarios": {
                 name: {
                     "status": result.status,
@@ -172,6 +218,14 @@ def install_tools(*, quiet: bool = True) -> subprocess.CompletedProcess[str]:
 
 _RESULT_DIR = re.compile(r"^server-(?P<name>.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$")
 _RUNNING = re.compile(r"^=== Running scenario: (?P<name>\S+) ===$", re.MULTILINE)
+# Under "Not scored for 2026-07-28: ...": "  ✗ tasks-lifecycle (extension)".
+_NOT_SCORED = re.compile(r"^\s+[✓✗]\s+(?P<name>\S+)\s+\((?P<reason>[a-z-]+)\)$", re.MULTILINE)
+
+
+def parse_not_scored(output: str) -> dict[str, str]:
+    """Which scenarios the CLI ran without scoring them, and why (its summary after the totals)."""
+    _, marker, rest = output.partition("Not scored for ")
+    return {m["name"]: m["reason"] for m in _NOT_SCORED.finditer(rest)} if marker else {}
 
 
 def parse_results(output_dir: Path, order: Iterable[str] = ()) -> dict[str, ScenarioResult]:
@@ -192,8 +246,12 @@ def parse_results(output_dir: Path, order: Iterable[str] = ()) -> dict[str, Scen
         found[match["name"]] = ScenarioResult(match["name"], status, checks)
     ordered: dict[str, ScenarioResult] = {}
     for name in order:
-        ordered[name] = found.pop(name, None) or ScenarioResult(
-            name, ERROR, [{"id": name, "status": "FAILURE", "errorMessage": "the CLI wrote no result"}]
+        ordered[name] = (
+            found.pop(name)
+            if name in found
+            else ScenarioResult(
+                name, ERROR, [{"id": name, "status": "FAILURE", "errorMessage": "the CLI wrote no result"}]
+            )
         )
     ordered.update(found)
     return ordered
@@ -207,8 +265,12 @@ def run_suite(
     timeout: float = 300.0,
     output_dir: Path | None = None,
 ) -> SuiteRun:
-    """Run ``suite`` (a key of SUITES) against ``url``; all its scenarios or only ``scenarios``."""
-    spec = SUITES[suite]
+    """Run ``suite`` (a key of ALL_SUITES) against ``url``; all its scenarios or only ``scenarios``.
+
+    A CLI still running after ``timeout`` seconds is killed: the scenarios it finished count, the
+    others are errors.
+    """
+    spec = ALL_SUITES[suite]
     if not spec.binary.exists():
         raise ToolsMissing(f"{spec.binary} is missing: run {INSTALLER.relative_to(ROOT)}")
     env = node_env()
@@ -219,21 +281,43 @@ def run_suite(
             [[str(spec.binary), "server", "--url", url, *spec.args, "-o", str(out)]]
             if not scenarios
             else [
-                [str(spec.binary), "server", "--url", url, "--scenario", name, *spec.spec, "-o", str(out)]
+                [
+                    str(spec.binary),
+                    "server",
+                    "--url",
+                    url,
+                    "--scenario",
+                    name,
+                    *spec.scenario_args,
+                    "-o",
+                    str(out),
+                ]
                 for name in scenarios
             ]
         )
         outputs, exit_code = [], 0
         for command in commands:
-            process = subprocess.run(
-                command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-            )
+            try:
+                process = subprocess.run(
+                    command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+                )
+            except subprocess.TimeoutExpired as expired:
+                outputs.append(_text(expired.stdout) + _text(expired.stderr))
+                outputs.append(f"conformance CLI killed after {timeout:.0f} s: {' '.join(command)}")
+                exit_code = max(exit_code, 124)
+                continue
             outputs.append(process.stdout + process.stderr)
             exit_code = max(exit_code, process.returncode)
         output = "\n".join(outputs)
         order = list(scenarios) if scenarios else _RUNNING.findall(output)
         results = parse_results(out, order)
-    return SuiteRun(suite, url, results, exit_code, time.monotonic() - started, output)
+    return SuiteRun(
+        suite, url, results, exit_code, time.monotonic() - started, output, parse_not_scored(output)
+    )
+
+
+def _text(data: str | bytes | None) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else data or ""
 
 
 # ---- what to run against ------------------------------------------------------------------------
@@ -268,13 +352,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def fixture_http(log_path: Path | None = None) -> Iterator[str]:
-    """The fixture server on streamable HTTP; yields its URL."""
+def fixture_http(log_path: Path | None = None, *, legacy_only: bool = False) -> Iterator[str]:
+    """The fixture server on streamable HTTP (``legacy_only``: handshake era only); yields its URL."""
     port = free_port()
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(log_path.open("wb")) if log_path else subprocess.DEVNULL
         process = subprocess.Popen(
-            [sys.executable, str(FIXTURE), "--http", str(port)], cwd=ROOT, stdout=log, stderr=log
+            [sys.executable, str(FIXTURE), "--http", str(port), *(["--legacy-only"] if legacy_only else [])],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
         )
         try:
             wait_for_port(port, process)
@@ -283,12 +370,12 @@ def fixture_http(log_path: Path | None = None) -> Iterator[str]:
             stop(process)
 
 
-def gateway_settings(upstream_url: str | None = None) -> dict[str, Any]:
+def gateway_settings(upstream_url: str | None = None, *, legacy_only: bool = False) -> dict[str, Any]:
     """Auth off (the conformance CLI sends no credentials; loopback only) and the fixture as
-    ``conf``: over stdio, or at ``upstream_url`` over streamable HTTP."""
-    server: dict[str, Any] = (
-        {"url": upstream_url} if upstream_url else {"command": "python", "args": [str(FIXTURE)]}
-    )
+    ``conf``: over stdio (``legacy_only``: with ``--legacy-only``), or at ``upstream_url`` over
+    streamable HTTP. The upstream's ``era`` is left at its default ("auto")."""
+    args = [str(FIXTURE), *(["--legacy-only"] if legacy_only else [])]
+    server: dict[str, Any] = {"url": upstream_url} if upstream_url else {"command": "python", "args": args}
     return {
         "auth": {"enabled": False},
         "logging": {"level": "info"},
@@ -297,15 +384,25 @@ def gateway_settings(upstream_url: str | None = None) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def gateway(tmp: Path, upstream_url: str | None = None) -> Iterator[Any]:
+def gateway(tmp: Path, upstream_url: str | None = None, *, legacy_only: bool = False) -> Iterator[Any]:
     """The real gateway (tests/support.py) in front of the fixture, over stdio or at
     ``upstream_url``; yields RunningGateway."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from tests.support import running_gateway
 
-    with running_gateway(tmp, gateway_settings(upstream_url)) as running:
+    with running_gateway(tmp, gateway_settings(upstream_url, legacy_only=legacy_only)) as running:
         yield running
+
+
+# How the gateway reaches its upstream in the 2026-07-28 runs: (label, over HTTP, legacy only).
+# "stdio" and "http" are the fixture itself (both eras); "legacy-*" the fixture with --legacy-only.
+UPSTREAMS_2026: tuple[tuple[str, bool, bool], ...] = (
+    ("stdio", False, False),
+    ("http", True, False),
+    ("legacy-stdio", False, True),
+    ("legacy-http", True, True),
+)
 
 
 # ---- comparing ----------------------------------------------------------------------------------
@@ -381,9 +478,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--target",
         choices=["direct", "gateway", "both"],
         default="both",
-        help="direct: the fixture over HTTP; gateway: the gateway with the fixture over stdio",
+        help="direct: the fixture over HTTP; gateway: the gateway with the fixture over stdio "
+        "(2026-07-28: and over HTTP, and the legacy-only fixture over both)",
     )
-    parser.add_argument("--suite", choices=[*SUITES, "all"], default="all")
+    parser.add_argument("--suite", choices=[*ALL_SUITES, "all"], default="all")
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        choices=[label for label, _, _ in UPSTREAMS_2026],
+        help="2026-07-28 gateway runs: only with this upstream (repeatable)",
+    )
     parser.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     parser.add_argument("--json", type=Path, help="write machine-readable results here")
     parser.add_argument("--install", action="store_true", help="run the Node tools installer first")
@@ -393,35 +497,59 @@ def main(argv: Sequence[str] | None = None) -> int:
         done = install_tools(quiet=False)
         if done.returncode:
             return done.returncode
-    suites = list(SUITES) if args.suite == "all" else [args.suite]
+    suites = list(ALL_SUITES) if args.suite == "all" else [args.suite]
+    legacy_suites = [suite for suite in suites if suite in SUITES]
+    modern_suites = [suite for suite in suites if suite in MODERN_SUITES]
     runs: dict[str, dict[str, SuiteRun]] = {suite: {} for suite in suites}
+    gateway_logs: list[str] = []
 
-    def run_all(label: str, url: str) -> None:
-        for suite in suites:
+    def run_all(label: str, url: str, which: Sequence[str]) -> None:
+        for suite in which:
             print(f"== {suite} against {label} ({url})", file=sys.stderr, flush=True)
             runs[suite][label] = run_suite(url, suite, scenarios=args.scenario)
 
+    def through_gateway(running: Any, which: Sequence[str], upstream: str = "") -> None:
+        tag = f"[{upstream}]" if upstream else ""
+        run_all(f"gateway{tag} /servers/conf/mcp", running.server_url("conf"), which)
+        run_all(f"gateway{tag} /mcp", running.url, which)
+        gateway_logs.append(running.log())
+
     with tempfile.TemporaryDirectory(prefix="conformance-run-") as tmp:
         if args.url:
-            run_all("url", args.url)
+            run_all("url", args.url, suites)
         else:
             if args.target in ("direct", "both"):
                 with fixture_http(Path(tmp) / "fixture.log") as url:
-                    run_all("direct", url)
-            if args.target in ("gateway", "both"):
+                    run_all("direct", url, suites)
+            if args.target in ("gateway", "both") and legacy_suites:
                 with gateway(Path(tmp)) as running:
-                    run_all("gateway /servers/conf/mcp", running.server_url("conf"))
-                    run_all("gateway /mcp", running.url)
-                    gateway_log = running.log()
-                problems = [
-                    line for line in gateway_log.splitlines() if " ERROR " in line or "Traceback" in line
-                ]
-                if problems:
-                    print("gateway log errors:\n  " + "\n  ".join(problems[:20]), file=sys.stderr)
+                    through_gateway(running, legacy_suites)
+            if args.target in ("gateway", "both") and modern_suites:
+                with (
+                    fixture_http(Path(tmp) / "fixture-upstream.log") as url,
+                    fixture_http(Path(tmp) / "fixture-legacy.log", legacy_only=True) as legacy_url,
+                ):
+                    for label, over_http, legacy in UPSTREAMS_2026:
+                        if args.upstream and label not in args.upstream:
+                            continue
+                        upstream_url = (legacy_url if legacy else url) if over_http else None
+                        with gateway(Path(tmp), upstream_url, legacy_only=legacy) as running:
+                            through_gateway(running, modern_suites, label)
+        problems = [
+            line
+            for log in gateway_logs
+            for line in log.splitlines()
+            if " ERROR " in line or "Traceback" in line
+        ]
+        if problems:
+            print("gateway log errors:\n  " + "\n  ".join(problems[:20]), file=sys.stderr)
 
     report: dict[str, Any] = {"suites": {}, "gaps": []}
     for suite, columns in runs.items():
-        print(f"\n# conformance {suite} ({' '.join(SUITES[suite].args)})\n{table(columns)}")
+        print(f"\n# conformance {suite} ({' '.join(ALL_SUITES[suite].args)})\n{table(columns)}")
+        for label, run in columns.items():
+            passed, total = run.count()
+            print(f"  count [{label}]: {passed} of {total}")
         report["suites"][suite] = {label: run.to_json() for label, run in columns.items()}
         direct = columns.get("direct")
         for label, run in columns.items():
@@ -434,7 +562,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     failed = any(
-        run.counts()[FAIL] or run.counts()[ERROR] for columns in runs.values() for run in columns.values()
+        run.scenarios[name].status in (FAIL, ERROR)
+        for columns in runs.values()
+        for run in columns.values()
+        for name in run.counted()
     )
     return 1 if failed else 0
 
