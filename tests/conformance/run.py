@@ -455,17 +455,20 @@ def table(columns: dict[str, SuiteRun]) -> str:
     for run in columns.values():
         names += [name for name in run.scenarios if name not in names]
     width = max(len(name) for name in names) + 2
-    header = "scenario".ljust(width) + "".join(label.ljust(32) for label in columns)
+    widths = [max(32, len(label) + 2) for label in columns]
+    header = "scenario".ljust(width) + "".join(
+        label.ljust(w) for label, w in zip(columns, widths, strict=True)
+    )
     lines = [header, "-" * len(header)]
     for name in names:
         cells = [
-            (run.scenarios[name].summary() if name in run.scenarios else "-").ljust(32)
-            for run in columns.values()
+            (run.scenarios[name].summary() if name in run.scenarios else "-").ljust(w)
+            for run, w in zip(columns.values(), widths, strict=True)
         ]
         lines.append(name.ljust(width) + "".join(cells))
     totals = [
-        (", ".join(f"{n} {s}" for s, n in run.counts().items() if n) + f" in {run.seconds:.1f}s").ljust(32)
-        for run in columns.values()
+        (", ".join(f"{n} {s}" for s, n in run.counts().items() if n) + f" in {run.seconds:.1f}s").ljust(w)
+        for run, w in zip(columns.values(), widths, strict=True)
     ]
     lines.append("total".ljust(width) + "".join(totals))
     return "\n".join(lines)
