@@ -23,6 +23,7 @@ from gateway.mrtr import (
     ParkedCalls,
     carry,
     input_required,
+    replay_answers,
     stop,
     watch_disconnect,
 )
@@ -52,6 +53,7 @@ from middleware.protocol import (
     error_message,
     result_message,
 )
+from upstream.channel import KNOWN_ANSWERS
 from upstream.mcp_headers import HeaderMismatch, check_request
 
 log = logging.getLogger("portcullis.endpoint")
@@ -127,70 +129,57 @@ class ModernFront:
                     send, 400, INVALID_REQUEST, "a 2026-07-28 client sends no responses: retry the request"
                 )
             return
-        request_id = message["id"]
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
-        }
-        try:
-            check_request(headers, message)
-        except HeaderMismatch as exc:
-            await send_jsonrpc_error(
-                send, 400, HEADER_MISMATCH, f"Header mismatch: {exc}", request_id=request_id
-            )
+        if await _refused(scope, send, message):
             return
         params: dict[str, Any] = message.get("params") or {}
         meta: dict[str, Any] = params.get("_meta") or {}
-        version = meta.get(META_PROTOCOL_VERSION)
-        if version not in MODERN_VERSIONS:
-            supported = [*MODERN_VERSIONS, *LEGACY_VERSIONS]
-            await send_jsonrpc_error(
-                send,
-                400,
-                UNSUPPORTED_PROTOCOL_VERSION,
-                f"Unsupported protocol version {version!r}: use one of {', '.join(supported)} "
-                "(the handshake versions through initialize)",
-                request_id=request_id,
-                data={"supported": supported, "requested": version},
-            )
-            return
-        method = message["method"]
-        if method not in SERVED:
-            hint = REPLACED.get(method, "this endpoint does not serve it")
-            await send_jsonrpc_error(
-                send, 404, METHOD_NOT_FOUND, f"Method not found: {method!r} ({hint})", request_id=request_id
-            )
-            return
         mcp_scope = self._mcp_scope(scope, message, params, meta, principal)
-        if method == "subscriptions/listen":
+        if message["method"] == "subscriptions/listen":
             await self.listener.listen(mcp_scope, receive, send)
             return
-        exchange = Exchange(request_id, meta.get("progressToken"), mcp_scope["log_level"])
+        exchange = Exchange(message["id"], meta.get("progressToken"), mcp_scope["log_level"])
         reply = Reply(send, [], self.keepalive)
-        state = params.get("requestState")
-        if state is None:
+        if params.get("requestState") is None:
             await self._run(ModernCall.start(self.app, mcp_scope), exchange, reply, receive, mcp_scope)
-            return
+        else:
+            await self._retry(mcp_scope, params, exchange, reply, receive)
+
+    async def _retry(
+        self,
+        mcp_scope: dict[str, Any],
+        params: dict[str, Any],
+        exchange: Exchange,
+        reply: Reply,
+        receive: ASGIReceive,
+    ) -> None:
+        """A retry with a requestState: resume the parked call it names (or replay it here),
+        or pass a modern upstream's own state on."""
+        method, state = mcp_scope["method"], params.get("requestState")
         if method not in MRTR_METHODS or not is_ours(state):
-            await reply(self._refusal(request_id, "requestState is not one this gateway issued"))
+            await reply(self._refusal(exchange.request_id, "requestState is not one this gateway issued"))
             return
         try:
-            token = await self.states.redeem(state, principal.name, request_digest(method, params))
+            token = await self.states.redeem(
+                state, mcp_scope["principal"].name, request_digest(method, params)
+            )
         except InvalidRequestState as exc:
             log.info("refused a retry of %s: %s", method, exc)
-            await reply(self._refusal(request_id, "requestState is invalid, expired or already used"))
+            await reply(
+                self._refusal(exchange.request_id, "requestState is invalid, expired or already used")
+            )
             return
         if "call" in token.payload:
+            given = params.get("inputResponses")
+            responses = given if isinstance(given, dict) else {}
             call = self.parked.take(token.payload["call"])
             if call is None:
-                await reply(
-                    self._refusal(
-                        request_id,
-                        "the call this requestState resumes is no longer waiting (it ended or timed out)",
-                    )
-                )
-                return
-            responses = params.get("inputResponses")
-            call.answer(responses if isinstance(responses, dict) else {})
+                # Parked on another replica (or before a restart): run it again here, handing
+                # it the answers the client already gave instead of asking again.
+                log.info("replaying a %s parked elsewhere with the answers given so far", method)
+                known = replay_answers(token.payload, responses)
+                call = ModernCall.start(self.app, {**mcp_scope, "state": {KNOWN_ANSWERS: known}})
+            else:
+                call.answer(responses)
             await self._run(call, exchange, reply, receive, mcp_scope)
             return
         # A modern upstream's own state, which the gateway wrapped: it travels on unwrapped.
@@ -227,7 +216,7 @@ class ModernFront:
             return
         self.parked.park(call)
         digest = request_digest(mcp_scope["method"], mcp_scope["params"])
-        token = self.states.mint(mcp_scope["principal"].name, digest, {"call": call.id})
+        token = self.states.mint(mcp_scope["principal"].name, digest, call.resumption())
         await reply(
             {"type": RESPONSE, "message": result_message(exchange.request_id, input_required(call, token))}
         )
@@ -292,3 +281,38 @@ class ModernFront:
             "http": scope,
             "state": {},
         }
+
+
+async def _refused(scope: ASGIScope, send: ASGISend, message: Message) -> bool:
+    """Refuse (and say so) a request whose headers disagree with its body, whose version we
+    do not speak, or whose method this era does not have; checked in that order, before
+    anything acts on the request."""
+    request_id = message["id"]
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    try:
+        check_request(headers, message)
+    except HeaderMismatch as exc:
+        await send_jsonrpc_error(send, 400, HEADER_MISMATCH, f"Header mismatch: {exc}", request_id=request_id)
+        return True
+    params = message.get("params") or {}
+    version = (params.get("_meta") or {}).get(META_PROTOCOL_VERSION)
+    if version not in MODERN_VERSIONS:
+        supported = [*MODERN_VERSIONS, *LEGACY_VERSIONS]
+        await send_jsonrpc_error(
+            send,
+            400,
+            UNSUPPORTED_PROTOCOL_VERSION,
+            f"Unsupported protocol version {version!r}: use one of {', '.join(supported)} "
+            "(the handshake versions through initialize)",
+            request_id=request_id,
+            data={"supported": supported, "requested": version},
+        )
+        return True
+    method = message["method"]
+    if method not in SERVED:
+        hint = REPLACED.get(method, "this endpoint does not serve it")
+        await send_jsonrpc_error(
+            send, 404, METHOD_NOT_FOUND, f"Method not found: {method!r} ({hint})", request_id=request_id
+        )
+        return True
+    return False

@@ -31,6 +31,7 @@ from middleware.protocol import (
     Scope,
     error_message,
 )
+from upstream.channel import KNOWN_ANSWERS, question_digest
 
 log = logging.getLogger("portcullis.endpoint")
 
@@ -56,10 +57,14 @@ class ModernCall:
     inbox: Inbox = field(default_factory=Inbox)
     questions: dict[str, Message] = field(default_factory=dict)
     """Server requests the client has yet to answer, by the gateway id that keys them."""
+    known: dict[str, Any] = field(default_factory=dict)
+    """Every answer the client gave this call, by :func:`question_digest`: what a replay of
+    the call on another replica needs so the client is not asked twice."""
 
     @classmethod
     def start(cls, app: MCPApp, scope: Scope) -> ModernCall:
-        call = cls(id=secrets.token_hex(12), method=scope["method"])
+        known = scope["state"].get(KNOWN_ANSWERS) or {}
+        call = cls(id=secrets.token_hex(12), method=scope["method"], known=dict(known))
         call.task = asyncio.create_task(call._run(app, scope), name=f"modern:{scope['method']}")
         return call
 
@@ -84,13 +89,28 @@ class ModernCall:
     def answer(self, responses: dict[str, Any]) -> None:
         """Hand the client's answers to the questions they answer; the others stay open."""
         for key in [k for k in self.questions if k in responses]:
-            del self.questions[key]
+            self.known[question_digest(self.questions.pop(key))] = responses[key]
             message = {"jsonrpc": "2.0", "id": key, "result": responses[key]}
             self.inbox.put({"type": CLIENT_RESPONSE, "message": message})
 
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
+
+    def resumption(self) -> dict[str, Any]:
+        """What the ``requestState`` of this call carries: which call, what it asks, and what
+        the client already answered (so another replica can replay it)."""
+        asked = {key: question_digest(question) for key, question in self.questions.items()}
+        return {"call": self.id, "asked": asked, "known": self.known}
+
+
+def replay_answers(resumption: dict[str, Any], responses: dict[str, Any]) -> dict[str, Any]:
+    """The answers a replay of a parked call starts with: all earlier ones, and this retry's."""
+    known = dict(resumption.get("known") or {})
+    for key, digest in (resumption.get("asked") or {}).items():
+        if key in responses:
+            known[digest] = responses[key]
+    return known
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 from typing import Any, Final
+
+import orjson
 
 from middleware.protocol import (
     CLIENT_RESPONSE,
@@ -29,6 +32,15 @@ _REQUIRED_CAPABILITY: Final = {
     "roots/list": "roots",
 }
 _ids = itertools.count(1)
+KNOWN_ANSWERS: Final = "known_answers"
+"""Scope state: answers the client already gave to questions, by :func:`question_digest`; a
+call replayed on another replica (MRTR) gets them without asking the client again."""
+
+
+def question_digest(request: Message) -> str:
+    """What identifies a server-to-client question across replays of the call that asks it."""
+    body = orjson.dumps([request.get("method"), request.get("params")], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(body).hexdigest()[:32]
 
 
 def missing_capability(client_capabilities: dict[str, Any], request: Message) -> str | None:
@@ -54,6 +66,7 @@ class ClientChannel:
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._capabilities: dict[str, Any] = scope.get("client_capabilities") or {}
+        self._known: dict[str, Any] = scope["state"].get(KNOWN_ANSWERS) or {}
         self.speaks_mrtr = is_modern(scope.get("protocol_version"))
         self.log_level: str | None = scope.get("log_level")
         self._receive = receive
@@ -72,6 +85,10 @@ class ClientChannel:
         problem = missing_capability(self._capabilities, request)
         if problem is not None:
             return error_message(None, METHOD_NOT_FOUND, problem)
+        if self._known:
+            known = self._known.get(question_digest(request))
+            if known is not None:
+                return {"jsonrpc": "2.0", "id": None, "result": known}
         gateway_id = f"pcs-{next(_ids)}"
         answer: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiting[gateway_id] = answer
