@@ -27,6 +27,7 @@ from gateway.events import EventStore, InMemoryEventStore
 from gateway.listen import Listener
 from gateway.modern import ModernFront
 from gateway.mrtr import ParkedCalls
+from gateway.redis_ledger import RedisSpentTokens
 from gateway.remote import http_connector
 from gateway.request_state import RequestStates
 from gateway.sessions import InMemorySessionStore, LiveSessions, SessionStore
@@ -38,6 +39,7 @@ from middleware.host_origin import HostOriginGuard
 from middleware.http_errors import ASGIApp, ASGIReceive, ASGIScope, ASGISend
 from middleware.protocol import MCPApp
 from upstream.catalog import CollisionError, Namespace
+from upstream.era import PROBE_TIMEOUT
 from upstream.interest import Interest
 from upstream.per_client import PerClientSupervisor
 from upstream.reaper import Reaper
@@ -106,6 +108,11 @@ def server_specs(settings: Settings, reaper: Reaper) -> list[ServerSpec]:
                 restart=RestartPolicy(**server.restart.model_dump()),
                 per_client=server.session_mode == "per_client",
                 idle_timeout=settings.sessions.idle_timeout,
+                # 2024-11-05 HTTP+SSE predates the modern era: nothing to probe there.
+                era="legacy" if server.url is not None and server.transport == "sse" else server.era,
+                # A legacy HTTP server answers a probe with a status; a stdio one may stay silent.
+                probe_timeout=None if server.url is not None else min(PROBE_TIMEOUT, server.startup_timeout),
+                remember_era=server.url is not None,
             )
         )
     return specs
@@ -124,8 +131,12 @@ class Gateway:
         self.tasks = TaskMap()
         self.events: EventStore = InMemoryEventStore()
         key = settings.sessions.request_state_key
+        ledger_url = settings.sessions.request_state_ledger
+        self.ledger = RedisSpentTokens(ledger_url) if ledger_url else None
         self.request_states = RequestStates(
-            key.encode() if key else None, lifetime=settings.sessions.request_state_lifetime
+            key.encode() if key else None,
+            lifetime=settings.sessions.request_state_lifetime,
+            spent=self.ledger,
         )
         self.parked = ParkedCalls(self.request_states.lifetime)
         client_info = {"name": "portcullis", "version": __version__}
@@ -222,6 +233,8 @@ class Gateway:
                 await self._janitor
         self.live.close_all()
         self.parked.close()
+        if self.ledger is not None:
+            await self.ledger.close()
         await self.unsolicited.close()
         await asyncio.gather(*(s.close() for s in self.supervisors.values()))
         await self.reaper.stop()

@@ -84,6 +84,11 @@ class ServerSettings(_Strict):
     )
     max_message_bytes: int = Field(64 * 1024 * 1024, gt=0, description="largest message accepted")
     prefix: str | None = Field(None, description="namespace of its tools and prompts")
+    era: Literal["auto", "legacy", "modern"] = Field(
+        "auto",
+        description="protocol era: auto probes with server/discover and falls back to initialize; "
+        "legacy always initializes (2025-11-25 and earlier); modern only speaks 2026-07-28",
+    )
     start: Literal["lazy", "eager"] = "lazy"
     startup_timeout: float = Field(30.0, gt=0)
     restart: RestartSettings = RestartSettings()
@@ -118,6 +123,11 @@ class ServerSettings(_Strict):
             if misplaced:
                 keys = ", ".join(f"`{key}`" for key in misplaced)
                 raise ValueError(f"{keys} apply to HTTP servers; remove them or use `url`")
+        if self.era == "modern" and self.url is not None and self.transport == "sse":
+            raise ValueError(
+                '`era = "modern"` cannot use `transport = "sse"` (2024-11-05 HTTP+SSE has no 2026-07-28 '
+                'requests); use transport "auto" or "streamable-http"'
+            )
         if self.tls is not None and self.url is not None and not self.url.startswith("https://"):
             raise ValueError("`tls` applies to https:// URLs; use https:// or remove `tls`")
         return self
@@ -165,6 +175,18 @@ class SessionSettings(_Strict):
     request_state_lifetime: float = Field(
         300.0, gt=0, description="seconds a 2026-07-28 client has to retry a call that needs its input"
     )
+    request_state_ledger: str | None = Field(
+        None,
+        description="redis:// URL where replicas record spent requestState tokens, so none is "
+        "used twice across replicas (in this process's memory when unset)",
+    )
+
+    @field_validator("request_state_ledger")
+    @classmethod
+    def _ledger_is_redis(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(redis|rediss|unix)://", value):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL, e.g. redis://127.0.0.1:6379/0")
+        return value
 
 
 class RoutingSettings(_Strict):

@@ -4,6 +4,12 @@ Ids are remapped both ways: each upstream request gets our own integer id, and t
 is handed back to the caller, who puts the client's id on it. Progress tokens are rewritten to
 that same integer, so progress from a shared upstream reaches the right call and two clients
 using the same token can never clash.
+
+The connection is era-neutral: :mod:`upstream.handshake` decides the era when it opens, and for
+a 2026-07-28 upstream it installs a :class:`ModernPath` through which every request passes (it
+writes the per-request ``_meta`` and answers what the initialize era did per session). A
+cancelled call is cancelled upstream with ``notifications/cancelled``, except on a modern
+upstream over a transport with a stream per request, where closing that stream is the signal.
 """
 
 from __future__ import annotations
@@ -14,22 +20,24 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 from middleware.protocol import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
+    META_SUBSCRIPTION_ID,
+    REQUEST_CANCELLED,
     UPSTREAM_UNAVAILABLE,
     Message,
     error_message,
     result_message,
 )
+from upstream.era import HANDSHAKE_VERSIONS
 from upstream.transport import Transport, TransportClosed
 
 log = logging.getLogger("portcullis.upstream")
 
-HANDSHAKE_VERSIONS: Final = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
-"""Versions we can speak to an upstream in the initialize era, newest first."""
+__all__ = ["HANDSHAKE_VERSIONS", "CallChannel", "ServerIdentity", "UpstreamConnection", "UpstreamError"]
 
 NotificationSink = Callable[[str, Message], None]
 """Receives upstream notifications not tied to a call: (server name, message)."""
@@ -88,9 +96,41 @@ class _Pending:
     client_token: Any
 
 
+class HandshakeRefused(UpstreamError):
+    """The upstream answered ``initialize`` with an error (kept, to read its code and data)."""
+
+    def __init__(self, server: str, error: dict[str, Any]) -> None:
+        super().__init__(server, f"refused initialize: {error.get('message')}")
+        self.error = error
+
+
+@runtime_checkable
+class StreamPerRequest(Protocol):
+    """A transport with one answer stream per request (streamable HTTP)."""
+
+    def abandon(self, request_id: Any) -> bool:
+        """Close the answer stream of ``request_id``: a modern upstream's cancellation signal.
+        False when there is no such stream (then ``notifications/cancelled`` must say it)."""
+        ...
+
+
+class ModernPath(Protocol):
+    """How requests reach a 2026-07-28 upstream (see :mod:`upstream.modern`)."""
+
+    version: str
+
+    async def request(
+        self, method: str, params: dict[str, Any] | None, channel: CallChannel | None
+    ) -> Message: ...
+
+    def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ServerIdentity:
-    """What the upstream said about itself at initialize."""
+    """What the upstream said about itself at initialize, or in its ``server/discover`` result."""
 
     protocol_version: str
     capabilities: dict[str, Any]
@@ -118,6 +158,7 @@ class UpstreamConnection:
         self._served: dict[Any, asyncio.Task[None]] = {}
         self.closed: asyncio.Event = asyncio.Event()
         self.identity: ServerIdentity | None = None
+        self._modern: ModernPath | None = None
         self.default_channel: CallChannel | None = None
         """Where unsolicited server requests go when this connection serves one client."""
 
@@ -130,37 +171,30 @@ class UpstreamConnection:
         """How the transport describes itself in logs (a pid, a URL)."""
         return str(getattr(self._transport, "description", type(self._transport).__name__))
 
-    async def open(self) -> ServerIdentity:
-        """Connect and run the initialize handshake, declaring what we can relay."""
+    @property
+    def modern(self) -> ModernPath | None:
+        """The modern request path, once the handshake found a 2026-07-28 upstream."""
+        return self._modern
+
+    async def connect(self) -> None:
+        """Connect the transport and start reading; the handshake comes next."""
         try:
             await self._transport.connect()
         except TransportClosed as exc:
             self._mark_closed(exc.detail)
             raise UpstreamError(self.name, exc.detail) from exc
         self._reader = asyncio.create_task(self._read_loop(), name=f"upstream:{self.name}")
-        response = await self.request(
-            "initialize",
-            {
-                "protocolVersion": HANDSHAKE_VERSIONS[0],
-                "capabilities": CLIENT_CAPABILITIES,
-                "clientInfo": self._client_info,
-            },
-        )
-        if "error" in response:
-            error = response["error"]
-            raise UpstreamError(self.name, f"refused initialize: {error.get('message')}")
-        result = response.get("result") or {}
-        version = result.get("protocolVersion")
-        if version not in HANDSHAKE_VERSIONS:
-            raise UpstreamError(self.name, f"answered initialize with unsupported version {version!r}")
-        self.identity = ServerIdentity(
-            protocol_version=version,
-            capabilities=dict(result.get("capabilities") or {}),
-            server_info=dict(result.get("serverInfo") or {}),
-            instructions=result.get("instructions"),
-        )
-        await self.notify("notifications/initialized")
-        return self.identity
+
+    def adopt(self, identity: ServerIdentity, modern: ModernPath | None = None) -> None:
+        """What the handshake learnt: the server's identity, and its request path if modern."""
+        self.identity = identity
+        self._modern = modern
+        if modern is not None:
+            modern.start()
+
+    def deliver_unsolicited(self, message: Message) -> None:
+        """Hand a notification that belongs to no call to the connection's sink."""
+        self._on_notification(self.name, message)
 
     async def request(
         self,
@@ -169,10 +203,22 @@ class UpstreamConnection:
         *,
         channel: CallChannel | None = None,
     ) -> Message:
-        """Send a request and return the upstream's response message (its id is ours).
+        """Send a request and return the upstream's response message (its id is ours), in the
+        upstream's era. Cancelling the awaiting task cancels the call upstream."""
+        if self._modern is not None:
+            return await self._modern.request(method, params, channel)
+        return await self.send_request(method, params, channel=channel)
 
-        Cancelling the awaiting task sends ``notifications/cancelled`` upstream.
-        """
+    async def send_request(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        channel: CallChannel | None = None,
+        patience: float | None = None,
+    ) -> Message:
+        """Send one request as it is. Past ``patience`` seconds it raises :class:`TimeoutError` and forgets
+        the request without telling the upstream (a late answer is dropped)."""
         if self._closed_reason is not None:
             raise UpstreamError(self.name, self._closed_reason)
         upstream_id = next(self._ids)
@@ -189,7 +235,7 @@ class UpstreamConnection:
             message["params"] = params
         try:
             await self._transport.send(message)
-            return await future
+            return await asyncio.wait_for(future, patience) if patience is not None else await future
         except TransportClosed as exc:
             self._pending.pop(upstream_id, None)  # failed here: no one would await its future
             self._mark_closed(exc.detail)
@@ -197,7 +243,14 @@ class UpstreamConnection:
         except asyncio.CancelledError:
             if upstream_id in self._pending and self._closed_reason is None:
                 self._pending.pop(upstream_id)
-                await self._send_cancel(upstream_id)
+                transport = self._transport
+                closed = (
+                    self._modern is not None
+                    and isinstance(transport, StreamPerRequest)
+                    and transport.abandon(upstream_id)
+                )
+                if not closed:
+                    await self._send_cancel(upstream_id)
             raise
         finally:
             self._pending.pop(upstream_id, None)
@@ -214,6 +267,8 @@ class UpstreamConnection:
 
     async def close(self) -> None:
         self._mark_closed("was shut down by the gateway")
+        if self._modern is not None:
+            await self._modern.close()
         await self._transport.close()
         if self._reader is not None:
             self._reader.cancel()
@@ -252,14 +307,33 @@ class UpstreamConnection:
         elif method == "notifications/progress":
             await self._relay_progress(message)
         elif method == "notifications/cancelled":
-            params = message.get("params") or {}
-            served = self._served.get(params.get("requestId"))
-            if served is not None:
-                served.cancel()
+            self._cancelled_by_server(message.get("params") or {})
+        elif related is None and self._modern is not None:
+            # stdio: a listen stream's notifications say which stream they belong to
+            related = _subscription_of(message)
+            channel = self._call_channel(related) if related is not None else None
+            if channel is not None:
+                await self._tell(channel, message)
+            else:
+                self._on_notification(self.name, message)
         elif related is not None and (channel := self._call_channel(related)) is not None:
             await self._tell(channel, message)
         else:
             self._on_notification(self.name, message)
+
+    def _cancelled_by_server(self, params: dict[str, Any]) -> None:
+        """The server cancels its own request to us (legacy), or ends a listen stream (modern)."""
+        request_id = params.get("requestId")
+        served = self._served.get(request_id)
+        if served is not None:
+            served.cancel()
+            return
+        pending = (
+            self._pending.pop(request_id, None) if isinstance(request_id, int) and self._modern else None
+        )
+        if pending is not None and not pending.future.done():
+            reason = str(params.get("reason") or "the server ended it")
+            pending.future.set_result(error_message(request_id, REQUEST_CANCELLED, reason))
 
     def _call_channel(self, related: Any) -> CallChannel | None:
         pending = self._pending.get(related)
@@ -329,3 +403,9 @@ class UpstreamConnection:
             if not call.future.done():
                 call.future.set_exception(UpstreamError(self.name, reason))
         self.closed.set()
+
+
+def _subscription_of(message: Message) -> Any:
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return meta.get(META_SUBSCRIPTION_ID) if isinstance(meta, dict) else None

@@ -7,6 +7,11 @@ server sends unprompted. The transport keeps the session alive on its own: it le
 id and protocol version from the initialize exchange passing through, re-initializes once when
 the server says it forgot the session (404), and resumes a broken SSE stream with Last-Event-ID.
 
+A request whose ``_meta`` declares a 2026-07-28 version is sent the modern way instead: outside
+any session, with the mirrored ``MCP-Protocol-Version``, ``Mcp-Method`` and ``Mcp-Name``
+headers; its answer stream is not resumable, and closing it is how the call is cancelled
+(:meth:`StreamableHttpTransport.abandon`).
+
 Nothing but the server's own configured headers is ever sent: a client's credentials never
 reach this layer, and redirects are not followed (they could carry our headers elsewhere).
 
@@ -27,7 +32,7 @@ from typing import Any, Final, Literal
 import aiohttp
 import orjson
 
-from middleware.protocol import INTERNAL_ERROR, Message, error_message
+from middleware.protocol import INTERNAL_ERROR, META_PROTOCOL_VERSION, Message, error_message, is_modern
 from upstream.http_support import (
     DEFAULT_MAX_MESSAGE_BYTES,
     EVENT_STREAM,
@@ -46,6 +51,7 @@ from upstream.http_support import (
     status_detail,
     upstream_error,
 )
+from upstream.mcp_headers import request_headers
 from upstream.sse_legacy import LegacySseTransport
 from upstream.transport import Received, Transport, TransportClosed
 
@@ -123,6 +129,7 @@ class StreamableHttpTransport(HttpTransportBase):
         self._session_id: str | None = None
         self._protocol_version: str | None = None
         self._post_headers: dict[str, str] = {}
+        self._modern_headers = {**self._headers, "Accept": ACCEPT_BOTH, "Content-Type": JSON}
         self._generation = 0
         self._renewals = 0
         self._renew_lock = asyncio.Lock()
@@ -162,6 +169,10 @@ class StreamableHttpTransport(HttpTransportBase):
             if method == "initialize":
                 await self._open_session(message)
                 return
+            version = _modern_version(message)
+            if version is not None:
+                self._spawn(request_id, self._modern_exchange(message, request_id, version))
+                return
             self._spawn(request_id, self._exchange(message, request_id))
             return
         await self._post_one_way(message, handshake=method == "notifications/initialized")
@@ -169,6 +180,12 @@ class StreamableHttpTransport(HttpTransportBase):
             self._start_listener()
         elif method == "notifications/cancelled":
             self._stop_exchange((message.get("params") or {}).get("requestId"))
+
+    def abandon(self, request_id: Any) -> bool:
+        """Close the answer stream of ``request_id`` (a modern upstream takes that as the
+        call's cancellation)."""
+        self._stop_exchange(request_id)
+        return True
 
     async def close(self) -> None:
         if self._closed is None:
@@ -228,7 +245,24 @@ class StreamableHttpTransport(HttpTransportBase):
             return
         await self._answer(request_id, response)
 
-    async def _answer(self, request_id: Any, response: aiohttp.ClientResponse) -> None:
+    async def _modern_exchange(self, message: Message, request_id: Any, version: str) -> None:
+        """One 2026-07-28 request: its own POST, no session; cancelled by closing it."""
+        headers = {**self._modern_headers, **request_headers(message, version)}
+        try:
+            response = await self._post(message, headers)
+        except NETWORK_ERRORS as exc:
+            detail = describe_failure(exc, self._shown)
+            await self._deliver(upstream_error(self.name, request_id, detail), request_id)
+            return
+        try:
+            await self._answer(request_id, response, resumable=False)
+        except asyncio.CancelledError:
+            response.close()  # the connection goes with it: the server sees the stream closed
+            raise
+
+    async def _answer(
+        self, request_id: Any, response: aiohttp.ClientResponse, *, resumable: bool = True
+    ) -> None:
         """Relay what ``response`` carries for ``request_id``; deliver an error if the answer
         cannot come, so the caller never hangs."""
 
@@ -236,7 +270,7 @@ class StreamableHttpTransport(HttpTransportBase):
             await self._deliver(message, request_id)
 
         try:
-            await self._read_answer(response, request_id, deliver)
+            await self._read_answer(response, request_id, deliver, resumable=resumable)
         except _Failed as failure:
             error = upstream_error(self.name, request_id, failure.detail, status=failure.status)
             await deliver(error)
@@ -268,7 +302,9 @@ class StreamableHttpTransport(HttpTransportBase):
             )
         return response
 
-    async def _read_answer(self, response: aiohttp.ClientResponse, request_id: Any, deliver: Deliver) -> None:
+    async def _read_answer(
+        self, response: aiohttp.ClientResponse, request_id: Any, deliver: Deliver, *, resumable: bool = True
+    ) -> None:
         status = response.status
         if status != 200:
             await self._status_failure(response, request_id, deliver)
@@ -292,7 +328,7 @@ class StreamableHttpTransport(HttpTransportBase):
         fruitless = 0
         while not answered:
             cause = f"its event stream for the request {broke or 'ended'}"
-            if parser.last_event_id is None:
+            if parser.last_event_id is None or not resumable:
                 raise _Failed(f"{cause} before the response ({self._shown})")
             if fruitless >= (_FRUITLESS_POLLS if parser.retry is not None else _FRUITLESS_RESUMES):
                 raise _Failed(
@@ -505,14 +541,14 @@ class StreamableHttpTransport(HttpTransportBase):
             raise TransportClosed("not connected")
         return self._http
 
-    async def _post(self, message: Message) -> aiohttp.ClientResponse:
+    async def _post(self, message: Message, headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
         """POST one message; returns once the status and headers are in (within ``timeout``)."""
         body = orjson.dumps(message)
         async with asyncio.timeout(self._timeout):
             return await self._client().post(
                 self._url,
                 data=body,
-                headers=self._post_headers,
+                headers=headers if headers is not None else self._post_headers,
                 allow_redirects=False,
                 timeout=self._stream_timeout,
             )
@@ -571,6 +607,14 @@ class StreamableHttpTransport(HttpTransportBase):
             task.cancel()
 
 
+def _modern_version(message: Message) -> str | None:
+    """The 2026-07-28 version a request declares in its ``_meta``, if it is a modern one."""
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    version = meta.get(META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
+    return version if isinstance(version, str) and is_modern(version) else None
+
+
 def _session_header(response: aiohttp.ClientResponse) -> str | None:
     value = response.headers.get("Mcp-Session-Id")
     if value is None or not value or not all(0x21 <= ord(c) <= 0x7E for c in value):
@@ -596,6 +640,11 @@ class AutoTransport:
     @property
     def current(self) -> Transport:
         return self._current
+
+    def abandon(self, request_id: Any) -> bool:
+        """Close a request's answer stream, when the transport in use has one per request."""
+        current = self._current
+        return isinstance(current, StreamableHttpTransport) and current.abandon(request_id)
 
     async def connect(self) -> None:
         await self._current.connect()

@@ -40,6 +40,7 @@ class PerClientSupervisor:
         self._last_used: dict[str, float] = {}
         self._starting: dict[str, asyncio.Task[UpstreamConnection]] = {}
         self._crashes = CrashRecord(spec.name, spec.restart)
+        self._era = spec.era_memory()
         self._identity: ServerIdentity | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._closing = False
@@ -77,7 +78,7 @@ class PerClientSupervisor:
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
         try:
-            connection = await open_connection(self.spec, self._client_info, deliver)
+            connection = await open_connection(self.spec, self._client_info, deliver, self._era)
         except UpstreamError as exc:
             self._crashes.record(exc.detail)
             raise

@@ -22,6 +22,8 @@ from upstream.connection import (
     UpstreamConnection,
     UpstreamError,
 )
+from upstream.era import PROBE_TIMEOUT, Era, EraMemory
+from upstream.handshake import open_session
 from upstream.transport import Transport
 
 log = logging.getLogger("portcullis.upstream")
@@ -97,6 +99,16 @@ class ServerSpec:
     """One upstream session per gateway session instead of one shared by all."""
     idle_timeout: float = 600.0
     """A per-client upstream session idle this long is closed."""
+    era: Era = "auto"
+    """Probe for 2026-07-28 with ``server/discover`` (auto), or only initialize, or only modern."""
+    probe_timeout: float | None = PROBE_TIMEOUT
+    """How long ``server/discover`` may go unanswered before auto takes the server for legacy
+    (stdio; None for HTTP, where a legacy server answers with a status)."""
+    remember_era: bool = False
+    """Keep what auto found for the next session (HTTP: per origin); stdio probes per process."""
+
+    def era_memory(self) -> EraMemory:
+        return EraMemory(self.era, remember=self.remember_era)
 
 
 class Supervisor(Protocol):
@@ -116,17 +128,26 @@ class Supervisor(Protocol):
 
 
 async def open_connection(
-    spec: ServerSpec, client_info: dict[str, Any], on_notification: NotificationSink
+    spec: ServerSpec,
+    client_info: dict[str, Any],
+    on_notification: NotificationSink,
+    era: EraMemory | None = None,
 ) -> UpstreamConnection:
-    """Start a transport and finish the handshake within the startup timeout."""
+    """Start a transport and finish the handshake (of the era ``era`` expects, else the
+    spec's) within the startup timeout."""
+    memory = era or spec.era_memory()
     connection = UpstreamConnection(
         spec.name, spec.connect(), client_info=client_info, on_notification=on_notification
     )
+    opening = open_session(
+        connection, era=memory.next_era(), client_info=client_info, probe_timeout=spec.probe_timeout
+    )
     try:
-        await asyncio.wait_for(connection.open(), spec.startup_timeout)
+        await asyncio.wait_for(opening, spec.startup_timeout)
     except (UpstreamError, TimeoutError) as exc:
+        memory.forget()
         reason = (
-            f"did not finish initialize within {spec.startup_timeout:g}s"
+            f"did not finish its handshake within {spec.startup_timeout:g}s"
             if isinstance(exc, TimeoutError)
             else exc.detail
         )
@@ -135,6 +156,7 @@ async def open_connection(
     except asyncio.CancelledError:
         await connection.close()
         raise
+    memory.learned(connection.modern is not None)
     return connection
 
 
@@ -156,6 +178,7 @@ class ServerSupervisor:
         self._starting: asyncio.Task[UpstreamConnection] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._crashes = CrashRecord(spec.name, spec.restart)
+        self._era = spec.era_memory()
         self._closing = False
 
     @property
@@ -183,7 +206,7 @@ class ServerSupervisor:
         if delay > 0:
             await asyncio.sleep(delay)
         try:
-            connection = await open_connection(self.spec, self._client_info, self._on_notification)
+            connection = await open_connection(self.spec, self._client_info, self._on_notification, self._era)
         except UpstreamError as exc:
             self._crashes.record(exc.detail)
             raise
