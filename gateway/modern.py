@@ -27,7 +27,13 @@ from gateway.mrtr import (
     stop,
     watch_disconnect,
 )
-from gateway.request_state import InvalidRequestState, RequestStates, is_ours, request_digest
+from gateway.request_state import (
+    InvalidRequestState,
+    LedgerUnavailable,
+    RequestStates,
+    is_ours,
+    request_digest,
+)
 from gateway.sse import Reply
 from middleware.http_errors import ASGIReceive, ASGIScope, ASGISend, send_jsonrpc_error
 from middleware.protocol import (
@@ -80,6 +86,12 @@ REPLACED: Final = {
     "resources/unsubscribe": "2026-07-28 unsubscribes by closing the subscriptions/listen stream",
 }
 VERSION_HEADER: Final = b"mcp-protocol-version"
+RETRY_FIELDS: Final = frozenset({"inputResponses", "requestState"})
+
+
+def params_of(mcp_scope: Mapping[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = mcp_scope["params"]
+    return params
 
 
 def is_modern_request(scope: ASGIScope, message: Message) -> bool:
@@ -168,6 +180,16 @@ class ModernFront:
                 self._refusal(exchange.request_id, "requestState is invalid, expired or already used")
             )
             return
+        except LedgerUnavailable as exc:
+            log.error("cannot check a retry of %s: %s", method, exc)
+            failure = error_message(
+                exchange.request_id,
+                INTERNAL_ERROR,
+                "the gateway cannot check requestState right now; retry shortly",
+                fault="gateway",
+            )
+            await reply({"type": RESPONSE, "message": failure})
+            return
         if "call" in token.payload:
             given = params.get("inputResponses")
             responses = given if isinstance(given, dict) else {}
@@ -177,7 +199,9 @@ class ModernFront:
                 # it the answers the client already gave instead of asking again.
                 log.info("replaying a %s parked elsewhere with the answers given so far", method)
                 known = replay_answers(token.payload, responses)
-                call = ModernCall.start(self.app, {**mcp_scope, "state": {KNOWN_ANSWERS: known}})
+                original = {k: v for k, v in params_of(mcp_scope).items() if k not in RETRY_FIELDS}
+                replay = {**mcp_scope, "params": original, "state": {KNOWN_ANSWERS: known}}
+                call = ModernCall.start(self.app, replay)
             else:
                 call.answer(responses)
             await self._run(call, exchange, reply, receive, mcp_scope)

@@ -26,6 +26,11 @@ _MAC_BYTES: Final = 32
 _NOT_SALIENT: Final = frozenset({"_meta", "inputResponses", "requestState"})
 
 
+class LedgerUnavailable(RuntimeError):
+    """The shared ledger cannot be reached: the gateway cannot tell whether a token was spent,
+    so it refuses to honour it (fails closed) and says the fault is its own."""
+
+
 class InvalidRequestState(ValueError):
     """Forged, expired, replayed, foreign or for another request; the message says which, for
     the log, not the client."""
@@ -42,7 +47,8 @@ class SpentTokens(Protocol):
     """Which tokens were redeemed; shared by replicas so a token works once across all."""
 
     async def spend(self, nonce: str, expires: float) -> bool:
-        """Record ``nonce`` as spent; False if it already was."""
+        """Record ``nonce`` as spent; False if it already was; :class:`LedgerUnavailable` if
+        it cannot tell."""
         ...
 
 
