@@ -33,6 +33,7 @@ class Upstream:
     progress: dict[str, Any]
     resource: str
     touch: tuple[str, dict[str, Any]]
+    prompt_argument: str
     prompt_text: str
 
 
@@ -44,6 +45,7 @@ LEGACY = Upstream(
     progress={"steps": 3},
     resource="asking://counter",
     touch=("old__bump", {}),
+    prompt_argument="name",
     prompt_text="Hello Ada from asking",
 )
 MODERN = Upstream(
@@ -52,8 +54,9 @@ MODERN = Upstream(
     elicit="new__ask_elicitation",
     roots="new__ask_roots",
     progress={"steps": 3, "delay": 0.01},
-    resource="modern://counter",
-    touch=("new__touch", {"uri": "modern://counter"}),
+    resource="modern://modern/counter",
+    touch=("new__touch", {"uri": "modern://modern/counter"}),
+    prompt_argument="who",
     prompt_text="Hello Ada from modern",
 )
 MODES = ("2026-07-28", "legacy", "auto")
@@ -120,7 +123,7 @@ async def test_resources_and_prompts(gateway: RunningGateway, mode: str, upstrea
         read = await client.read_resource(upstream.resource)
         content = read.contents[0]
         assert isinstance(content, types.TextResourceContents) and content.text
-        prompt = await client.get_prompt(upstream.server + "__greet", {"name": "Ada"})
+        prompt = await client.get_prompt(upstream.server + "__greet", {upstream.prompt_argument: "Ada"})
         first = prompt.messages[0].content
         assert isinstance(first, types.TextContent) and first.text == upstream.prompt_text
 
