@@ -4,6 +4,15 @@ Run it over stdio (the default; how the gateway runs it as an upstream) or over 
 
     python tests/conformance/fixture_server.py                # stdio
     python tests/conformance/fixture_server.py --http 3001    # http://127.0.0.1:3001/mcp
+    python tests/conformance/fixture_server.py --legacy-only  # initialize handshake only
+
+It serves both protocol eras, as the SDK does by default: the ``initialize`` handshake
+(2025-11-25 and before) and 2026-07-28 (stateless, every request with its own ``_meta``;
+``server/discover``, ``subscriptions/listen``). Asking the client for input (sampling,
+elicitation, roots) follows the era of the request: JSON-RPC requests to the client on the
+handshake era, an InputRequiredResult (MRTR) on 2026-07-28. ``--legacy-only`` makes it a pre-2026
+server: on stdio ``server/discover`` is -32601 and a request before ``initialize`` is refused; on
+HTTP an ``MCP-Protocol-Version`` it does not know is 400.
 
 The names and behaviours are fixed by ``@modelcontextprotocol/conformance`` (0.1.16 and
 0.2.0-alpha.12, spec 2025-11-25): each scenario calls one tool, resource or prompt by its exact
@@ -25,6 +34,15 @@ name and checks the shape of the answer. In short:
   ``test_prompt_with_embedded_resource`` (resourceUri), ``test_prompt_with_image``;
 - ``completion/complete``, ``logging/setLevel`` (filters the tool logs), ``resources/subscribe``
   and ``resources/unsubscribe``, ``ping``.
+
+For 2026-07-28 (0.2.0-alpha.12 ``--requirements 2026-07-28``) also the tools
+``test_input_required_result_{elicitation,sampling,list_roots,request_state,multiple_inputs,
+multi_round,tampered_state,capabilities}`` and the prompt ``test_input_required_result_prompt``
+(MRTR, SEP-2322), ``test_missing_capability`` (-32021 without the sampling capability),
+``test_streaming_elicitation``, ``test_logging_tool`` (logs only at the request's ``logLevel``),
+``test_trigger_tool_change`` and ``test_trigger_prompt_change`` (list-changed notifications on
+``subscriptions/listen`` streams) and ``test_custom_headers`` (an ``x-mcp-header`` parameter,
+SEP-2243).
 
 It is written on the SDK's low-level ``Server`` so every schema goes out exactly as written here.
 """
@@ -422,12 +440,12 @@ async def call_tool(
         token = meta.get("progress_token", meta.get("progressToken"))
         return types.CallToolResult(content=[_text(f"Progress reported (token {token!r})")])
     if name == "test_sampling":
-        sampled = await ctx.session.create_message(
-            messages=[types.SamplingMessage(role="user", content=_text(str(args.get("prompt", ""))))],
-            max_tokens=100,
-            related_request_id=ctx.request_id,
-        )
-        reply = sampled.content.text if isinstance(sampled.content, types.TextContent) else "(no text)"
+        prompt = str(args.get("prompt", ""))
+        got = await gather_input(ctx, params, [{"sampling": _sampling(prompt, 100)}], stateful=False)
+        if isinstance(got, types.InputRequiredResult):
+            return got
+        content = got["sampling"].get("content")
+        reply = content.get("text", "(no text)") if isinstance(content, dict) else "(no text)"
         return types.CallToolResult(content=[_text(f"LLM response: {reply}")])
     if name == "test_elicitation":
         schema = {
@@ -438,12 +456,14 @@ async def call_tool(
             },
             "required": ["username", "email"],
         }
-        return await _elicit(ctx, str(args.get("message", "")), schema, "User response")
+        return await _elicit(ctx, params, str(args.get("message", "")), schema, "User response")
     if name == "test_elicitation_sep1034_defaults":
-        return await _elicit(ctx, "Please review the default values", SEP1034_SCHEMA, "Elicitation completed")
+        return await _elicit(
+            ctx, params, "Please review the default values", SEP1034_SCHEMA, "Elicitation completed"
+        )
     if name == "test_elicitation_sep1330_enums":
         return await _elicit(
-            ctx, "Please pick values of every enum form", SEP1330_SCHEMA, "Elicitation completed"
+            ctx, params, "Please pick values of every enum form", SEP1330_SCHEMA, "Elicitation completed"
         )
     if name == "json_schema_2020_12_tool":
         return types.CallToolResult(content=[_text(f"Received: {json.dumps(args, sort_keys=True)}")])
@@ -635,11 +655,20 @@ async def call_modern_tool(
 
 
 async def _elicit(
-    ctx: ServerRequestContext[Any], message: str, schema: dict[str, Any], label: str
-) -> types.CallToolResult:
-    answer = await ctx.session.elicit_form(message, schema, related_request_id=ctx.request_id)
-    content = json.dumps(answer.content or {}, sort_keys=True)
-    return types.CallToolResult(content=[_text(f"{label}: action={answer.action}, content={content}")])
+    ctx: ServerRequestContext[Any],
+    params: types.CallToolRequestParams,
+    message: str,
+    schema: dict[str, Any],
+    label: str,
+) -> types.CallToolResult | types.InputRequiredResult:
+    """One elicitation: a JSON-RPC request on the handshake era, an InputRequiredResult on 2026-07-28."""
+    request = {"method": "elicitation/create", "params": {"message": message, "requestedSchema": schema}}
+    got = await gather_input(ctx, params, [{"elicitation": request}], stateful=False)
+    if isinstance(got, types.InputRequiredResult):
+        return got
+    answer = got["elicitation"]
+    content = json.dumps(answer.get("content") or {}, sort_keys=True)
+    return types.CallToolResult(content=[_text(f"{label}: action={answer.get('action')}, content={content}")])
 
 
 async def list_resources(
