@@ -239,7 +239,9 @@ def modern_runs(node_tools: None, tmp_path_factory: pytest.TempPathFactory) -> I
         }
         for upstream, over_http, legacy in conformance.UPSTREAMS_2026:
             upstream_url = (legacy_url if legacy else url) if over_http else None
-            with conformance.gateway(tmp, upstream_url, legacy_only=legacy) as running:
+            with conformance.gateway(
+                tmp, upstream_url, legacy_only=legacy, era=conformance.ERA_2026
+            ) as running:
                 for endpoint in ENDPOINTS:
                     through[endpoint, upstream] = conformance.run_suite(running.base + endpoint, MODERN_SUITE)
                 logs.append(running.log())

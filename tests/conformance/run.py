@@ -33,8 +33,8 @@ gateway (auth off, loopback) with the fixture as stdio upstream ``conf`` (prefix
 tests both ``/servers/conf/mcp`` and ``/mcp``. For the 2026-07-28 suite the gateway runs four
 times (UPSTREAMS_2026): in front of the fixture (it serves both eras) over stdio and over HTTP,
 and in front of the fixture with ``--legacy-only`` (initialize only, as a pre-2026 server) over
-stdio and over HTTP, where the gateway has to translate (its upstream ``era`` left at "auto", so
-its probe has to fall back to ``initialize``).
+stdio and over HTTP, where the gateway has to translate (its upstream ``era`` set to "auto", ERA_2026,
+so its probe has to find the fixture modern and fall back to ``initialize`` for the legacy one).
 """
 
 from __future__ import annotations
@@ -370,12 +370,16 @@ def fixture_http(log_path: Path | None = None, *, legacy_only: bool = False) -> 
             stop(process)
 
 
-def gateway_settings(upstream_url: str | None = None, *, legacy_only: bool = False) -> dict[str, Any]:
+def gateway_settings(
+    upstream_url: str | None = None, *, legacy_only: bool = False, era: str | None = None
+) -> dict[str, Any]:
     """Auth off (the conformance CLI sends no credentials; loopback only) and the fixture as
     ``conf``: over stdio (``legacy_only``: with ``--legacy-only``), or at ``upstream_url`` over
-    streamable HTTP. The upstream's ``era`` is left at its default ("auto")."""
+    streamable HTTP; with the upstream setting ``era`` when given (else its default)."""
     args = [str(FIXTURE), *(["--legacy-only"] if legacy_only else [])]
     server: dict[str, Any] = {"url": upstream_url} if upstream_url else {"command": "python", "args": args}
+    if era is not None:
+        server["era"] = era
     return {
         "auth": {"enabled": False},
         "logging": {"level": "info"},
@@ -384,16 +388,23 @@ def gateway_settings(upstream_url: str | None = None, *, legacy_only: bool = Fal
 
 
 @contextlib.contextmanager
-def gateway(tmp: Path, upstream_url: str | None = None, *, legacy_only: bool = False) -> Iterator[Any]:
+def gateway(
+    tmp: Path, upstream_url: str | None = None, *, legacy_only: bool = False, era: str | None = None
+) -> Iterator[Any]:
     """The real gateway (tests/support.py) in front of the fixture, over stdio or at
     ``upstream_url``; yields RunningGateway."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from tests.support import running_gateway
 
-    with running_gateway(tmp, gateway_settings(upstream_url, legacy_only=legacy_only)) as running:
+    settings = gateway_settings(upstream_url, legacy_only=legacy_only, era=era)
+    with running_gateway(tmp, settings) as running:
         yield running
 
+
+# The upstream era setting of the 2026-07-28 runs: the gateway probes with server/discover and
+# must find the fixture modern, and fall back to initialize for the --legacy-only fixture.
+ERA_2026 = "auto"
 
 # How the gateway reaches its upstream in the 2026-07-28 runs: (label, over HTTP, legacy only).
 # "stdio" and "http" are the fixture itself (both eras); "legacy-*" the fixture with --legacy-only.
@@ -536,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         if args.upstream and label not in args.upstream:
                             continue
                         upstream_url = (legacy_url if legacy else url) if over_http else None
-                        with gateway(Path(tmp), upstream_url, legacy_only=legacy) as running:
+                        with gateway(Path(tmp), upstream_url, legacy_only=legacy, era=ERA_2026) as running:
                             through_gateway(running, modern_suites, label)
         problems = [
             line
