@@ -66,6 +66,7 @@ def gateway(
             "remote": {
                 "url": remotes["remote"].url,
                 "headers": {"Authorization": UPSTREAM_SECRET, "X-Upstream-Tenant": "acme"},
+                "era": "legacy",  # its tests are about the initialize era's session
             },
             "jsonmode": {"url": remotes["jsonmode"].url, "transport": "streamable-http"},
             "legacy": {"url": remotes["legacy"].url, "transport": "sse"},
@@ -182,7 +183,8 @@ async def test_cancelling_a_call_reaches_the_http_upstream(
 
 async def test_restarted_upstream_gets_one_transparent_reinitialize(tmp_path: Path) -> None:
     with http_fixture(tmp_path, "phoenix") as phoenix:
-        settings = default_settings({"phoenix": {"url": phoenix.url}}, middleware=FAST_MIDDLEWARE)
+        phoenix_server = {"url": phoenix.url, "era": "legacy"}  # sessions are of the initialize era
+        settings = default_settings({"phoenix": phoenix_server}, middleware=FAST_MIDDLEWARE)
         with running_gateway(tmp_path, settings) as gateway:
             async with gateway.client(mode="legacy") as client:
                 first = await pid_of(client, "phoenix__pid")

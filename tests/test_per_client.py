@@ -19,8 +19,9 @@ ASKING = str(ROOT / "tests" / "fixtures" / "asking_server.py")
 def per_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
     settings = default_settings(
         {
-            "own": {"command": "python", "args": [ASKING], "session_mode": "per_client"},
-            "shared": {"command": "python", "args": [ASKING]},
+            # It asks the client mid-call and outside calls, the legacy way: initialize era.
+            "own": {"command": "python", "args": [ASKING], "session_mode": "per_client", "era": "legacy"},
+            "shared": {"command": "python", "args": [ASKING], "era": "legacy"},
         }
     )
     with running_gateway(Path(tmp_path_factory.mktemp("per-client")), settings) as running:
