@@ -49,7 +49,9 @@ from middleware.protocol import (
     META_PROTOCOL_VERSION,
     META_SERVER_INFO,
     METHOD_NOT_FOUND,
+    MISSING_CLIENT_CAPABILITY,
     MODERN_VERSIONS,
+    RESOURCE_NOT_FOUND,
     RESPONSE,
     UNSUPPORTED_PROTOCOL_VERSION,
     Event,
@@ -87,6 +89,10 @@ REPLACED: Final = {
 }
 VERSION_HEADER: Final = b"mcp-protocol-version"
 RETRY_FIELDS: Final = frozenset({"inputResponses", "requestState"})
+BAD_REQUEST_CODES: Final = frozenset(
+    {HEADER_MISMATCH, MISSING_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION}
+)
+"""Errors a 2026-07-28 server answers with HTTP 400, whoever raised them."""
 
 
 def params_of(mcp_scope: Mapping[str, Any]) -> dict[str, Any]:
@@ -232,6 +238,7 @@ class ModernFront:
             call.cancel()
             return
         if outcome == ENDED:
+            call.cancel()  # answered early (a capability the client lacks): nothing is left to do
             await reply.finish(
                 error_message(
                     exchange.request_id, INTERNAL_ERROR, "the gateway produced no response", fault="gateway"
@@ -247,9 +254,12 @@ class ModernFront:
 
     def _writer(self, reply: Reply, mcp_scope: dict[str, Any]) -> Any:
         async def write(event: Event) -> None:
-            if event["type"] == RESPONSE:
-                event = {"type": RESPONSE, "message": self._finish(event["message"], mcp_scope)}
-            await reply(event)
+            if event["type"] != RESPONSE:
+                await reply(event)
+                return
+            message = self._finish(event["message"], mcp_scope)
+            code = (message.get("error") or {}).get("code")
+            await reply({"type": RESPONSE, "message": message}, 400 if code in BAD_REQUEST_CODES else 200)
 
         return write
 
@@ -257,6 +267,10 @@ class ModernFront:
         """A result as a 2026-07-28 client expects it: typed, signed by the gateway, and a modern
         upstream's own requestState bound to this caller."""
         result = message.get("result")
+        error = message.get("error")
+        if isinstance(error, dict) and error.get("code") == RESOURCE_NOT_FOUND:
+            # 2026-07-28 reports an unknown resource as invalid params.
+            return {**message, "error": {**error, "code": INVALID_PARAMS}}
         if not isinstance(result, dict):
             return message
         result = dict(result)
@@ -308,18 +322,36 @@ class ModernFront:
 
 
 async def _refused(scope: ASGIScope, send: ASGISend, message: Message) -> bool:
-    """Refuse (and say so) a request whose headers disagree with its body, whose version we
-    do not speak, or whose method this era does not have; checked in that order, before
-    anything acts on the request."""
+    """Refuse (and say so) a request without the per-request metadata, whose headers disagree
+    with its body, whose version we do not speak, or whose method this era does not have;
+    checked in that order, before anything acts on the request."""
     request_id = message["id"]
-    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    params = message.get("params") or {}
+    meta = params.get("_meta")
+    if (
+        not isinstance(meta, dict)
+        or not isinstance(meta.get(META_PROTOCOL_VERSION), str)
+        or not isinstance(meta.get(META_CLIENT_CAPABILITIES), dict)
+    ):
+        await send_jsonrpc_error(
+            send,
+            400,
+            INVALID_PARAMS,
+            f"Invalid params: a 2026-07-28 request carries params._meta with {META_PROTOCOL_VERSION} "
+            f"(a string) and {META_CLIENT_CAPABILITIES} (an object)",
+            request_id=request_id,
+        )
+        return True
+    headers = {
+        name.decode("latin-1").lower(): value.decode("latin-1").strip(" \t")
+        for name, value in scope["headers"]
+    }
     try:
         check_request(headers, message)
     except HeaderMismatch as exc:
         await send_jsonrpc_error(send, 400, HEADER_MISMATCH, f"Header mismatch: {exc}", request_id=request_id)
         return True
-    params = message.get("params") or {}
-    version = (params.get("_meta") or {}).get(META_PROTOCOL_VERSION)
+    version = meta[META_PROTOCOL_VERSION]
     if version not in MODERN_VERSIONS:
         supported = [*MODERN_VERSIONS, *LEGACY_VERSIONS]
         await send_jsonrpc_error(

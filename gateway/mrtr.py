@@ -37,6 +37,8 @@ log = logging.getLogger("portcullis.endpoint")
 
 MRTR_METHODS: Final = frozenset({"tools/call", "prompts/get", "resources/read"})
 """The requests a server may answer with ``input_required`` (all others must complete)."""
+QUESTION_GATHERING: Final = 0.05
+"""Seconds to wait for more questions after one, before answering ``input_required``."""
 LOG_RANK: Final = {
     level: rank
     for rank, level in enumerate(
@@ -136,14 +138,14 @@ async def carry(
     """Carry the call's events to one HTTP exchange until it ends (``ENDED``), needs the client
     (``PARKED``; ``call.questions`` holds what to ask), or the client goes (``GONE``)."""
     while True:
-        if call.questions and call.events.empty():
-            return PARKED
         getter = asyncio.ensure_future(call.events.get())
         waiting: set[asyncio.Future[Any]] = {getter, disconnected}
-        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        # Questions asked together are answered together: give the others a moment to arrive.
+        timeout = QUESTION_GATHERING if call.questions else None
+        await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if not getter.done():
             getter.cancel()
-            return GONE
+            return PARKED if not disconnected.done() else GONE
         event = getter.result()
         if event is None:
             return ENDED

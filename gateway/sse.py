@@ -84,10 +84,11 @@ class Reply:
         self._ticker: asyncio.Task[None] | None = None
         self.mode = "pending"  # pending -> json | sse -> sse-answered -> done
 
-    async def __call__(self, event: Event) -> None:
+    async def __call__(self, event: Event, status: int = 200) -> None:
+        """Write one event; ``status`` applies if the answer turns out to be one JSON body."""
         message = event["message"]
         if self.mode == "pending" and event["type"] == RESPONSE:
-            await self._json(message)
+            await self._json(message, status)
             return
         if self.mode == "pending":
             await self._open_stream()
@@ -98,7 +99,7 @@ class Reply:
             self.mode = "sse-answered"
         await self._event(message)
 
-    async def _json(self, message: Message) -> None:
+    async def _json(self, message: Message, status: int = 200) -> None:
         body = orjson.dumps(message)
         self.mode = "done"
         headers = [
@@ -106,7 +107,7 @@ class Reply:
             (b"content-length", str(len(body)).encode()),
             *self._headers,
         ]
-        await self._send({"type": "http.response.start", "status": 200, "headers": headers})
+        await self._send({"type": "http.response.start", "status": status, "headers": headers})
         await self._send({"type": "http.response.body", "body": body})
 
     async def _open_stream(self) -> None:

@@ -159,6 +159,38 @@ async def test_headers_must_match_the_body(http: httpx2.AsyncClient, gateway: Ru
     assert answer.get("result", {}).get("content", [{}])[0].get("text") == "one:x", answer
 
 
+async def test_a_request_without_its_metadata_is_invalid_params(
+    http: httpx2.AsyncClient, gateway: RunningGateway
+) -> None:
+    call = request("tools/list")
+    headers = mirrored(call)
+    for meta in ({}, {"io.modelcontextprotocol/protocolVersion": MODERN}):
+        bare = {**call, "params": {"_meta": meta}}
+        status, answer = await post(http, gateway, bare, headers=headers)
+        assert status == 400
+        assert answer["error"]["code"] == -32602
+        assert "io.modelcontextprotocol/clientCapabilities" in answer["error"]["message"]
+    # Optional whitespace around a header value is not part of it (sent raw: httpx refuses it).
+    body = orjson.dumps(call)
+    head = [
+        "POST /mcp HTTP/1.1",
+        f"Host: 127.0.0.1:{gateway.port}",
+        f"Authorization: Bearer {gateway.key}",
+        f"Accept: {ACCEPT_BOTH}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{name}:   {value}  " for name, value in headers.items()),
+    ]
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    assert raw.startswith(b"HTTP/1.1 200"), raw[:200]
+    assert b'"tools"' in raw
+
+
 async def test_an_unsupported_version_names_the_supported_ones(
     http: httpx2.AsyncClient, gateway: RunningGateway
 ) -> None:
@@ -239,14 +271,19 @@ async def test_a_retry_without_the_answer_is_asked_again(
     assert answer["result"]["content"][0]["text"] == "sampled: echo of hello"
 
 
-async def test_a_client_without_the_capability_is_not_asked(
+async def test_a_client_without_the_capability_is_told_so_and_the_call_ends(
     http: httpx2.AsyncClient, gateway: RunningGateway
 ) -> None:
     call = request("tools/call", {"name": "asking__sample", "arguments": {"prompt": "hello"}})
     status, answer = await post(http, gateway, call)
-    assert status == 200
-    assert "input_required" not in str(answer)
-    assert "did not declare the 'sampling' capability" in str(answer)
+    assert status == 400
+    assert answer["error"]["code"] == -32021
+    assert answer["error"]["data"]["requiredCapabilities"] == {"sampling": {}}
+    assert "did not declare the 'sampling' capability" in answer["error"]["message"]
+    # The upstream call was ended, not left waiting: a capable client is asked at once.
+    key, state, first = await ask_sampling(http, gateway)
+    _, done = await post(http, gateway, retry(first, key, state))
+    assert done["result"]["content"][0]["text"] == "sampled: echo of hello"
 
 
 async def test_forged_replayed_foreign_and_misapplied_request_states_are_refused(

@@ -16,6 +16,7 @@ import orjson
 from middleware.protocol import (
     CLIENT_RESPONSE,
     METHOD_NOT_FOUND,
+    MISSING_CLIENT_CAPABILITY,
     NOTIFICATION,
     SERVER_REQUEST,
     Message,
@@ -24,6 +25,7 @@ from middleware.protocol import (
     Send,
     error_message,
     is_modern,
+    response_event,
 )
 
 _REQUIRED_CAPABILITY: Final = {
@@ -68,6 +70,7 @@ class ClientChannel:
         self._capabilities: dict[str, Any] = scope.get("client_capabilities") or {}
         self._known: dict[str, Any] = scope["state"].get(KNOWN_ANSWERS) or {}
         self.speaks_mrtr = is_modern(scope.get("protocol_version"))
+        self._request_id = scope.get("id")
         self.log_level: str | None = scope.get("log_level")
         self._receive = receive
         self._send = send
@@ -78,12 +81,27 @@ class ClientChannel:
     def client_capabilities(self) -> dict[str, Any]:
         return self._capabilities
 
+    def _missing(self, request: Message, problem: str) -> Message:
+        method = str(request.get("method", ""))
+        needed: dict[str, Any] = {_REQUIRED_CAPABILITY.get(method) or method: {}}
+        if method == "elicitation/create":
+            needed = {"elicitation": {(request.get("params") or {}).get("mode", "form"): {}}}
+        return error_message(
+            self._request_id,
+            MISSING_CLIENT_CAPABILITY,
+            f"Missing required client capability: {problem}",
+            data={"requiredCapabilities": needed},
+        )
+
     async def notify(self, message: Message) -> None:
         await self._send({"type": NOTIFICATION, "message": message})
 
     async def ask(self, request: Message) -> Message:
         problem = missing_capability(self._capabilities, request)
         if problem is not None:
+            if self.speaks_mrtr:
+                # A 2026-07-28 client is told itself, and the call ends: it cannot be asked.
+                await self._send(response_event(self._missing(request, problem)))
             return error_message(None, METHOD_NOT_FOUND, problem)
         if self._known:
             known = self._known.get(question_digest(request))
