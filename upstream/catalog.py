@@ -72,6 +72,13 @@ class Catalog:
     def owner(self, key: str) -> Owner | None:
         return self._index.get(key)
 
+    def item(self, key: str) -> dict[str, Any] | None:
+        """The exposed entry (tool, prompt...) of ``key``, as listed."""
+        owner = self._index.get(key)
+        if owner is None:
+            return None
+        return next((i for i in self._items.get(owner.server, ()) if i.get(self.kind.key_field) == key), None)
+
     def match_template(self, uri: str) -> Owner | None:
         for template, owner in self._templates:
             if template.match(uri) is not None:

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from typing import Any, Final
 
 from middleware.protocol import (
+    HEADER_MISMATCH,
     INVALID_PARAMS,
     LEGACY_VERSIONS,
     META_SERVER_INFO,
@@ -48,7 +49,9 @@ from upstream.catalog import (
 from upstream.channel import ClientChannel
 from upstream.connection import UpstreamError
 from upstream.interest import LOG_LEVELS, Interest
+from upstream.mcp_headers import HeaderMismatch
 from upstream.pages import InvalidCursor, Pages
+from upstream.param_headers import annotated, check_param_headers
 from upstream.supervisor import Supervisor
 from upstream.tasks import TaskMap, rewrite_task_ids
 
@@ -335,9 +338,28 @@ class Router:
                 )
             )
             return
+        if kind is TOOLS and isinstance(name, str) and is_modern(scope["protocol_version"]):
+            problem = self._param_header_problem(scope, name)
+            if problem is not None:
+                await send(error_event(scope, HEADER_MISMATCH, f"Header mismatch: {problem}", fault="client"))
+                return
         await self._forward(
             scope, receive, send, owner.server, {**params, field: owner.name}, target_name=owner.name
         )
+
+    def _param_header_problem(self, scope: Scope, name: str) -> str | None:
+        """Why the call's ``Mcp-Param-*`` headers disagree with its arguments, if they do."""
+        tool = self._catalogs[TOOLS].item(name)
+        schema = tool.get("inputSchema") if tool else None
+        if not annotated(schema):
+            return None
+        raw_headers = scope["http"].get("headers", ())
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1").strip(" \t") for k, v in raw_headers}
+        try:
+            check_param_headers(headers, schema, scope["params"].get("arguments"))
+        except HeaderMismatch as exc:
+            return str(exc)
+        return None
 
     async def _call_resource(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = await self._resource_or_refuse(scope, send)
