@@ -127,7 +127,9 @@ class Listener:
                 return  # the connection is gone; its successor listens afresh
             error = response.get("error")
             if error is not None:
-                log.warning("[%s] subscriptions/listen refused: %s", self._name, error.get("message"))
+                log.warning(
+                    "[%s] subscriptions/listen ended: %s; listening again", self._name, error.get("message")
+                )
             else:
                 log.debug("[%s] subscriptions/listen ended; listening again", self._name)
             if channel.acknowledged.is_set():
