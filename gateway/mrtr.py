@@ -32,6 +32,7 @@ from middleware.protocol import (
     error_message,
 )
 from upstream.channel import KNOWN_ANSWERS, question_digest
+from upstream.channel import PARKED as PARKED_KEY
 
 log = logging.getLogger("portcullis.endpoint")
 
@@ -59,6 +60,8 @@ class ModernCall:
     inbox: Inbox = field(default_factory=Inbox)
     questions: dict[str, Message] = field(default_factory=dict)
     """Server requests the client has yet to answer, by the gateway id that keys them."""
+    state: dict[str, Any] = field(default_factory=dict)
+    """The call's scope state, shared with the channel that relays its questions."""
     known: dict[str, Any] = field(default_factory=dict)
     """Every answer the client gave this call, by :func:`question_digest`: what a replay of
     the call on another replica needs so the client is not asked twice."""
@@ -66,7 +69,7 @@ class ModernCall:
     @classmethod
     def start(cls, app: MCPApp, scope: Scope) -> ModernCall:
         known = scope["state"].get(KNOWN_ANSWERS) or {}
-        call = cls(id=secrets.token_hex(12), method=scope["method"], known=dict(known))
+        call = cls(id=secrets.token_hex(12), method=scope["method"], state=scope["state"], known=dict(known))
         call.task = asyncio.create_task(call._run(app, scope), name=f"modern:{scope['method']}")
         return call
 
@@ -90,6 +93,7 @@ class ModernCall:
 
     def answer(self, responses: dict[str, Any]) -> None:
         """Hand the client's answers to the questions they answer; the others stay open."""
+        self.state[PARKED_KEY] = False
         for key in [k for k in self.questions if k in responses]:
             self.known[question_digest(self.questions.pop(key))] = responses[key]
             message = {"jsonrpc": "2.0", "id": key, "result": responses[key]}
@@ -211,6 +215,7 @@ class ParkedCalls:
         self._calls: dict[str, tuple[ModernCall, asyncio.TimerHandle]] = {}
 
     def park(self, call: ModernCall) -> None:
+        call.state[PARKED_KEY] = True
         timer = asyncio.get_running_loop().call_later(self._lifetime, self._abandon, call.id)
         self._calls[call.id] = (call, timer)
 

@@ -43,6 +43,7 @@ class SessionChannel:
         self._ids = itertools.count(1)
         self.speaks_mrtr = False
         self.log_level: str | None = None
+        self.waiting_on_client = False
 
     @property
     def client_capabilities(self) -> dict[str, Any]:

@@ -259,6 +259,34 @@ async def test_a_legacy_upstreams_question_becomes_input_required_and_the_retry_
     assert answer["result"]["resultType"] == "complete"
 
 
+async def test_a_parked_call_does_not_confuse_the_next_question_on_a_shared_session(
+    http: httpx2.AsyncClient, gateway: RunningGateway
+) -> None:
+    """Over stdio the upstream does not say which call asks; a call parked for its client's
+    retry is not a candidate, so a second asking call is still told apart."""
+    first_key, first_state, first = await ask_sampling(http, gateway)
+    second_call = request(
+        "tools/call", {"name": "asking__sample", "arguments": {"prompt": "again"}}, capabilities=SAMPLING
+    )
+    _, second = await post(http, gateway, second_call)
+    [(second_key, question)] = second["result"]["inputRequests"].items()
+    assert question["params"]["messages"][0]["content"]["text"] == "again"
+    answer = {**SAMPLING_ANSWER, "content": {"type": "text", "text": "echo of again"}}
+    resumed = {
+        **second_call,
+        "id": 5,
+        "params": {
+            **second_call["params"],
+            "inputResponses": {second_key: answer},
+            "requestState": second["result"]["requestState"],
+        },
+    }
+    _, done = await post(http, gateway, resumed)
+    assert done["result"]["content"][0]["text"] == "sampled: echo of again"
+    _, done = await post(http, gateway, retry(first, first_key, first_state))
+    assert done["result"]["content"][0]["text"] == "sampled: echo of hello"
+
+
 async def test_a_retry_without_the_answer_is_asked_again(
     http: httpx2.AsyncClient, gateway: RunningGateway
 ) -> None:

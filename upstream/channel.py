@@ -34,6 +34,8 @@ _REQUIRED_CAPABILITY: Final = {
     "roots/list": "roots",
 }
 _ids = itertools.count(1)
+PARKED: Final = "parked"
+"""Scope state: True while the front holds the call for its client's retry (MRTR)."""
 KNOWN_ANSWERS: Final = "known_answers"
 """Scope state: answers the client already gave to questions, by :func:`question_digest`; a
 call replayed on another replica (MRTR) gets them without asking the client again."""
@@ -68,7 +70,8 @@ class ClientChannel:
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._capabilities: dict[str, Any] = scope.get("client_capabilities") or {}
-        self._known: dict[str, Any] = scope["state"].get(KNOWN_ANSWERS) or {}
+        self._state: dict[str, Any] = scope["state"]
+        self._known: dict[str, Any] = self._state.get(KNOWN_ANSWERS) or {}
         self.speaks_mrtr = is_modern(scope.get("protocol_version"))
         self._request_id = scope.get("id")
         self.log_level: str | None = scope.get("log_level")
@@ -80,6 +83,10 @@ class ClientChannel:
     @property
     def client_capabilities(self) -> dict[str, Any]:
         return self._capabilities
+
+    @property
+    def waiting_on_client(self) -> bool:
+        return bool(self._state.get(PARKED))
 
     def _missing(self, request: Message, problem: str) -> Message:
         method = str(request.get("method", ""))

@@ -60,6 +60,13 @@ class CallChannel(Protocol):
         ...
 
     @property
+    def waiting_on_client(self) -> bool:
+        """True while the call is parked until its client retries (MRTR): the call cannot be
+        the one asking a new question, so it is not a candidate when a shared stdio session
+        must guess which call a server request belongs to."""
+        ...
+
+    @property
     def log_level(self) -> str | None:
         """The least severe log level the client wants for this call, if it said."""
         ...
@@ -344,7 +351,11 @@ class UpstreamConnection:
         the only call in flight, else this connection's own client (per-client sessions)."""
         if related is not None:
             return self._call_channel(related)
-        in_flight = [p.channel for p in self._pending.values() if p.channel is not None]
+        in_flight = [
+            p.channel
+            for p in self._pending.values()
+            if p.channel is not None and not p.channel.waiting_on_client
+        ]
         if len(in_flight) == 1:
             return in_flight[0]
         return self.default_channel

@@ -36,6 +36,7 @@ class _StreamChannel:
     client_capabilities: dict[str, Any] = {}
     speaks_mrtr = True
     log_level: str | None = None
+    waiting_on_client = True  # it never asks: never the call a server request belongs to
 
     def __init__(self, sink: Callable[[Message], None]) -> None:
         self._sink = sink
