@@ -52,6 +52,7 @@ from upstream.http_support import (
     upstream_error,
 )
 from upstream.mcp_headers import request_headers
+from upstream.param_headers import annotated, param_headers
 from upstream.sse_legacy import LegacySseTransport
 from upstream.transport import Received, Transport, TransportClosed
 
@@ -130,6 +131,8 @@ class StreamableHttpTransport(HttpTransportBase):
         self._protocol_version: str | None = None
         self._post_headers: dict[str, str] = {}
         self._modern_headers = {**self._headers, "Accept": ACCEPT_BOTH, "Content-Type": JSON}
+        self._tool_schemas: dict[str, Any] = {}
+        """Tool input schemas of a modern server that ask for Mcp-Param-* headers, by name."""
         self._generation = 0
         self._renewals = 0
         self._renew_lock = asyncio.Lock()
@@ -248,6 +251,14 @@ class StreamableHttpTransport(HttpTransportBase):
     async def _modern_exchange(self, message: Message, request_id: Any, version: str) -> None:
         """One 2026-07-28 request: its own POST, no session; cancelled by closing it."""
         headers = {**self._modern_headers, **request_headers(message, version)}
+        params = message.get("params") or {}
+        watch = None
+        if message["method"] == "tools/call":
+            headers.update(
+                param_headers(self._tool_schemas.get(str(params.get("name"))), params.get("arguments"))
+            )
+        elif message["method"] == "tools/list":
+            watch = self._learn_tool_schemas
         try:
             response = await self._post(message, headers)
         except NETWORK_ERRORS as exc:
@@ -255,18 +266,31 @@ class StreamableHttpTransport(HttpTransportBase):
             await self._deliver(upstream_error(self.name, request_id, detail), request_id)
             return
         try:
-            await self._answer(request_id, response, resumable=False)
+            await self._answer(request_id, response, resumable=False, watch=watch)
         except asyncio.CancelledError:
             response.close()  # the connection goes with it: the server sees the stream closed
             raise
 
+    def _learn_tool_schemas(self, message: Message) -> None:
+        """Keep the input schemas that ask for ``Mcp-Param-*`` headers (x-mcp-header)."""
+        for tool in (message.get("result") or {}).get("tools") or ():
+            if isinstance(tool, dict) and annotated(tool.get("inputSchema")):
+                self._tool_schemas[str(tool.get("name"))] = tool["inputSchema"]
+
     async def _answer(
-        self, request_id: Any, response: aiohttp.ClientResponse, *, resumable: bool = True
+        self,
+        request_id: Any,
+        response: aiohttp.ClientResponse,
+        *,
+        resumable: bool = True,
+        watch: Callable[[Message], None] | None = None,
     ) -> None:
         """Relay what ``response`` carries for ``request_id``; deliver an error if the answer
         cannot come, so the caller never hangs."""
 
         async def deliver(message: Message) -> None:
+            if watch is not None and "method" not in message:
+                watch(message)
             await self._deliver(message, request_id)
 
         try:

@@ -509,7 +509,7 @@ class Router:
 
 
 async def apply_log_level(supervisor: Supervisor, interest: Interest) -> None:
-    """Tell a running upstream that declares logging the level its sessions want: the calling
+    """Tell a running upstream that logs the level its sessions want: the calling
     session's own for a per-client server, the most verbose of all for a shared one."""
     session_id = _calling_session.get()
     if supervisor.spec.per_client:
@@ -517,7 +517,10 @@ async def apply_log_level(supervisor: Supervisor, interest: Interest) -> None:
     else:
         level = interest.upstream_log_level()
     identity = supervisor.identity
-    if level is None or identity is None or "logging" not in identity.capabilities:
+    # A modern upstream takes the level in each request's _meta (its connection keeps it).
+    if level is None or identity is None:
+        return
+    if "logging" not in identity.capabilities and not is_modern(identity.protocol_version):
         return
     try:
         connection = await supervisor.connection(session_id)
