@@ -33,6 +33,7 @@ VISIBLE_ASCII = {chr(c) for c in range(0x21, 0x7F)}
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
 UNAUTHORIZED = -32010
 FORBIDDEN = -32011
 PAYLOAD_TOO_LARGE = -32013
@@ -318,17 +319,19 @@ async def test_notification_without_session_is_400(http: httpx2.AsyncClient, gat
 # --- server/discover (mcp 2.x clients) --------------------------------------------------------
 
 
-async def test_server_discover_without_session_says_use_initialize(
+async def test_server_discover_without_its_metadata_is_invalid_params(
     http: httpx2.AsyncClient, gateway: RunningGateway
 ) -> None:
+    """server/discover is a 2026-07-28 request: it needs no session, but its _meta."""
     headers = gateway.headers(**{"content-type": "application/json"})
     response = await post_json(http, gateway.url, headers, request("server/discover", {}, request_id=3))
-    body = assert_error(response, 400, METHOD_NOT_FOUND, "initialize")
+    body = assert_error(response, 400, INVALID_PARAMS, "_meta")
     assert body["id"] == 3
 
 
-async def test_mcp_client_in_auto_mode_falls_back_to_initialize(gateway: RunningGateway) -> None:
+async def test_mcp_client_in_auto_mode_speaks_2026_07_28(gateway: RunningGateway) -> None:
     async with gateway.client(mode="auto") as client:
+        assert client.protocol_version == "2026-07-28"
         result = await client.call_tool("alpha__whoami", {})
         assert result.content[0].text == "alpha"  # type: ignore[union-attr]
 

@@ -12,7 +12,8 @@ Clients:
 - ``inspector``: the MCP Inspector 2.12.0 CLI (``mcp-inspector --cli URL --transport http
   --header "Authorization: Bearer KEY" --stored-auth-only --format json --method ...``), HOME and
   its catalog/config files in a temporary directory. Protocol era ``legacy`` (its default for
-  ad-hoc URLs) and ``auto`` (probes ``server/discover``, falls back to ``initialize``).
+  ad-hoc URLs), ``auto`` (probes ``server/discover``, which the gateway answers) and ``modern``
+  (2026-07-28 pinned).
 - ``mcp-remote``: mcp-remote 0.15.1, the stdio<->HTTP bridge desktop clients use (``mcp-remote URL
   --header "Authorization: Bearer KEY" --transport http-only --silent``, ``MCP_REMOTE_CONFIG_DIR``
   and HOME in a temporary directory; plain HTTP is allowed for 127.0.0.1 without
@@ -34,14 +35,14 @@ inspector legacy      resources/list, resources/templates/list, resources/read  
 inspector legacy      prompts/list, prompts/get (with arguments)                   pass / pass
 inspector legacy      per-server endpoint /servers/everything/mcp (unprefixed)     pass / pass
 inspector legacy      no key / bad key: exit 3 ``auth_required``, fault=client     pass / pass
-inspector auto        tools/call (discover refused with -32601, falls back)        pass / pass
-inspector modern      2026-07-28 pinned: refused cleanly (the gateway speaks the    by design
-                      initialize era only: server/discover answers -32601)
-mcp-remote            initialize, tools/list, tools/call with progress (legacy,    pass / pass
-                      auto)
+inspector auto        tools/call (server/discover answered: speaks 2026-07-28)     pass / pass
+inspector modern      2026-07-28 pinned: tools/list, tools/call, resources/read,   pass / pass
+                      prompts/get
+mcp-remote            tools/list, tools/call with progress (legacy: initialize;    pass / pass
+                      auto: 2026-07-28 on both hops)
 mcp-remote            sampling, elicitation (form), roots relayed through the       pass / pass
                       bridge and the gateway
-mcp-remote            ``--protocol auto`` (probes server/discover, falls back)      pass / pass
+mcp-remote            ``--protocol auto`` (probes server/discover)                  pass / pass
 sdk legacy, auto      sampling/createMessage, elicitation/create (form and URL      pass / pass
                       mode), roots/list, progress
 sdk legacy            per_client upstream sessions: each client sees its own roots  pass / pass
@@ -443,8 +444,8 @@ async def test_inspector_without_a_valid_key(target: Target, home: Path) -> None
             assert reason in error["message"] and '"fault":"client"' in error["message"]
 
 
-async def test_inspector_auto_era_falls_back_to_initialize(target: Target, home: Path) -> None:
-    with MATRIX.cell("inspector auto", target.upstream, "tools/call (discover refused, falls back)"):
+async def test_inspector_auto_era_discovers_and_speaks_2026_07_28(target: Target, home: Path) -> None:
+    with MATRIX.cell("inspector auto", target.upstream, "tools/call (server/discover answered: modern)"):
         run = await inspector(
             target.gateway,
             home,
@@ -454,14 +455,37 @@ async def test_inspector_auto_era_falls_back_to_initialize(target: Target, home:
         assert texts(run.result) == ["The sum of 2 and 3 is 5."]
 
 
-async def test_inspector_modern_era_is_refused_cleanly(target: Target, home: Path) -> None:
-    """The gateway speaks the initialize era only (README: 2025-03-26, 2025-06-18, 2025-11-25):
-    a client pinned to 2026-07-28 gets a clear refusal (server/discover answers -32601), never a
-    hang or a half-open session. When the modern era lands, make this a tools/call that passes."""
-    with MATRIX.cell("inspector modern", target.upstream, "2026-07-28 pinned: refused (by design)"):
-        run = await inspector(target.gateway, home, "--method", "tools/list", era="modern")
-        assert run.returncode == 1, run.stderr
-        assert "2026-07-28" in run.error["message"]
+async def test_inspector_pinned_to_2026_07_28(target: Target, home: Path) -> None:
+    with MATRIX.cell(
+        "inspector modern", target.upstream, "tools/list, tools/call, resources/read, prompts/get"
+    ):
+        listed, summed, read, prompt = await asyncio.gather(
+            inspector(target.gateway, home, "--method", "tools/list", era="modern"),
+            inspector(
+                target.gateway,
+                home,
+                *("--method", "tools/call", "--tool-name", f"{SERVER}__get-sum", "--tool-arg", "a=2", "b=3"),
+                era="modern",
+            ),
+            inspector(
+                target.gateway,
+                home,
+                *("--method", "resources/read", "--uri", "demo://resource/dynamic/text/3"),
+                era="modern",
+            ),
+            inspector(
+                target.gateway,
+                home,
+                *("--method", "prompts/get", "--prompt-name", f"{SERVER}__simple-prompt"),
+                era="modern",
+            ),
+        )
+        assert f"{SERVER}__get-sum" in {tool["name"] for tool in listed.result["tools"]}
+        assert texts(summed.result) == ["The sum of 2 and 3 is 5."]
+        [content] = read.result["contents"]
+        assert content["text"].startswith("Resource 3: This is a plaintext resource")
+        [message] = prompt.result["messages"]
+        assert message["content"]["text"] == "This is a simple prompt without arguments."
 
 
 # ---- client 2: mcp-remote, the stdio bridge, driven by the SDK client over stdio ---------------
@@ -514,7 +538,8 @@ async def test_mcp_remote_tools_and_progress(
     with MATRIX.cell(f"mcp-remote ({mode})", target.upstream, "initialize, tools/list, call + progress"):
         async with mcp_remote(target.gateway, home, remote_log, mode=mode) as client:
             assert client.server_info is not None and client.server_info.name == "portcullis"
-            assert client.protocol_version == "2025-11-25"
+            # In auto mode both hops discover the 2026-07-28 era: the gateway answers server/discover.
+            assert client.protocol_version == ("2026-07-28" if mode == "auto" else "2025-11-25")
             names = {tool.name for tool in (await client.list_tools()).tools}
             assert f"{SERVER}__trigger-long-running-operation" in names, (sorted(names), log_text(remote_log))
             result = await client.call_tool(
@@ -598,10 +623,10 @@ async def test_mcp_remote_relays_server_requests(target: Target, home: Path, rem
                 await check(client)
 
 
-async def test_mcp_remote_protocol_auto_falls_back(target: Target, home: Path, remote_log: TextIO) -> None:
-    """``--protocol auto`` spends one server/discover, which the gateway refuses: the bridge then
-    passes the client's initialize through unchanged."""
-    with MATRIX.cell("mcp-remote --protocol auto", target.upstream, "tools/call (discover refused)"):
+async def test_mcp_remote_protocol_auto(target: Target, home: Path, remote_log: TextIO) -> None:
+    """``--protocol auto`` spends one server/discover towards the gateway; a legacy client on
+    the other side of the bridge is still served."""
+    with MATRIX.cell("mcp-remote --protocol auto", target.upstream, "tools/call, legacy client behind it"):
         async with mcp_remote(
             target.gateway, home, remote_log, "--protocol", "auto", mode="legacy"
         ) as client:
