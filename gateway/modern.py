@@ -18,11 +18,13 @@ from gateway.mrtr import (
     ENDED,
     GONE,
     MRTR_METHODS,
+    REFUSED,
     Exchange,
     ModernCall,
     ParkedCalls,
     carry,
     input_required,
+    missing_capability_error,
     replay_answers,
     stop,
     watch_disconnect,
@@ -237,8 +239,12 @@ class ModernFront:
         if outcome == GONE:  # closing the stream is how a 2026-07-28 client cancels
             call.cancel()
             return
+        if outcome == REFUSED:  # it needs what the client did not declare: it cannot go on
+            call.cancel()
+            refusal = missing_capability_error(call, exchange.request_id)
+            await reply({"type": RESPONSE, "message": refusal}, 400)
+            return
         if outcome == ENDED:
-            call.cancel()  # answered early (a capability the client lacks): nothing is left to do
             await reply.finish(
                 error_message(
                     exchange.request_id, INTERNAL_ERROR, "the gateway produced no response", fault="gateway"

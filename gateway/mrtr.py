@@ -22,6 +22,7 @@ from middleware.protocol import (
     CLIENT_RESPONSE,
     INTERNAL_ERROR,
     METHOD_NOT_FOUND,
+    MISSING_CLIENT_CAPABILITY,
     NOTIFICATION,
     RESPONSE,
     SERVER_REQUEST,
@@ -31,7 +32,7 @@ from middleware.protocol import (
     Scope,
     error_message,
 )
-from upstream.channel import KNOWN_ANSWERS, question_digest
+from upstream.channel import CAPABILITY_OF, KNOWN_ANSWERS, UNANSWERABLE, question_digest
 from upstream.channel import PARKED as PARKED_KEY
 
 log = logging.getLogger("portcullis.endpoint")
@@ -62,6 +63,8 @@ class ModernCall:
     """Server requests the client has yet to answer, by the gateway id that keys them."""
     state: dict[str, Any] = field(default_factory=dict)
     """The call's scope state, shared with the channel that relays its questions."""
+    unanswerable: dict[str, tuple[Message, str]] = field(default_factory=dict)
+    """Questions the client cannot take (an undeclared capability), and why."""
     known: dict[str, Any] = field(default_factory=dict)
     """Every answer the client gave this call, by :func:`question_digest`: what a replay of
     the call on another replica needs so the client is not asked twice."""
@@ -131,6 +134,7 @@ class Exchange:
 ENDED: Final = "ended"
 PARKED: Final = "parked"
 GONE: Final = "gone"
+REFUSED: Final = "refused"
 
 
 async def carry(
@@ -140,16 +144,22 @@ async def carry(
     disconnected: asyncio.Future[None],
 ) -> str:
     """Carry the call's events to one HTTP exchange until it ends (``ENDED``), needs the client
-    (``PARKED``; ``call.questions`` holds what to ask), or the client goes (``GONE``)."""
+    (``PARKED``; ``call.questions`` holds what to ask), can only ask what the client cannot
+    answer (``REFUSED``; see ``call.unanswerable``), or the client goes (``GONE``)."""
     while True:
         getter = asyncio.ensure_future(call.events.get())
         waiting: set[asyncio.Future[Any]] = {getter, disconnected}
         # Questions asked together are answered together: give the others a moment to arrive.
-        timeout = QUESTION_GATHERING if call.questions else None
+        timeout = QUESTION_GATHERING if call.questions or call.unanswerable else None
         await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if not getter.done():
             getter.cancel()
-            return PARKED if not disconnected.done() else GONE
+            if disconnected.done():
+                return GONE
+            if not call.questions:
+                return REFUSED
+            _refuse(call, call.unanswerable)  # the upstream may manage without those
+            return PARKED
         event = getter.result()
         if event is None:
             return ENDED
@@ -158,20 +168,47 @@ async def carry(
             await write({"type": RESPONSE, "message": {**message, "id": exchange.request_id}})
             return ENDED
         if kind == SERVER_REQUEST:
-            if call.method in MRTR_METHODS:
-                call.questions[message["id"]] = message
+            if call.method not in MRTR_METHODS:
+                why = f"a 2026-07-28 client cannot be asked anything during {call.method}"
+                _refuse(call, {message["id"]: (message, why)})
+            elif UNANSWERABLE in event:
+                call.unanswerable[message["id"]] = (message, event[UNANSWERABLE])
             else:
-                refusal = error_message(
-                    message["id"],
-                    METHOD_NOT_FOUND,
-                    f"a 2026-07-28 client cannot be asked anything during {call.method}",
-                )
-                call.inbox.put({"type": CLIENT_RESPONSE, "message": refusal})
+                call.questions[message["id"]] = message
             continue
         if kind == NOTIFICATION:
             relayed = _for_exchange(message, exchange, call)
             if relayed is not None:
                 await write({"type": NOTIFICATION, "message": relayed})
+
+
+def _refuse(call: ModernCall, questions: dict[str, tuple[Message, str]]) -> None:
+    """Answer these questions to the upstream with an error, as a legacy client would."""
+    for key, (_, why) in list(questions.items()):
+        refusal = error_message(key, METHOD_NOT_FOUND, why)
+        call.inbox.put({"type": CLIENT_RESPONSE, "message": refusal})
+    if questions is call.unanswerable:
+        call.unanswerable.clear()
+
+
+def missing_capability_error(call: ModernCall, request_id: Any) -> Message:
+    """-32021 for a call that can only go on with what the client did not declare."""
+    needed: dict[str, Any] = {}
+    problems = []
+    for question, why in call.unanswerable.values():
+        method = str(question.get("method"))
+        capability = CAPABILITY_OF.get(method, method)
+        if method == "elicitation/create":
+            needed.setdefault("elicitation", {})[(question.get("params") or {}).get("mode", "form")] = {}
+        else:
+            needed[capability] = {}
+        problems.append(why)
+    return error_message(
+        request_id,
+        MISSING_CLIENT_CAPABILITY,
+        f"Missing required client capability: {'; '.join(problems)}",
+        data={"requiredCapabilities": needed},
+    )
 
 
 def _for_exchange(message: Message, exchange: Exchange, call: ModernCall) -> Message | None:

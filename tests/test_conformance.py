@@ -44,8 +44,6 @@ MODERN_SUITE = "0.2.0-alpha.12/2026-07-28"
 UPSTREAMS_2026 = tuple(label for label, _, _ in conformance.UPSTREAMS_2026)
 """The 2026-07-28 runs add the fixture with --legacy-only: ``legacy-stdio`` and ``legacy-http``."""
 
-GATEWAY_2026 = pytest.mark.xfail(strict=False, reason="issue 4 front in progress")
-
 # What fails through the gateway and not directly, and why, per upstream transport: (upstream,
 # suite, scenario) for a failed scenario; (upstream, suite, scenario, check id) for one check of a
 # scenario that passes. Each entry is asserted to still fail, on both endpoints: remove it when
@@ -290,7 +288,6 @@ def _gaps_2026(modern_runs: ModernRuns, endpoint: str, upstream: str) -> list[st
     return problems
 
 
-@GATEWAY_2026
 @pytest.mark.parametrize("upstream", UPSTREAMS_2026)
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_gateway_passes_2026_07_28_like_directly(
@@ -302,7 +299,6 @@ def test_gateway_passes_2026_07_28_like_directly(
     assert not problems, "\n".join(problems)
 
 
-@GATEWAY_2026
 @pytest.mark.parametrize("upstream", UPSTREAMS_2026)
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_gateway_own_2026_07_28_http_scenarios(modern_runs: ModernRuns, endpoint: str, upstream: str) -> None:
@@ -314,6 +310,5 @@ def test_gateway_own_2026_07_28_http_scenarios(modern_runs: ModernRuns, endpoint
         assert not result.ids("WARNING"), f"{name} warns: {result.checks}"
 
 
-@GATEWAY_2026
 def test_gateway_log_has_no_tracebacks_2026_07_28(modern_runs: ModernRuns) -> None:
     assert "Traceback" not in modern_runs.gateway_log, modern_runs.gateway_log[-5000:]

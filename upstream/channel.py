@@ -16,24 +16,25 @@ import orjson
 from middleware.protocol import (
     CLIENT_RESPONSE,
     METHOD_NOT_FOUND,
-    MISSING_CLIENT_CAPABILITY,
     NOTIFICATION,
     SERVER_REQUEST,
+    Event,
     Message,
     Receive,
     Scope,
     Send,
     error_message,
     is_modern,
-    response_event,
 )
 
-_REQUIRED_CAPABILITY: Final = {
+CAPABILITY_OF: Final = {
     "sampling/createMessage": "sampling",
     "elicitation/create": "elicitation",
     "roots/list": "roots",
 }
 _ids = itertools.count(1)
+UNANSWERABLE: Final = "unanswerable"
+"""On a server-request event: why the client cannot take it (a capability it did not declare)."""
 PARKED: Final = "parked"
 """Scope state: True while the front holds the call for its client's retry (MRTR)."""
 KNOWN_ANSWERS: Final = "known_answers"
@@ -50,7 +51,7 @@ def question_digest(request: Message) -> str:
 def missing_capability(client_capabilities: dict[str, Any], request: Message) -> str | None:
     """Why the client cannot take ``request``, or None when it declared what it needs."""
     method = request.get("method", "")
-    needed = _REQUIRED_CAPABILITY.get(method)
+    needed = CAPABILITY_OF.get(method)
     if needed is None:
         return None
     declared = client_capabilities.get(needed)
@@ -88,29 +89,14 @@ class ClientChannel:
     def waiting_on_client(self) -> bool:
         return bool(self._state.get(PARKED))
 
-    def _missing(self, request: Message, problem: str) -> Message:
-        method = str(request.get("method", ""))
-        needed: dict[str, Any] = {_REQUIRED_CAPABILITY.get(method) or method: {}}
-        if method == "elicitation/create":
-            needed = {"elicitation": {(request.get("params") or {}).get("mode", "form"): {}}}
-        return error_message(
-            self._request_id,
-            MISSING_CLIENT_CAPABILITY,
-            f"Missing required client capability: {problem}",
-            data={"requiredCapabilities": needed},
-        )
-
     async def notify(self, message: Message) -> None:
         await self._send({"type": NOTIFICATION, "message": message})
 
     async def ask(self, request: Message) -> Message:
         problem = missing_capability(self._capabilities, request)
-        if problem is not None:
-            if self.speaks_mrtr:
-                # A 2026-07-28 client is told itself, and the call ends: it cannot be asked.
-                await self._send(response_event(self._missing(request, problem)))
+        if problem is not None and not self.speaks_mrtr:
             return error_message(None, METHOD_NOT_FOUND, problem)
-        if self._known:
+        if self._known and problem is None:
             known = self._known.get(question_digest(request))
             if known is not None:
                 return {"jsonrpc": "2.0", "id": None, "result": known}
@@ -120,7 +106,12 @@ class ClientChannel:
         if self._reader is None:
             self._reader = asyncio.create_task(self._read_answers())
         try:
-            await self._send({"type": SERVER_REQUEST, "message": {**request, "id": gateway_id}})
+            event: Event = {"type": SERVER_REQUEST, "message": {**request, "id": gateway_id}}
+            if problem is not None:
+                # The front of a 2026-07-28 client decides: refuse just this question, or the
+                # whole call when nothing else is asked (-32021).
+                event[UNANSWERABLE] = problem
+            await self._send(event)
             return await answer
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
