@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from mcp import types
 
-from tests.support import ROOT, RunningGateway, default_settings, running_gateway, text_of
+from tests.support import BOB_KEY, ROOT, RunningGateway, default_settings, running_gateway, text_of
 
 ASKING = str(ROOT / "tests" / "fixtures" / "asking_server.py")
 
@@ -38,6 +38,19 @@ async def test_each_client_gets_its_own_upstream_session(per_client: RunningGate
         await first.call_tool("shared__remember", {"value": "first's"})
         await second.call_tool("shared__remember", {"value": "second's"})
         assert text_of(await first.call_tool("shared__recall", {})) == "second's"
+
+
+async def test_2026_07_28_clients_get_one_upstream_session_per_principal(per_client: RunningGateway) -> None:
+    """A 2026-07-28 client has no session: a per-client server keeps one per principal."""
+    async with (
+        per_client.client(mode="2026-07-28") as alice,
+        per_client.client(mode="2026-07-28") as alice_again,
+        per_client.client(mode="2026-07-28", key=BOB_KEY) as bob,
+    ):
+        await alice.call_tool("own__remember", {"value": "alice's"})
+        await bob.call_tool("own__remember", {"value": "bob's"})
+        assert text_of(await alice_again.call_tool("own__recall", {})) == "alice's"
+        assert text_of(await bob.call_tool("own__recall", {})) == "bob's"
 
 
 async def test_the_upstream_session_ends_with_the_gateway_session(per_client: RunningGateway) -> None:

@@ -72,6 +72,16 @@ MODERN_CAPABILITIES: Final = {key: value for key, value in GATEWAY_CAPABILITIES.
 """Tasks left the 2026-07-28 core for an extension whose shape the gateway does not speak yet."""
 
 
+def calling_session(scope: Scope) -> str | None:
+    """Whose upstream session a per-client server uses for this call: the gateway session, or
+    for a 2026-07-28 client (which has none) one per principal."""
+    session: str | None = scope["session_id"]
+    if session is None and is_modern(scope["protocol_version"]):
+        principal: Principal = scope["principal"]
+        return f"principal:{principal.name}"
+    return session
+
+
 class Router:
     """Routes the messages of one endpoint: all servers (prefixed) or one (pinned, unprefixed)."""
 
@@ -102,7 +112,7 @@ class Router:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
-        _calling_session.set(scope["session_id"])
+        _calling_session.set(calling_session(scope))
         if scope["id"] is None:
             return  # client notifications end here; cancellation is handled by the endpoint
         kind = KIND_BY_LIST_METHOD.get(method)
