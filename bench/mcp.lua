@@ -14,7 +14,7 @@ end
 local sessions = {}
 local tail = ""
 local counter = 0
-local rpc_errors = 0
+rpc_errors = 0 -- a global: done() reads it from each thread with thread:get, which sees no locals
 
 function init(args)
   for id in string.gmatch(args[1], "[^,]+") do
