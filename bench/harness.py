@@ -22,18 +22,34 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httptools
 import orjson
+
+from middleware.protocol import META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION
+from upstream.mcp_headers import request_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PYTHON = sys.executable
 PROTOCOL = "2025-11-25"
+"""What a legacy (handshake-era) client negotiates in initialize."""
+MODERN_PROTOCOL = "2026-07-28"
+"""What a modern (stateless) client puts in every request's ``_meta`` and headers."""
+Era = Literal["legacy", "modern"]
+CLIENT_INFO = {"name": "portcullis-bench", "version": "0"}
+MODERN_META = {
+    META_PROTOCOL_VERSION: MODERN_PROTOCOL,
+    META_CLIENT_CAPABILITIES: {},
+    META_CLIENT_INFO: CLIENT_INFO,
+}
+"""The ``params._meta`` of every request of a 2026-07-28 client (no initialize, no session)."""
 ACCEPT = "application/json, text/event-stream"
 ERROR_MARK = b'"error":{'
 """How a JSON-RPC error shows in a response body (JSON or SSE); tool results never contain it."""
+COMPLETE_MARK = b'"resultType":"complete"'
+"""What every successful answer to a 2026-07-28 client carries."""
 MAX_REQUESTS = 2_000_000
 """Upper bound on the requests of any one load run, whatever its duration."""
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -421,7 +437,7 @@ INITIALIZE = orjson.dumps(
         "params": {
             "protocolVersion": PROTOCOL,
             "capabilities": {},
-            "clientInfo": {"name": "portcullis-bench", "version": "0"},
+            "clientInfo": CLIENT_INFO,
         },
     }
 )
@@ -449,18 +465,53 @@ async def open_session(connection: HttpConnection) -> bytes:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where a load goes: an HTTP MCP endpoint, with the tool-name prefix it needs."""
+    """Where a load goes: an HTTP MCP endpoint, with the tool-name prefix it needs, and the
+    protocol era its clients speak: ``legacy`` opens a session per connection (initialize),
+    ``modern`` (2026-07-28) sends every request on its own, with ``_meta`` and mirrored headers."""
 
     label: str
     port: int
     path: str = "/mcp"
     auth: bool = False
     prefix: str = ""
+    era: Era = "legacy"
+
+    def succeeded(self, status: int, body: bytes) -> bool:
+        """Did a request succeed? HTTP 200 without a JSON-RPC error (and, modern, a complete result)."""
+        if status != 200 or ERROR_MARK in body:
+            return False
+        return self.era == "legacy" or COMPLETE_MARK in body
 
 
-def request_tail(method: str, params: Mapping[str, Any]) -> bytes:
-    """A JSON-RPC request without its opening ``{"jsonrpc":"2.0","id":N,``."""
+def request_tail(method: str, params: Mapping[str, Any], era: Era = "legacy") -> bytes:
+    """A JSON-RPC request without its opening ``{"jsonrpc":"2.0","id":N,``; a modern
+    client's carries :data:`MODERN_META` in ``params._meta``."""
+    if era == "modern":
+        params = {**params, "_meta": {**MODERN_META, **params.get("_meta", {})}}
     return orjson.dumps({"method": method, "params": params})[1:]
+
+
+def mirrored_headers(tail: bytes) -> dict[str, str]:
+    """The headers a 2026-07-28 client sends with the request ``tail`` (see :func:`request_tail`):
+    ``MCP-Protocol-Version``, ``Mcp-Method`` and, for a named method, ``Mcp-Name``."""
+    message = orjson.loads(b"{" + tail)
+    meta = (message.get("params") or {}).get("_meta") or {}
+    if meta.get(META_PROTOCOL_VERSION) != MODERN_PROTOCOL:
+        raise ValueError(f"not a 2026-07-28 request (see request_tail): {tail[:200]!r}")
+    return request_headers(message, MODERN_PROTOCOL)
+
+
+def header_lines(headers: Mapping[str, str]) -> bytes:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode()
+
+
+async def client_headers(connection: HttpConnection, endpoint: Endpoint, tail: bytes) -> bytes:
+    """The header lines a client adds to each request of ``tail`` on ``connection``: a legacy
+    client opens a session (initialize + initialized) and names it; a modern client opens
+    nothing and mirrors the request's method and name."""
+    if endpoint.era == "modern":
+        return header_lines(mirrored_headers(tail))
+    return await open_session(connection)
 
 
 def request_body(request_id: int, tail: bytes) -> bytes:
@@ -551,13 +602,14 @@ async def closed_loop(
 
 @dataclass
 class HttpLoad:
-    """Connections for a Python closed loop over HTTP, each with its own MCP session."""
+    """Connections for a Python closed loop over HTTP, each with what its client adds to every
+    request (its own MCP session, or a modern client's mirrored headers; see client_headers)."""
 
     endpoint: Endpoint
     tail: bytes
     concurrency: int
     connections: list[HttpConnection] = field(default_factory=list)
-    sessions: list[bytes] = field(default_factory=list)
+    extras: list[bytes] = field(default_factory=list)
 
     async def __aenter__(self) -> HttpLoad:
         for _ in range(self.concurrency):
@@ -565,7 +617,7 @@ class HttpLoad:
                 self.endpoint.port, self.endpoint.path, mcp_headers(self.endpoint.auth)
             )
             self.connections.append(connection)
-            self.sessions.append(await open_session(connection))
+            self.extras.append(await client_headers(connection, self.endpoint, self.tail))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -575,14 +627,16 @@ class HttpLoad:
     def callers(self) -> list[Call]:
         ids = itertools.count(1)
 
-        def caller(connection: HttpConnection, session: bytes) -> Call:
+        succeeded = self.endpoint.succeeded
+
+        def caller(connection: HttpConnection, extra: bytes) -> Call:
             async def call() -> bool:
-                status, _, body = await connection.post(request_body(next(ids), self.tail), session)
-                return status == 200 and ERROR_MARK not in body
+                status, _, body = await connection.post(request_body(next(ids), self.tail), extra)
+                return succeeded(status, body)
 
             return call
 
-        return [caller(c, s) for c, s in zip(self.connections, self.sessions, strict=True)]
+        return [caller(c, e) for c, e in zip(self.connections, self.extras, strict=True)]
 
 
 async def python_http_load(
@@ -618,16 +672,23 @@ async def wrk_load(
     endpoint: Endpoint, tail: bytes, concurrency: int, duration: float, window: Window | None = None
 ) -> Load:
     """wrk, one thread (the machine has two cores to share with the servers), ``concurrency``
-    connections, requests spread over ``concurrency`` sessions; the Lua script counts JSON-RPC
-    errors and prints the percentiles."""
+    connections; legacy requests spread over ``concurrency`` sessions, modern ones carry the
+    mirrored headers and no session. The Lua script counts JSON-RPC errors (and modern answers
+    that are not complete) and prints the percentiles."""
     wrk = wrk_path()
     assert wrk is not None
-    sessions = await sessions_for(endpoint, min(concurrency, 32))
+    if endpoint.era == "modern":
+        sessions: list[str] = []
+        era_headers, must_contain = mirrored_headers(tail), COMPLETE_MARK.decode()
+    else:
+        sessions = await sessions_for(endpoint, min(concurrency, 32))
+        era_headers, must_contain = {"MCP-Protocol-Version": PROTOCOL}, ""
     argv = [wrk, "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--timeout", "30s"]
     argv += ["-s", str(WRK_SCRIPT)]
-    for name, value in {**mcp_headers(endpoint.auth), "MCP-Protocol-Version": PROTOCOL}.items():
+    for name, value in {**mcp_headers(endpoint.auth), **era_headers}.items():
         argv += ["-H", f"{name}: {value}"]
     argv += [f"http://127.0.0.1:{endpoint.port}{endpoint.path}", "--", ",".join(sessions), tail.decode()]
+    argv += [must_contain]
     async with window or contextlib.nullcontext():
         process = await asyncio.create_subprocess_exec(
             *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE

@@ -1,8 +1,11 @@
 -- wrk script for MCP over streamable HTTP (one JSON-RPC request per POST).
--- Arguments after `--`: comma-separated Mcp-Session-Id values (requests rotate over them) and
--- the request's JSON after its id, e.g. "method":"tools/call","params":{...}}
--- Each request gets a fresh integer id; a response that is not HTTP 200 or that carries a
--- JSON-RPC error counts as an error. done() prints one machine-readable BENCH line.
+-- Arguments after `--`: comma-separated Mcp-Session-Id values (requests rotate over them; empty
+-- for a 2026-07-28 client, which has no session and gets its mirrored headers from -H), the
+-- request's JSON after its id, e.g. "method":"tools/call","params":{...}}, and optionally a
+-- string every good answer contains (a 2026-07-28 client's "resultType":"complete").
+-- Each request gets a fresh integer id; a response that is not HTTP 200, that carries a
+-- JSON-RPC error or that lacks the string counts as an error. done() prints one
+-- machine-readable BENCH line.
 
 local threads = {}
 
@@ -13,6 +16,7 @@ end
 
 local sessions = {}
 local tail = ""
+local must_contain = ""
 local counter = 0
 rpc_errors = 0 -- a global: done() reads it from each thread with thread:get, which sees no locals
 
@@ -21,6 +25,7 @@ function init(args)
     table.insert(sessions, id)
   end
   tail = args[2]
+  must_contain = args[3] or ""
   counter = (thread_index or 1) * 1000000000
   wrk.method = "POST"
 end
@@ -28,7 +33,9 @@ end
 function request()
   counter = counter + 1
   local headers = wrk.headers
-  headers["Mcp-Session-Id"] = sessions[(counter % #sessions) + 1]
+  if #sessions > 0 then
+    headers["Mcp-Session-Id"] = sessions[(counter % #sessions) + 1]
+  end
   return wrk.format(nil, nil, headers, '{"jsonrpc":"2.0","id":' .. counter .. ',' .. tail)
 end
 
@@ -36,7 +43,8 @@ function response(status, headers, body)
   if status >= 400 then
     return -- wrk counts these itself (summary.errors.status)
   end
-  if status ~= 200 or string.find(body, '"error":{', 1, true) then
+  if status ~= 200 or string.find(body, '"error":{', 1, true)
+      or (must_contain ~= "" and not string.find(body, must_contain, 1, true)) then
     rpc_errors = rpc_errors + 1
   end
 end

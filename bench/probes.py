@@ -18,9 +18,9 @@ from bench.harness import (
     HttpConnection,
     Load,
     StdioPipes,
+    client_headers,
     load_from_latencies,
     mcp_headers,
-    open_session,
     request_body,
 )
 
@@ -55,15 +55,16 @@ async def alternate(calls: Sequence[Call], count: int, warmup: int) -> list[Load
 
 @contextlib.asynccontextmanager
 async def raw_http(endpoint: Endpoint, tail: bytes) -> AsyncIterator[Call]:
-    """One keep-alive connection with its own session, posting ``tail`` requests."""
+    """One keep-alive connection posting ``tail`` requests, as a client of ``endpoint.era``:
+    with its own session (legacy), or with none and the mirrored headers (modern)."""
     connection = await HttpConnection.open(endpoint.port, endpoint.path, mcp_headers(endpoint.auth))
     try:
-        session = await open_session(connection)
+        extra = await client_headers(connection, endpoint, tail)
         ids = itertools.count(1)
 
         async def call() -> bool:
-            status, _, body = await connection.post(request_body(next(ids), tail), session)
-            return status == 200 and b'"error":{' not in body
+            status, _, body = await connection.post(request_body(next(ids), tail), extra)
+            return endpoint.succeeded(status, body)
 
         yield call
     finally:
