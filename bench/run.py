@@ -12,6 +12,10 @@ back to back, the order alternating from pair to pair so that drift hits both si
   (said in the output); a direct stdio server is always driven by the Python pipe client.
 - probes (Python): concurrency-1 latency call by call, alternating sides; the ``mcp`` SDK
   client's view (c=1 latency and c=32 throughput), direct vs through the gateway.
+- client era: the load and probes above speak the handshake era (initialize, a session per
+  connection). Over (b), the same tools/call also goes through the gateway as a 2026-07-28
+  client (no session; ``_meta`` and mirrored headers on every request): a third side of the
+  c=1 probe, and a c=32 closed loop with the matrix's load generator.
 - middleware cost: the same tools/call with auth off/on, the MCP-tier stack empty vs default,
   access log off (level warning) vs on (info, to a file).
 - memory: gateway RSS with 1,000 and 10,000 idle sessions; peak RSS relaying a 10 MB result.
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import sys
@@ -44,6 +49,7 @@ from bench.harness import (
     PYTHON,
     ROOT,
     Endpoint,
+    Era,
     GatewayConfig,
     HttpConnection,
     Load,
@@ -71,6 +77,10 @@ KINDS = ("echo", "sdk-http", "sdk-stdio")
 KIND_LABEL = {"echo": "(b) echo, HTTP", "sdk-http": "(a) SDK, HTTP", "sdk-stdio": "(a) SDK, stdio"}
 SERVERS = ("s1", "s2", "s3")
 DEPLOYED = GatewayConfig("auth on, default stack, access log at info to a file")
+MODERN_SUFFIX = ", 2026-07-28 client"
+"""Appended to the workload of a cell whose gateway side is a 2026-07-28 client."""
+ERA_LEVEL = 32
+"""The concurrency of the tools/call load of a client era other than the matrix's (legacy)."""
 MIDDLEWARE_CONFIGS = (
     GatewayConfig("auth off, stack empty", auth=False, stack=(), log_level="warning"),
     GatewayConfig("auth on, stack empty", stack=(), log_level="warning"),
@@ -131,14 +141,14 @@ def progress(text: str) -> None:
 # --- the matrix -------------------------------------------------------------------------------------
 
 
-def tails(big_bytes: int, prefix: str) -> dict[str, bytes]:
+def tails(big_bytes: int, prefix: str, era: Era = "legacy") -> dict[str, bytes]:
     return {
         "tools/call": request_tail(
-            "tools/call", {"name": f"{prefix}echo", "arguments": probes.ECHO_ARGUMENTS}
+            "tools/call", {"name": f"{prefix}echo", "arguments": probes.ECHO_ARGUMENTS}, era
         ),
-        "tools/list": request_tail("tools/list", {}),
+        "tools/list": request_tail("tools/list", {}, era),
         "tools/call 10 MB": request_tail(
-            "tools/call", {"name": f"{prefix}big", "arguments": {"size": big_bytes}}
+            "tools/call", {"name": f"{prefix}big", "arguments": {"size": big_bytes}}, era
         ),
     }
 
@@ -171,10 +181,27 @@ async def warm(
     await http_load(gateway, gateway_tail, 4, seconds, use_wrk=False)
 
 
+def era_workload(workload: str, era: Era) -> str:
+    return workload + (MODERN_SUFFIX if era == "modern" else "")
+
+
+def client_endpoints(kind: str, gateway: Service) -> list[Endpoint]:
+    """The gateway as its clients reach it: a legacy client (what the matrix measures) and,
+    over (b), a 2026-07-28 client too (same gateway process, same upstreams)."""
+    assert gateway.port is not None
+    legacy = Endpoint("gateway", gateway.port, auth=True)
+    if kind != "echo":
+        return [legacy]
+    return [legacy, dataclasses.replace(legacy, label="gateway, 2026-07-28 client", era="modern")]
+
+
 async def matrix(
-    report: Report, kind: str, direct: Direct, gateway: Service, gateway_endpoint: Endpoint
+    report: Report, kind: str, direct: Direct, gateway: Service, gateway_endpoints: Sequence[Endpoint]
 ) -> None:
+    """Every workload and level for the first (legacy) endpoint; then tools/call at c=32 for
+    each other client era."""
     options = report.options
+    gateway_endpoint, *other_eras = gateway_endpoints
     direct_tails = tails(options.big_bytes, "")
     gateway_tails = tails(options.big_bytes, "s1__")
     # A direct stdio server has no HTTP: the Python pipe client drives it.
@@ -203,28 +230,60 @@ async def matrix(
             pair += 1
             note = "direct: one server's list" if workload == "tools/list" else ""
             report.add(Row(KIND_LABEL[kind], workload, direct_load, gateway_loadv, note))
+    for endpoint in other_eras:
+        await era_load(report, kind, direct, gateway, endpoint)
+
+
+async def era_load(report: Report, kind: str, direct: Direct, gateway: Service, endpoint: Endpoint) -> None:
+    """tools/call at c=32 through the gateway as a client of ``endpoint.era``, next to the
+    direct upstream (measured again, just before), with the matrix's load generator: compare
+    with the legacy tools/call row at the same concurrency."""
+    options = report.options
+    direct_tail = tails(options.big_bytes, "")["tools/call"]
+    gateway_tail = tails(options.big_bytes, "s1__", endpoint.era)["tools/call"]
+    concurrency = options.levels[-1] if options.smoke else ERA_LEVEL
+    await warm(direct, endpoint, direct_tail, gateway_tail, 0.05 if options.smoke else 0.5)
+    direct_wrk = options.use_wrk and direct.endpoint is not None
+    d = await direct.load(direct_tail, concurrency, options.duration, direct_wrk)
+    g = await gateway_load(
+        gateway, endpoint, gateway_tail, concurrency, options.duration, use_wrk=options.use_wrk
+    )
+    note = "no session: _meta and mirrored headers on every request" if endpoint.era == "modern" else ""
+    report.add(Row(KIND_LABEL[kind], era_workload("tools/call", endpoint.era), d, g, note))
 
 
 # --- probes -----------------------------------------------------------------------------------------
 
 
 async def raw_probe(
-    report: Report, kind: str, direct_argv: Sequence[str] | None, direct: Endpoint | None, gateway: Endpoint
-) -> tuple[Load, Load]:
+    report: Report,
+    kind: str,
+    direct_argv: Sequence[str] | None,
+    direct: Endpoint | None,
+    gateways: Sequence[Endpoint],
+) -> None:
+    """The direct side and each gateway endpoint (a legacy client, and over (b) a modern one),
+    call by call in rotating order; one row per gateway endpoint, all on the same direct side."""
     options = report.options
     call = tails(options.big_bytes, "")["tools/call"]
-    through = tails(options.big_bytes, "s1__")["tools/call"]
     async with contextlib.AsyncExitStack() as stack:
         if direct is not None:
             direct_call = await stack.enter_async_context(probes.raw_http(direct, call))
         else:
             assert direct_argv is not None
             direct_call = await stack.enter_async_context(probes.raw_stdio(direct_argv, call))
-        gateway_call = await stack.enter_async_context(probes.raw_http(gateway, through))
-        d, g = await probes.alternate([direct_call, gateway_call], options.probe_calls, 20)
+        calls = [direct_call]
+        for gateway in gateways:
+            through = tails(options.big_bytes, "s1__", gateway.era)["tools/call"]
+            calls.append(await stack.enter_async_context(probes.raw_http(gateway, through)))
+        d, *loads = await probes.alternate(calls, options.probe_calls, 20)
     how = "pipes vs HTTP" if direct is None else "one keep-alive connection each"
-    report.add(Row(KIND_LABEL[kind], "tools/call, c=1 probe", d, g, f"raw client, {how}; alternating calls"))
-    return d, g
+    sides = f" ({len(calls)} sides)" if len(calls) > 2 else ""
+    for gateway, g in zip(gateways, loads, strict=True):
+        client = "; no session, _meta and mirrored headers" if gateway.era == "modern" else ""
+        workload = era_workload("tools/call, c=1 probe", gateway.era)
+        note = f"raw client, {how}{client}; alternating calls{sides}"
+        report.add(Row(KIND_LABEL[kind], workload, d, g, note))
 
 
 async def sdk_probes(
@@ -465,24 +524,24 @@ async def kind_block(report: Report, kind: str, procs: Processes) -> None:
         )
     for service in [gateway, *(s for _, s in extra)] + ([memory_gateway] if memory_gateway else []):
         service.ready()
-    gateway_endpoint = Endpoint("gateway", gateway.port, auth=True)
+    gateways = client_endpoints(kind, gateway)
     direct_endpoint = Endpoint("direct", upstreams[0].port) if upstreams else None
     direct_argv = sdk_stdio_argv("s1") if kind == "sdk-stdio" else None
 
     progress(f"== {KIND_LABEL[kind]}: probes")
-    await raw_probe(report, kind, direct_argv, direct_endpoint, gateway_endpoint)
+    await raw_probe(report, kind, direct_argv, direct_endpoint, gateways)
     if kind != "echo":
         target = (
             probes.stdio_parameters(direct_argv)
             if direct_argv
             else f"http://127.0.0.1:{upstreams[0].port}/mcp"
         )
-        await sdk_probes(report, kind, target, gateway_endpoint, gateway)
+        await sdk_probes(report, kind, target, gateways[0], gateway)
 
     progress(f"== {KIND_LABEL[kind]}: load matrix ({'wrk' if options.use_wrk else 'python'})")
     async with contextlib.AsyncExitStack() as stack:
         pipes = await stack.enter_async_context(StdioPipes(direct_argv)) if direct_argv else None
-        await matrix(report, kind, Direct(direct_endpoint, pipes), gateway, gateway_endpoint)
+        await matrix(report, kind, Direct(direct_endpoint, pipes), gateway, gateways)
 
     if extra:
         progress("== middleware cost")
@@ -515,20 +574,20 @@ async def kind_block(report: Report, kind: str, procs: Processes) -> None:
 
 
 async def wrk_check(report: Report, procs: Processes) -> None:
-    """Smoke only: one short wrk cell, so that the Lua script cannot rot where wrk exists."""
+    """Smoke only: short wrk cells (a legacy and a 2026-07-28 client), so that the Lua script
+    cannot rot where wrk exists."""
     upstream = start_echo(procs, "wrk-check")
     gateway = start_gateway(
         procs, "wrk-check", DEPLOYED, {"s1": {"url": f"http://127.0.0.1:{upstream.port}/mcp"}}
     )
-    endpoint = Endpoint("gateway", gateway.port, auth=True)
-    tail = tails(1000, "s1__")["tools/call"]
     direct = await http_load(
         Endpoint("direct", upstream.port), tails(1000, "")["tools/call"], 2, 1, use_wrk=True
     )
-    through = await gateway_load(gateway, endpoint, tail, 2, 1, use_wrk=True)
-    report.add(
-        Row(KIND_LABEL["echo"], "tools/call, wrk check", direct, through, "smoke: wrk and bench/mcp.lua")
-    )
+    for endpoint in client_endpoints("echo", gateway):
+        tail = tails(1000, "s1__", endpoint.era)["tools/call"]
+        through = await gateway_load(gateway, endpoint, tail, 2, 1, use_wrk=True)
+        workload = era_workload("tools/call, wrk check", endpoint.era)
+        report.add(Row(KIND_LABEL["echo"], workload, direct, through, "smoke: wrk and bench/mcp.lua"))
     gateway.stop()
     upstream.stop()
 
@@ -595,25 +654,32 @@ def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "MISS")
 
 
-def budget(report: Report) -> list[str]:
+def echo_budget(report: Report, era: Era) -> list[str]:
+    """The budget over (b), for a client of ``era``."""
     lines = []
-    probe = find(report, "echo", "tools/call, c=1 probe")
+    over = "(b)" + (", 2026-07-28 client" if era == "modern" else "")
+    probe = find(report, "echo", era_workload("tools/call, c=1 probe", era))
     if probe and probe.direct:
         p50 = probe.gateway.p50 - probe.direct.p50
         p99 = probe.gateway.p99 - probe.direct.p99
-        lines.append(f"- {verdict(p50 < 1)} added latency c=1 over (b), p50 < 1 ms: {p50:+.3f} ms (probe)")
-        lines.append(f"- {verdict(p99 < 3)} added latency c=1 over (b), p99 < 3 ms: {p99:+.3f} ms (probe)")
-    cell = find(report, "echo", "tools/call", 32)
+        lines.append(f"- {verdict(p50 < 1)} added latency c=1 over {over}, p50 < 1 ms: {p50:+.3f} ms (probe)")
+        lines.append(f"- {verdict(p99 < 3)} added latency c=1 over {over}, p99 < 3 ms: {p99:+.3f} ms (probe)")
+    cell = find(report, "echo", era_workload("tools/call", era), 32)
     if cell:
         cpu = cell.gateway.cpu_us
         lines.append(
-            f"- {verdict(cell.gateway.rps >= 3000)} throughput c=32 over (b) >= 3,000 req/s: "
+            f"- {verdict(cell.gateway.rps >= 3000)} throughput c=32 over {over} >= 3,000 req/s: "
             f"{cell.gateway.rps:,.0f} req/s"
         )
         if cpu is not None:
             lines.append(
-                f"- {verdict(cpu <= 400)} gateway CPU per request c=32 over (b) <= 400 µs: {cpu:.0f} µs"
+                f"- {verdict(cpu <= 400)} gateway CPU per request c=32 over {over} <= 400 µs: {cpu:.0f} µs"
             )
+    return lines
+
+
+def budget(report: Report) -> list[str]:
+    lines = [*echo_budget(report, "legacy"), *echo_budget(report, "modern")]
     for kind in ("sdk-http", "sdk-stdio"):
         cell = find(report, kind, "tools/call", 32)
         if cell and cell.direct:

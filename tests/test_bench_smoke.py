@@ -37,6 +37,8 @@ def test_benchmark_smoke_run_covers_every_cell_without_errors() -> None:
             assert (kind, workload) in workloads, out
     for kind in KINDS[1:]:
         assert (kind, "tools/call, c=1 mcp SDK client") in workloads, out
+    for workload in ("tools/call, c=1 probe", "tools/call"):  # a 2026-07-28 client too, over (b)
+        assert (KINDS[0], f"{workload}, 2026-07-28 client") in workloads, out
     assert any("stack empty" in row[1] for row in table), out
     for row in table:
         direct_rps, gateway_rps = row[4], row[5]
@@ -54,6 +56,7 @@ def test_benchmark_smoke_run_covers_every_cell_without_errors() -> None:
         assert "wrk is not installed, so the bench fell back to it" in out
     else:
         assert any(row[3] == "wrk" for row in table), out
+        assert (KINDS[0], "tools/call, wrk check, 2026-07-28 client") in workloads, out
 
 
 def test_profile_analysis_counts_self_and_cumulative_time() -> None:
