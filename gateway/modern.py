@@ -17,7 +17,6 @@ from gateway.listen import Listener
 from gateway.mrtr import (
     ENDED,
     GONE,
-    MRTR_METHODS,
     REFUSED,
     Exchange,
     ModernCall,
@@ -53,6 +52,7 @@ from middleware.protocol import (
     METHOD_NOT_FOUND,
     MISSING_CLIENT_CAPABILITY,
     MODERN_VERSIONS,
+    MRTR_METHODS,
     RESOURCE_NOT_FOUND,
     RESPONSE,
     UNSUPPORTED_PROTOCOL_VERSION,

@@ -23,6 +23,7 @@ from middleware.protocol import (
     INTERNAL_ERROR,
     METHOD_NOT_FOUND,
     MISSING_CLIENT_CAPABILITY,
+    MRTR_METHODS,
     NOTIFICATION,
     RESPONSE,
     SERVER_REQUEST,
@@ -34,19 +35,13 @@ from middleware.protocol import (
 )
 from upstream.channel import CAPABILITY_OF, KNOWN_ANSWERS, UNANSWERABLE, question_digest
 from upstream.channel import PARKED as PARKED_KEY
+from upstream.interest import LOG_LEVELS
 
 log = logging.getLogger("portcullis.endpoint")
 
-MRTR_METHODS: Final = frozenset({"tools/call", "prompts/get", "resources/read"})
-"""The requests a server may answer with ``input_required`` (all others must complete)."""
 QUESTION_GATHERING: Final = 0.05
 """Seconds to wait for more questions after one, before answering ``input_required``."""
-LOG_RANK: Final = {
-    level: rank
-    for rank, level in enumerate(
-        ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
-    )
-}
+LOG_RANK: Final = {level: rank for rank, level in enumerate(LOG_LEVELS)}
 
 
 @dataclass(slots=True)

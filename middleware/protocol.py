@@ -53,6 +53,8 @@ LEGACY_VERSIONS: Final = ("2025-11-25", "2025-06-18", "2025-03-26")
 """Protocol versions the front serves with initialize and sessions, newest first."""
 MODERN_VERSIONS: Final = ("2026-07-28",)
 """Protocol versions without initialize or sessions: version and capabilities on every request."""
+MRTR_METHODS: Final = frozenset({"tools/call", "prompts/get", "resources/read"})
+"""The requests a 2026-07-28 server may answer with ``input_required`` (all others complete)."""
 META_PREFIX: Final = "io.modelcontextprotocol/"
 META_PROTOCOL_VERSION: Final = "io.modelcontextprotocol/protocolVersion"
 META_CLIENT_CAPABILITIES: Final = "io.modelcontextprotocol/clientCapabilities"

@@ -23,6 +23,7 @@ from middleware.protocol import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     META_LOG_LEVEL,
+    MRTR_METHODS,
     Message,
     error_message,
     result_message,
@@ -33,8 +34,6 @@ from upstream.listen import Listener
 
 log = logging.getLogger("portcullis.upstream")
 
-MRTR_METHODS: Final = frozenset({"tools/call", "prompts/get", "resources/read"})
-"""The requests a server may answer with ``input_required``."""
 MAX_ROUNDS: Final = 10
 """Retries of one call with input responses before the gateway gives up on the upstream."""
 SUBSCRIBE_WAIT: Final = 5.0
