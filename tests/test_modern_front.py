@@ -423,3 +423,22 @@ async def test_lists_and_reads_carry_honest_cache_hints(
     # A legacy server says nothing about freshness or audience: stale, and private.
     assert read["result"]["ttlMs"] == 0
     assert read["result"]["cacheScope"] == "private"
+
+
+async def test_log_messages_follow_each_requests_log_level(gateway: RunningGateway) -> None:
+    """A 2026-07-28 client opts into logs per request (io.modelcontextprotocol/logLevel); the
+    legacy upstream's messages of that call reach it on the call's stream, at that level."""
+    for level, expected in (
+        ("debug", ["debug:a debug line", "warning:a warning line"]),
+        ("warning", ["warning:a warning line"]),
+        (None, []),
+    ):
+        seen: list[str] = []
+
+        async def on_log(params: Any, into: list[str] = seen) -> None:
+            into.append(f"{params.level}:{params.data}")
+
+        async with gateway.client(mode=MODERN, logging_callback=on_log, log_level=level) as client:
+            result = await client.call_tool("asking__chatty", {})
+            assert result.content[0].text == "logged"  # type: ignore[union-attr]
+        assert seen == expected, level

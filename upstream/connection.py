@@ -326,7 +326,17 @@ class UpstreamConnection:
         elif related is not None and (channel := self._call_channel(related)) is not None:
             await self._tell(channel, message)
         else:
+            if method == "notifications/message" and (channel := self._lone_modern_call()) is not None:
+                # A 2026-07-28 client hears logs only on its call's stream; over stdio the only
+                # call in flight is the one logging.
+                await self._tell(channel, message)
             self._on_notification(self.name, message)
+
+    def _lone_modern_call(self) -> CallChannel | None:
+        calls = [p.channel for p in self._pending.values() if p.channel is not None]
+        if len(calls) == 1 and calls[0].speaks_mrtr and not calls[0].waiting_on_client:
+            return calls[0]
+        return None
 
     def _cancelled_by_server(self, params: dict[str, Any]) -> None:
         """The server cancels its own request to us (legacy), or ends a listen stream (modern)."""

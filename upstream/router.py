@@ -438,6 +438,7 @@ class Router:
         state["target_server"] = server
         if target_name is not None:
             state["target_name"] = target_name
+        await self._follow_log_level(scope, server)
         response = await self._exchange(scope, receive, send, server, params)
         if response is None:
             return
@@ -463,6 +464,16 @@ class Router:
             await channel.close()
         response["id"] = scope["id"]
         return response
+
+    async def _follow_log_level(self, scope: Scope, server: str) -> None:
+        """A 2026-07-28 client asks for logs per request: a legacy upstream learns it the only
+        way it can, as the level of the principal's stand-in session (the most verbose wins)."""
+        level = scope.get("log_level")
+        holder = calling_session(scope)
+        if level not in LOG_LEVELS or holder is None or self._interest.level_of(holder) == level:
+            return
+        self._interest.set_log_level(holder, level)
+        await apply_log_level(self._supervisors[server], self._interest)
 
     def _adopt_task(self, scope: Scope, server: str, response: Message) -> Message:
         task = (response.get("result") or {}).get("task")
