@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from mcp import types
 
@@ -64,6 +65,7 @@ MODES = ("2026-07-28", "legacy", "auto")
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    tmp = Path(tmp_path_factory.mktemp("era-matrix"))
     settings = default_settings(
         {
             # A server written before 2026-07-28: it asks its client mid-call, the legacy way.
@@ -76,10 +78,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway
             "new": {
                 "command": "python",
                 "args": [str(ROOT / "tests" / "fixtures" / "modern_server.py"), "--modern-only"],
+                "env": {"FIXTURE_CANCEL_LOG": str(tmp / "new-cancelled.log")},
             },
         }
     )
-    with running_gateway(Path(tmp_path_factory.mktemp("era-matrix")), settings) as running:
+    with running_gateway(tmp, settings) as running:
+        running.extra["cancel_log"] = tmp / "new-cancelled.log"
         yield running
 
 
@@ -155,3 +159,35 @@ async def test_resource_subscriptions(gateway: RunningGateway, mode: str, upstre
         async with asyncio.timeout(10):
             event = await anext(aiter(subscription))
         assert upstream.resource in str(event)
+
+
+async def test_a_modern_client_closing_its_stream_cancels_the_modern_upstream_call(
+    gateway: RunningGateway,
+) -> None:
+    cancel_log: Path = gateway.extra["cancel_log"]
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "new__slow",
+            "arguments": {"seconds": 30},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    }
+    headers = {
+        **gateway.headers(),
+        "accept": "application/json, text/event-stream",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call",
+        "mcp-name": "new__slow",
+    }
+    async with httpx2.AsyncClient() as http:
+        with pytest.raises(httpx2.TimeoutException):
+            await http.post(gateway.url, headers=headers, json=call, timeout=1.5)
+    async with asyncio.timeout(10):
+        while not (cancel_log.exists() and "cancelled" in cancel_log.read_text()):
+            await asyncio.sleep(0.05)
