@@ -138,7 +138,9 @@ class Gateway:
             lifetime=settings.sessions.request_state_lifetime,
             spent=self.ledger,
         )
-        self.parked = ParkedCalls(self.request_states.lifetime)
+        self.parked = ParkedCalls(
+            self.request_states.lifetime, per_principal=settings.sessions.max_waiting_calls
+        )
         client_info = {"name": "portcullis", "version": __version__}
         self.supervisors: dict[str, Supervisor] = {}
         self.unsolicited = Unsolicited(self.live, self.interest, self.supervisors, self.tasks)

@@ -251,9 +251,20 @@ class ModernFront:
                 )
             )
             return
-        self.parked.park(call)
+        principal = mcp_scope["principal"].name
+        if not self.parked.park(call, principal):
+            call.cancel()
+            log.warning("refused to park another call for %s: too many wait for input", principal)
+            busy = error_message(
+                exchange.request_id,
+                INTERNAL_ERROR,
+                "too many of your calls are waiting for input; answer or abandon them, then retry",
+                fault="client",
+            )
+            await reply({"type": RESPONSE, "message": busy})
+            return
         digest = request_digest(mcp_scope["method"], mcp_scope["params"])
-        token = self.states.mint(mcp_scope["principal"].name, digest, call.resumption())
+        token = self.states.mint(principal, digest, call.resumption())
         await reply(
             {"type": RESPONSE, "message": result_message(exchange.request_id, input_required(call, token))}
         )

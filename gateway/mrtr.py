@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -240,36 +241,56 @@ def input_required(call: ModernCall, request_state: str) -> dict[str, Any]:
 
 class ParkedCalls:
     """Calls waiting for their client's retry, on this replica; each is cancelled if its retry
-    does not come within ``lifetime`` seconds."""
+    does not come within ``lifetime`` seconds. A waiting call holds an upstream call open, so
+    one principal may keep at most ``per_principal`` of them waiting."""
 
-    def __init__(self, lifetime: float) -> None:
+    def __init__(self, lifetime: float, *, per_principal: int = 64) -> None:
         self._lifetime = lifetime
-        self._calls: dict[str, tuple[ModernCall, asyncio.TimerHandle]] = {}
+        self._per_principal = per_principal
+        self._calls: dict[str, tuple[ModernCall, str, asyncio.TimerHandle]] = {}
+        self._count: Counter[str] = Counter()
 
-    def park(self, call: ModernCall) -> None:
+    def park(self, call: ModernCall, principal: str) -> bool:
+        """Keep ``call`` for its retry; False (and nothing kept) if ``principal`` has too many."""
+        if self._count[principal] >= self._per_principal:
+            return False
         call.state[PARKED_KEY] = True
         timer = asyncio.get_running_loop().call_later(self._lifetime, self._abandon, call.id)
-        self._calls[call.id] = (call, timer)
+        self._calls[call.id] = (call, principal, timer)
+        self._count[principal] += 1
+        return True
 
     def take(self, call_id: str) -> ModernCall | None:
-        entry = self._calls.pop(call_id, None)
+        """The parked call (it may have ended meanwhile: its answer is still queued)."""
+        entry = self._pop(call_id)
         if entry is None:
             return None
         call, timer = entry
         timer.cancel()
-        return call if call.task is not None and not call.task.done() else None
+        return call
+
+    def _pop(self, call_id: str) -> tuple[ModernCall, asyncio.TimerHandle] | None:
+        entry = self._calls.pop(call_id, None)
+        if entry is None:
+            return None
+        call, principal, timer = entry
+        self._count[principal] -= 1
+        if not self._count[principal]:
+            del self._count[principal]
+        return call, timer
 
     def _abandon(self, call_id: str) -> None:
-        entry = self._calls.pop(call_id, None)
+        entry = self._pop(call_id)
         if entry is not None:
             log.info("a parked %s was not retried in time; cancelled", entry[0].method)
             entry[0].cancel()
 
     def close(self) -> None:
-        for call, timer in self._calls.values():
+        for call, _, timer in self._calls.values():
             timer.cancel()
             call.cancel()
         self._calls.clear()
+        self._count.clear()
 
     def __len__(self) -> int:
         return len(self._calls)

@@ -175,6 +175,12 @@ class SessionSettings(_Strict):
     request_state_lifetime: float = Field(
         300.0, gt=0, description="seconds a 2026-07-28 client has to retry a call that needs its input"
     )
+    max_waiting_calls: int = Field(
+        64,
+        gt=0,
+        description="calls of one principal that may wait for a 2026-07-28 client's input at once "
+        "(each holds an upstream call open)",
+    )
     request_state_ledger: str | None = Field(
         None,
         description="redis:// URL where replicas record spent requestState tokens, so none is "

@@ -442,3 +442,25 @@ async def test_log_messages_follow_each_requests_log_level(gateway: RunningGatew
             result = await client.call_tool("asking__chatty", {})
             assert result.content[0].text == "logged"  # type: ignore[union-attr]
         assert seen == expected, level
+
+
+async def test_one_principal_cannot_keep_unlimited_calls_waiting(tmp_path: Path) -> None:
+    settings = default_settings({"asking": ASKING_SERVER}, sessions={"max_waiting_calls": 1})
+    with running_gateway(tmp_path, settings) as small:
+        async with httpx2.AsyncClient(timeout=httpx2.Timeout(20.0)) as http:
+            key, state, first = await ask_sampling(http, small)
+            call = request(
+                "tools/call",
+                {"name": "asking__sample", "arguments": {"prompt": "more"}},
+                capabilities=SAMPLING,
+            )
+            _, refused = await post(http, small, call)
+            assert refused["error"]["code"] == -32603
+            assert "too many of your calls are waiting for input" in refused["error"]["message"]
+            # Another principal is not affected, and answering frees the place.
+            bob_key, bob_state, bob_first = await ask_sampling(http, small, key=BOB_KEY)
+            _, done = await post(http, small, retry(bob_first, bob_key, bob_state), key=BOB_KEY)
+            assert done["result"]["content"][0]["text"] == "sampled: echo of hello"
+            _, done = await post(http, small, retry(first, key, state))
+            assert done["result"]["content"][0]["text"] == "sampled: echo of hello"
+            await ask_sampling(http, small)
