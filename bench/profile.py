@@ -129,11 +129,15 @@ async def profile(options: argparse.Namespace) -> str:
                 for n, u in zip(names, upstreams, strict=True)
             }
         gateway = start_gateway(procs, "profiled", config, servers, root=options.root)
-        endpoint = Endpoint("gateway", gateway.port, auth=config.auth)
+        endpoint = Endpoint("gateway", gateway.port, auth=config.auth, era=options.era)
         tail = {
-            "call": request_tail("tools/call", {"name": "s1__echo", "arguments": {"text": "hello"}}),
-            "list": request_tail("tools/list", {}),
-            "big": request_tail("tools/call", {"name": "s1__big", "arguments": {"size": options.big_bytes}}),
+            "call": request_tail(
+                "tools/call", {"name": "s1__echo", "arguments": {"text": "hello"}}, options.era
+            ),
+            "list": request_tail("tools/list", {}, options.era),
+            "big": request_tail(
+                "tools/call", {"name": "s1__big", "arguments": {"size": options.big_bytes}}, options.era
+            ),
         }[options.workload]
         await http_load(endpoint, tail, 2, 1.0, use_wrk=False)  # warm
         # Unprofiled first, then the same load while py-spy samples: what sampling costs shows.
@@ -201,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=100, help="samples per second (default 100)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workload", choices=("call", "list", "big"), default="call")
+    parser.add_argument(
+        "--era", choices=("legacy", "modern"), default="legacy", help="the client's protocol era"
+    )
     parser.add_argument("--upstream", choices=("echo", "sdk-http", "sdk-stdio"), default="echo")
     parser.add_argument("--big-bytes", type=int, default=10_000_000, help="result size of the big workload")
     parser.add_argument("--top", type=int, default=30, help="rows per table (default 30)")

@@ -9,6 +9,7 @@ upstream speaks, the MCP tier sees the same params; this module translates at th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any, Final
@@ -17,16 +18,16 @@ from gateway.listen import Listener
 from gateway.mrtr import (
     ENDED,
     GONE,
+    PARKED,
     REFUSED,
     Exchange,
     ModernCall,
     ParkedCalls,
-    carry,
+    Watchdog,
+    attach,
     input_required,
     missing_capability_error,
     replay_answers,
-    stop,
-    watch_disconnect,
 )
 from gateway.request_state import (
     InvalidRequestState,
@@ -90,6 +91,9 @@ REPLACED: Final = {
     "resources/unsubscribe": "2026-07-28 unsubscribes by closing the subscriptions/listen stream",
 }
 VERSION_HEADER: Final = b"mcp-protocol-version"
+MIRRORED_HEADERS: Final = frozenset({VERSION_HEADER, b"mcp-method", b"mcp-name"})
+"""The headers checked against the body here (ASGI gives header names lower-cased);
+``Mcp-Param-*`` ones are checked by the router, which knows the tools' schemas."""
 RETRY_FIELDS: Final = frozenset({"inputResponses", "requestState"})
 BAD_REQUEST_CODES: Final = frozenset(
     {HEADER_MISMATCH, MISSING_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION}
@@ -136,6 +140,7 @@ class ModernFront:
         self.listener = listener
         self.server_info = server_info
         self.keepalive = keepalive
+        self._settling: set[asyncio.Task[None]] = set()
 
     async def handle(
         self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend, message: Message, principal: Principal
@@ -160,7 +165,7 @@ class ModernFront:
         exchange = Exchange(message["id"], meta.get("progressToken"), mcp_scope["log_level"])
         reply = Reply(send, [], self.keepalive)
         if params.get("requestState") is None:
-            await self._run(ModernCall.start(self.app, mcp_scope), exchange, reply, receive, mcp_scope)
+            await self._start(ModernCall.new(mcp_scope), mcp_scope, exchange, reply, receive)
         else:
             await self._retry(mcp_scope, params, exchange, reply, receive)
 
@@ -209,10 +214,10 @@ class ModernFront:
                 known = replay_answers(token.payload, responses)
                 original = {k: v for k, v in params_of(mcp_scope).items() if k not in RETRY_FIELDS}
                 replay = {**mcp_scope, "params": original, "state": {KNOWN_ANSWERS: known}}
-                call = ModernCall.start(self.app, replay)
-            else:
-                call.answer(responses)
-            await self._run(call, exchange, reply, receive, mcp_scope)
+                await self._start(ModernCall.new(replay), replay, exchange, reply, receive)
+                return
+            call.answer(responses)
+            await self._resume(call, mcp_scope, exchange, reply, receive)
             return
         # A modern upstream's own state, which the gateway wrapped: it travels on unwrapped.
         inner = token.payload.get("inner")
@@ -220,24 +225,65 @@ class ModernFront:
         if inner is not None:
             unwrapped["requestState"] = inner
         retry = {**mcp_scope, "params": unwrapped}
-        await self._run(ModernCall.start(self.app, retry), exchange, reply, receive, retry)
+        await self._start(ModernCall.new(retry), retry, exchange, reply, receive)
 
-    async def _run(
+    async def _start(
         self,
         call: ModernCall,
+        mcp_scope: dict[str, Any],
         exchange: Exchange,
         reply: Reply,
         receive: ASGIReceive,
-        mcp_scope: dict[str, Any],
     ) -> None:
-        """Carry a call to this exchange: to its end, or until it needs the client again."""
-        watcher = watch_disconnect(receive)
+        """Run a new call in this request's own task. If it needs the client, the exchange
+        ends (``input_required``) while this task goes on running the call, parked."""
+        carrier = await attach(call, exchange, self._writer(reply, mcp_scope))
+        watchdog = Watchdog(receive, lambda: self._gone(call, carrier))
+
+        def ended_early(done: asyncio.Future[str]) -> None:
+            watchdog.stop()
+            if done.result() in (PARKED, REFUSED):  # the call is suspended: settle elsewhere
+                self._spawn(self._settle(done.result(), call, mcp_scope, exchange, reply))
+
+        carrier.done.add_done_callback(ended_early)
+        await call.run(self.app, mcp_scope)
+        if carrier.done.done() and carrier.done.result() == ENDED:
+            await self._settle(ENDED, call, mcp_scope, exchange, reply)
+
+    async def _resume(
+        self,
+        call: ModernCall,
+        mcp_scope: dict[str, Any],
+        exchange: Exchange,
+        reply: Reply,
+        receive: ASGIReceive,
+    ) -> None:
+        """Carry a parked call, answered, into this retry's exchange."""
+        carrier = await attach(call, exchange, self._writer(reply, mcp_scope))
+        watchdog = Watchdog(receive, lambda: self._gone(call, carrier))
         try:
-            outcome = await carry(call, exchange, self._writer(reply, mcp_scope), watcher)
+            outcome = await carrier.done
         finally:
-            await stop(watcher)
-        if outcome == GONE:  # closing the stream is how a 2026-07-28 client cancels
+            watchdog.stop()
+        await self._settle(outcome, call, mcp_scope, exchange, reply)
+
+    @staticmethod
+    def _gone(call: ModernCall, carrier: Any) -> None:
+        """Closing the stream is how a 2026-07-28 client cancels."""
+        if not carrier.done.done():
+            carrier.finish(GONE)
             call.cancel()
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _settle(
+        self, outcome: str, call: ModernCall, mcp_scope: dict[str, Any], exchange: Exchange, reply: Reply
+    ) -> None:
+        """End the exchange as its outcome says."""
+        if outcome == GONE:
             return
         if outcome == REFUSED:  # it needs what the client did not declare: it cannot go on
             call.cancel()
@@ -359,12 +405,8 @@ async def _refused(scope: ASGIScope, send: ASGISend, message: Message) -> bool:
             request_id=request_id,
         )
         return True
-    headers = {
-        name.decode("latin-1").lower(): value.decode("latin-1").strip(" \t")
-        for name, value in scope["headers"]
-    }
     try:
-        check_request(headers, message)
+        check_request(_mirrored(scope), message)
     except HeaderMismatch as exc:
         await send_jsonrpc_error(send, 400, HEADER_MISMATCH, f"Header mismatch: {exc}", request_id=request_id)
         return True
@@ -389,3 +431,16 @@ async def _refused(scope: ASGIScope, send: ASGISend, message: Message) -> bool:
         )
         return True
     return False
+
+
+def _mirrored(scope: ASGIScope) -> dict[str, str]:
+    """The mirrored headers of the request; one sent twice is refused (an intermediary might
+    route on the other copy)."""
+    headers: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        if name in MIRRORED_HEADERS:
+            text = name.decode("latin-1")
+            if text in headers:
+                raise HeaderMismatch(f"the {text} header is sent more than once")
+            headers[text] = value.decode("latin-1").strip(" \t")
+    return headers

@@ -47,13 +47,13 @@ LOG_RANK: Final = {level: rank for rank, level in enumerate(LOG_LEVELS)}
 
 @dataclass(slots=True)
 class ModernCall:
-    """One call of a modern client, running in its own task; its events queue up between the
-    HTTP exchanges that carry them to the client."""
+    """One call of a modern client, running in its own task. While an HTTP exchange carries it,
+    its events go straight to that exchange; between exchanges (parked) they wait in
+    ``backlog``."""
 
     id: str
     method: str
     task: asyncio.Task[None] | None = None
-    events: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
     inbox: Inbox = field(default_factory=Inbox)
     questions: dict[str, Message] = field(default_factory=dict)
     """Server requests the client has yet to answer, by the gateway id that keys them."""
@@ -64,31 +64,45 @@ class ModernCall:
     known: dict[str, Any] = field(default_factory=dict)
     """Every answer the client gave this call, by :func:`question_digest`: what a replay of
     the call on another replica needs so the client is not asked twice."""
+    backlog: list[Event] = field(default_factory=list)
+    finished: bool = False
+    carrier: _Carrier | None = None
+
+    on_purpose: bool = False
+    """Set when the gateway cancels the call itself (its client left, it cannot go on, or it
+    waited too long): the task running it ends quietly."""
 
     @classmethod
-    def start(cls, app: MCPApp, scope: Scope) -> ModernCall:
+    def new(cls, scope: Scope) -> ModernCall:
         known = scope["state"].get(KNOWN_ANSWERS) or {}
-        call = cls(id=secrets.token_hex(12), method=scope["method"], state=scope["state"], known=dict(known))
-        call.task = asyncio.create_task(call._run(app, scope), name=f"modern:{scope['method']}")
-        return call
+        return cls(id=secrets.token_hex(12), method=scope["method"], state=scope["state"], known=dict(known))
 
-    async def _run(self, app: MCPApp, scope: Scope) -> None:
+    async def run(self, app: MCPApp, scope: Scope) -> None:
+        """Run the call in the current task (it may outlive the HTTP exchange that started
+        it: the task goes on after that response is complete, while the call is parked)."""
+        self.task = asyncio.current_task()
         try:
-            await app(scope, self.inbox.receive, self.events.put)
+            await app(scope, self.inbox.receive, self._emit)
         except asyncio.CancelledError:
-            raise
+            if not self.on_purpose:
+                raise
+            if self.task is not None:
+                self.task.uncancel()
         except Exception:  # boundary: one broken call must not take the endpoint down
             log.exception("MCP call %s failed inside the gateway", scope["method"])
-            await self.events.put(
-                {
-                    "type": RESPONSE,
-                    "message": error_message(
-                        scope["id"], INTERNAL_ERROR, "internal gateway error", fault="gateway"
-                    ),
-                }
-            )
+            failure = error_message(scope["id"], INTERNAL_ERROR, "internal gateway error", fault="gateway")
+            await self._emit({"type": RESPONSE, "message": failure})
         finally:
-            self.events.put_nowait(None)
+            self.finished = True
+            if self.carrier is not None:
+                self.carrier.finish(ENDED)
+
+    async def _emit(self, event: Event) -> None:
+        carrier = self.carrier
+        if carrier is None or carrier.done.done():
+            self.backlog.append(event)
+        else:
+            await carrier.take(event)
 
     def answer(self, responses: dict[str, Any]) -> None:
         """Hand the client's answers to the questions they answer; the others stay open."""
@@ -99,7 +113,9 @@ class ModernCall:
             self.inbox.put({"type": CLIENT_RESPONSE, "message": message})
 
     def cancel(self) -> None:
-        if self.task is not None:
+        """Cancel the call (and so its upstream call) on the gateway's own initiative."""
+        self.on_purpose = True
+        if self.task is not None and not self.finished:
             self.task.cancel()
 
     def resumption(self) -> dict[str, Any]:
@@ -133,49 +149,105 @@ GONE: Final = "gone"
 REFUSED: Final = "refused"
 
 
-async def carry(
-    call: ModernCall,
-    exchange: Exchange,
-    write: Callable[[Event], Awaitable[None]],
-    disconnected: asyncio.Future[None],
-) -> str:
-    """Carry the call's events to one HTTP exchange until it ends (``ENDED``), needs the client
-    (``PARKED``; ``call.questions`` holds what to ask), can only ask what the client cannot
-    answer (``REFUSED``; see ``call.unanswerable``), or the client goes (``GONE``)."""
-    while True:
-        getter = asyncio.ensure_future(call.events.get())
-        waiting: set[asyncio.Future[Any]] = {getter, disconnected}
-        # Questions asked together are answered together: give the others a moment to arrive.
-        timeout = QUESTION_GATHERING if call.questions or call.unanswerable else None
-        await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        if not getter.done():
-            getter.cancel()
-            if disconnected.done():
-                return GONE
-            if not call.questions:
-                return REFUSED
-            _refuse(call, call.unanswerable)  # the upstream may manage without those
-            return PARKED
-        event = getter.result()
-        if event is None:
-            return ENDED
-        kind, message = event["type"], event["message"]
+class _Carrier:
+    """Takes a call's events into one HTTP exchange, and says how the exchange ends."""
+
+    def __init__(
+        self, call: ModernCall, exchange: Exchange, write: Callable[[Event], Awaitable[None]]
+    ) -> None:
+        self.call = call
+        self.exchange = exchange
+        self.write = write
+        self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._gathering: asyncio.TimerHandle | None = None
+
+    async def take(self, event: Event) -> None:
+        call, kind, message = self.call, event["type"], event["message"]
         if kind == RESPONSE:
-            await write({"type": RESPONSE, "message": {**message, "id": exchange.request_id}})
-            return ENDED
-        if kind == SERVER_REQUEST:
+            if self._gathering is not None:
+                self._gathering.cancel()
+            await self.write({"type": RESPONSE, "message": {**message, "id": self.exchange.request_id}})
+            self.finish(ENDED)
+        elif kind == SERVER_REQUEST:
             if call.method not in MRTR_METHODS:
                 why = f"a 2026-07-28 client cannot be asked anything during {call.method}"
                 _refuse(call, {message["id"]: (message, why)})
-            elif UNANSWERABLE in event:
+                return
+            if UNANSWERABLE in event:
                 call.unanswerable[message["id"]] = (message, event[UNANSWERABLE])
             else:
                 call.questions[message["id"]] = message
-            continue
-        if kind == NOTIFICATION:
-            relayed = _for_exchange(message, exchange, call)
+            self.gather()
+        elif kind == NOTIFICATION:
+            relayed = _for_exchange(message, self.exchange, call)
             if relayed is not None:
-                await write({"type": NOTIFICATION, "message": relayed})
+                await self.write({"type": NOTIFICATION, "message": relayed})
+
+    def gather(self) -> None:
+        """Questions asked together are answered together: give the others a moment."""
+        if self._gathering is not None:
+            self._gathering.cancel()
+        self._gathering = asyncio.get_running_loop().call_later(QUESTION_GATHERING, self._asked)
+
+    def _asked(self) -> None:
+        if not self.call.questions:
+            self.finish(REFUSED)
+            return
+        _refuse(self.call, self.call.unanswerable)  # the upstream may manage without those
+        self.finish(PARKED)
+
+    def finish(self, outcome: str) -> None:
+        if self._gathering is not None:
+            self._gathering.cancel()
+        if not self.done.done():
+            self.done.set_result(outcome)
+
+
+async def attach(call: ModernCall, exchange: Exchange, write: Callable[[Event], Awaitable[None]]) -> _Carrier:
+    """Let ``exchange`` carry ``call`` from now on: what waited in the backlog first. The
+    carrier's ``done`` says how the exchange ends: ``ENDED`` (answered), ``PARKED`` (it needs
+    the client: ``call.questions``), ``REFUSED`` (it only asks what the client cannot answer:
+    ``call.unanswerable``) or ``GONE`` (the client left)."""
+    carrier = _Carrier(call, exchange, write)
+    call.carrier = carrier
+    while call.backlog and not carrier.done.done():
+        await carrier.take(call.backlog.pop(0))
+    if call.finished:
+        carrier.finish(ENDED)
+    elif call.questions or call.unanswerable:
+        carrier.gather()
+    carrier.done.add_done_callback(lambda _: _detach(call, carrier))
+    return carrier
+
+
+def _detach(call: ModernCall, carrier: _Carrier) -> None:
+    if call.carrier is carrier:
+        call.carrier = None
+
+
+class Watchdog:
+    """Notices a client leaving an exchange that lasts (closing the stream cancels a 2026-07-28
+    call). Short calls end before it starts: no task is spent on them."""
+
+    GRACE: Final = 0.25
+
+    def __init__(self, receive: Callable[[], Awaitable[dict[str, Any]]], on_gone: Callable[[], None]) -> None:
+        self._receive = receive
+        self._on_gone = on_gone
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(self.GRACE, self._start)
+
+    def _start(self) -> None:
+        self._task = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        await wait_disconnect(self._receive)
+        self._on_gone()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
 def _refuse(call: ModernCall, questions: dict[str, tuple[Message, str]]) -> None:

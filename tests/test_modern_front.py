@@ -133,6 +133,27 @@ def retry(first: dict[str, Any], key: str, state: str, *, id: Any = 2) -> dict[s
     return {**first, "id": id, "params": params}
 
 
+async def raw_post(gateway: RunningGateway, message: dict[str, Any], header_lines: list[str]) -> bytes:
+    """POST over a bare socket, for header shapes HTTP clients refuse to send."""
+    body = orjson.dumps(message)
+    head = [
+        "POST /mcp HTTP/1.1",
+        f"Host: 127.0.0.1:{gateway.port}",
+        f"Authorization: Bearer {gateway.key}",
+        f"Accept: {ACCEPT_BOTH}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *header_lines,
+    ]
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    return raw
+
+
 # --- headers, versions, methods -------------------------------------------------------------
 
 
@@ -171,24 +192,14 @@ async def test_a_request_without_its_metadata_is_invalid_params(
         assert answer["error"]["code"] == -32602
         assert "io.modelcontextprotocol/clientCapabilities" in answer["error"]["message"]
     # Optional whitespace around a header value is not part of it (sent raw: httpx refuses it).
-    body = orjson.dumps(call)
-    head = [
-        "POST /mcp HTTP/1.1",
-        f"Host: 127.0.0.1:{gateway.port}",
-        f"Authorization: Bearer {gateway.key}",
-        f"Accept: {ACCEPT_BOTH}",
-        "Content-Type: application/json",
-        f"Content-Length: {len(body)}",
-        "Connection: close",
-        *(f"{name}:   {value}  " for name, value in headers.items()),
-    ]
-    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
-    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-    await writer.drain()
-    raw = await reader.read()
-    writer.close()
+    raw = await raw_post(gateway, call, [f"{name}:   {value}  " for name, value in headers.items()])
     assert raw.startswith(b"HTTP/1.1 200"), raw[:200]
     assert b'"tools"' in raw
+    # A mirrored header sent twice is refused: an intermediary may have routed on the other.
+    twice = [f"{name}: {value}" for name, value in headers.items()] + ["Mcp-Method: tools/call"]
+    raw = await raw_post(gateway, call, twice)
+    assert raw.startswith(b"HTTP/1.1 400"), raw[:200]
+    assert b"-32020" in raw and b"more than once" in raw
 
 
 async def test_an_unsupported_version_names_the_supported_ones(

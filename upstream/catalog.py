@@ -67,6 +67,7 @@ class Catalog:
         self._order = list(servers)
         self._items: dict[str, list[dict[str, Any]]] = {}
         self._index: dict[str, Owner] = {}
+        self._by_key: dict[str, dict[str, Any]] = {}
         self._templates: list[tuple[UriTemplate, Owner]] = []
 
     def owner(self, key: str) -> Owner | None:
@@ -74,10 +75,7 @@ class Catalog:
 
     def item(self, key: str) -> dict[str, Any] | None:
         """The exposed entry (tool, prompt...) of ``key``, as listed."""
-        owner = self._index.get(key)
-        if owner is None:
-            return None
-        return next((i for i in self._items.get(owner.server, ()) if i.get(self.kind.key_field) == key), None)
+        return self._by_key.get(key)
 
     def match_template(self, uri: str) -> Owner | None:
         for template, owner in self._templates:
@@ -115,6 +113,7 @@ class Catalog:
             self._index[key] = Owner(server, original)
             exposed_items.append({**item, kind.key_field: key} if kind.renamed else dict(item))
         self._items[server] = exposed_items
+        self._by_key = {item[kind.key_field]: item for items_of in self._items.values() for item in items_of}
         if kind is TEMPLATES:
             self._rebuild_templates()
         return collisions

@@ -18,9 +18,22 @@ _TOKEN: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _SAFE_INTEGER: Final = 2**53 - 1
 
 
+_last: list[Any] = [None, {}]
+"""The last schema looked at and what it asks for: a tool is called many times in a row."""
+
+
 def annotated(schema: Any) -> dict[str, tuple[str, ...]]:
     """``{header name: property path}`` of the ``x-mcp-header`` properties statically reachable
     through ``properties`` (others are invalid and ignored); header names lower-cased."""
+    if _last[0] is schema and schema is not None:
+        found_before: dict[str, tuple[str, ...]] = _last[1]
+        return found_before
+    found = _annotated(schema)
+    _last[:] = [schema, found]
+    return found
+
+
+def _annotated(schema: Any) -> dict[str, tuple[str, ...]]:
     found: dict[str, tuple[str, ...]] = {}
     for path, name in _walk(schema, ()):
         if isinstance(name, str) and _TOKEN.match(name):
