@@ -58,6 +58,7 @@ from middleware.protocol import (
     RESPONSE,
     UNSUPPORTED_PROTOCOL_VERSION,
     Event,
+    Fault,
     MCPApp,
     Message,
     Principal,
@@ -181,7 +182,7 @@ class ModernFront:
         or pass a modern upstream's own state on."""
         method, state = mcp_scope["method"], params.get("requestState")
         if method not in MRTR_METHODS or not is_ours(state):
-            await reply(self._refusal(exchange.request_id, "requestState is not one this gateway issued"))
+            await reply(self._refusal(exchange, "requestState is not one this gateway issued"))
             return
         try:
             token = await self.states.redeem(
@@ -189,19 +190,12 @@ class ModernFront:
             )
         except InvalidRequestState as exc:
             log.info("refused a retry of %s: %s", method, exc)
-            await reply(
-                self._refusal(exchange.request_id, "requestState is invalid, expired or already used")
-            )
+            await reply(self._refusal(exchange, "requestState is invalid, expired or already used"))
             return
         except LedgerUnavailable as exc:
             log.error("cannot check a retry of %s: %s", method, exc)
-            failure = error_message(
-                exchange.request_id,
-                INTERNAL_ERROR,
-                "the gateway cannot check requestState right now; retry shortly",
-                fault="gateway",
-            )
-            await reply({"type": RESPONSE, "message": failure})
+            text = "the gateway cannot check requestState right now; retry shortly"
+            await reply(_failure(exchange, INTERNAL_ERROR, text, "gateway"))
             return
         if "call" in token.payload:
             given = params.get("inputResponses")
@@ -301,13 +295,8 @@ class ModernFront:
         if not self.parked.park(call, principal):
             call.cancel()
             log.warning("refused to park another call for %s: too many wait for input", principal)
-            busy = error_message(
-                exchange.request_id,
-                INTERNAL_ERROR,
-                "too many of your calls are waiting for input; answer or abandon them, then retry",
-                fault="client",
-            )
-            await reply({"type": RESPONSE, "message": busy})
+            text = "too many of your calls are waiting for input; answer or abandon them, then retry"
+            await reply(_failure(exchange, INTERNAL_ERROR, text, "client"))
             return
         digest = request_digest(mcp_scope["method"], mcp_scope["params"])
         token = self.states.mint(principal, digest, call.resumption())
@@ -348,9 +337,9 @@ class ModernFront:
         return {**message, "result": result}
 
     @staticmethod
-    def _refusal(request_id: Any, why: str) -> Event:
+    def _refusal(exchange: Exchange, why: str) -> Event:
         text = f"{why}; send the original request again, without inputResponses and requestState"
-        return {"type": RESPONSE, "message": error_message(request_id, INVALID_PARAMS, text, fault="client")}
+        return _failure(exchange, INVALID_PARAMS, text, "client")
 
     def _mcp_scope(
         self,
@@ -444,3 +433,7 @@ def _mirrored(scope: ASGIScope) -> dict[str, str]:
                 raise HeaderMismatch(f"the {text} header is sent more than once")
             headers[text] = value.decode("latin-1").strip(" \t")
     return headers
+
+
+def _failure(exchange: Exchange, code: int, text: str, fault: Fault) -> Event:
+    return {"type": RESPONSE, "message": error_message(exchange.request_id, code, text, fault=fault)}

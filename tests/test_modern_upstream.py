@@ -21,6 +21,7 @@ from mcp import MCPError, types
 
 from tests.http_fixtures import wait_for_port
 from tests.support import ROOT, RunningGateway, default_settings, free_port, running_gateway, text_of
+from tests.test_client_features import sampling
 
 MODERN_SERVER = ROOT / "tests" / "fixtures" / "modern_server.py"
 SERVERS = ["mstdio", "mhttp"]
@@ -98,14 +99,6 @@ def modern(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Modern]:
         }
         with running_gateway(tmp, default_settings(servers)) as gateway:
             yield Modern(gateway, logs)
-
-
-async def sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
-    first = params.messages[0].content
-    prompt = first.text if isinstance(first, types.TextContent) else "?"
-    return types.CreateMessageResult(
-        role="assistant", content=types.TextContent(type="text", text=f"echo of {prompt}"), model="test-model"
-    )
 
 
 async def elicitation(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
