@@ -475,3 +475,13 @@ async def test_one_principal_cannot_keep_unlimited_calls_waiting(tmp_path: Path)
             _, done = await post(http, small, retry(first, key, state))
             assert done["result"]["content"][0]["text"] == "sampled: echo of hello"
             await ask_sampling(http, small)
+
+
+async def test_a_tool_with_an_invalid_x_mcp_header_is_left_out(
+    http: httpx2.AsyncClient, gateway: RunningGateway
+) -> None:
+    _, listed = await post(http, gateway, request("tools/list"))
+    names = {tool["name"] for tool in listed["result"]["tools"]}
+    assert "asking__sample" in names
+    assert "asking__bad_header" not in names
+    assert "tool 'bad_header' left out: x-mcp-header 'Ratio'" in gateway.log()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from upstream.mcp_headers import HeaderMismatch
-from upstream.param_headers import annotated, check_param_headers, param_headers
+from upstream.param_headers import annotated, annotation_problem, check_param_headers, param_headers
 
 SCHEMA = {
     "type": "object",
@@ -58,3 +58,26 @@ def test_the_server_check_accepts_matching_headers_and_refuses_the_rest() -> Non
     ]:
         with pytest.raises(HeaderMismatch, match=why):
             check_param_headers(headers, SCHEMA, arguments)
+
+
+def test_invalid_annotations_make_the_tool_definition_invalid() -> None:
+    def tool(**properties: object) -> dict[str, object]:
+        return {"type": "object", "properties": properties}
+
+    assert annotation_problem(tool(region={"type": "string", "x-mcp-header": "Region"})) is None
+    assert annotation_problem({"type": "object"}) is None
+    # a property that happens to be named x-mcp-header is not an annotation
+    assert annotation_problem(tool(**{"x-mcp-header": {"type": "string"}})) is None
+    for schema, why in [
+        (tool(a={"type": "string", "x-mcp-header": ""}), "not an HTTP header token"),
+        (tool(a={"type": "string", "x-mcp-header": "has space"}), "not an HTTP header token"),
+        (tool(a={"type": "string", "x-mcp-header": "Line\nBreak"}), "not an HTTP header token"),
+        (tool(a={"type": "number", "x-mcp-header": "Ratio"}), "not a string, integer or boolean"),
+        (
+            tool(a={"type": "string", "x-mcp-header": "Dup"}, b={"type": "string", "x-mcp-header": "dup"}),
+            "used twice",
+        ),
+        (tool(a={"type": "array", "items": {"type": "string", "x-mcp-header": "Item"}}), "not reachable"),
+        ({"anyOf": [tool(a={"type": "string", "x-mcp-header": "A"})]}, "not reachable"),
+    ]:
+        assert why in (annotation_problem(schema) or ""), schema

@@ -53,6 +53,60 @@ def _walk(schema: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...],
         yield from _walk(sub, (*path, key))
 
 
+def annotation_problem(schema: Any) -> str | None:
+    """Why a tool's ``x-mcp-header`` annotations make its definition invalid, or None.
+
+    Valid: a non-empty token, unique case-insensitively, on a string, integer or boolean
+    property reachable from the root through ``properties`` keys only."""
+    reachable = {id(sub) for sub in _reachable(schema)}
+    seen: set[str] = set()
+    for where, node in _every_object(schema, "$"):
+        if "x-mcp-header" not in node:
+            continue
+        name = node["x-mcp-header"]
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            return f"x-mcp-header {name!r} at {where} is not an HTTP header token"
+        if name.lower() in seen:
+            return f"x-mcp-header {name!r} at {where} is used twice"
+        seen.add(name.lower())
+        if node.get("type") not in ("string", "integer", "boolean"):
+            kind = node.get("type")
+            return f"x-mcp-header {name!r} at {where} is on a {kind!r}, not a string, integer or boolean"
+        if id(node) not in reachable:
+            return f"x-mcp-header {name!r} at {where} is not reachable through properties alone"
+    return None
+
+
+def _reachable(schema: Any) -> Iterator[dict[str, Any]]:
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if isinstance(properties, dict):
+        for sub in properties.values():
+            if isinstance(sub, dict):
+                yield sub
+                yield from _reachable(sub)
+
+
+_SCHEMA_MAPS: Final = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+)
+"""Keywords whose value maps names to schemas (the map itself is not a schema)."""
+
+
+def _every_object(node: Any, where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every subschema of ``node`` (a property named ``x-mcp-header`` is not an annotation)."""
+    if isinstance(node, dict):
+        yield where, node
+        for key, value in node.items():
+            if key in _SCHEMA_MAPS and isinstance(value, dict):
+                for name, sub in value.items():
+                    yield from _every_object(sub, f"{where}.{key}.{name}")
+            else:
+                yield from _every_object(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _every_object(value, f"{where}[{index}]")
+
+
 def _value_at(arguments: Any, path: tuple[str, ...]) -> Any:
     for key in path:
         if not isinstance(arguments, dict):

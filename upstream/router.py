@@ -51,7 +51,7 @@ from upstream.connection import UpstreamError
 from upstream.interest import LOG_LEVELS, Interest
 from upstream.mcp_headers import HeaderMismatch
 from upstream.pages import InvalidCursor, Pages
-from upstream.param_headers import annotated, check_param_headers
+from upstream.param_headers import annotated, annotation_problem, check_param_headers
 from upstream.supervisor import Supervisor
 from upstream.tasks import TaskMap, rewrite_task_ids
 
@@ -305,11 +305,26 @@ class Router:
                 if not cursor:
                     break
                 params = {"cursor": cursor}
-            return items
+            return self._valid_tools(server, items) if kind is TOOLS else items
         except UpstreamError as exc:
             log.warning("%s; left out of %s", exc, kind.list_method)
             self._down[server] = exc
             return None
+
+    def _valid_tools(self, server: str, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Leave out tools whose x-mcp-header annotations are invalid, as a 2026-07-28 client
+        must: one bad definition does not take the others with it."""
+        valid = []
+        for tool in tools:
+            problem = annotation_problem(tool.get("inputSchema"))
+            if problem is None:
+                valid.append(tool)
+                continue
+            message = f"[{server}] tool {tool.get('name')!r} left out: {problem}"
+            if message not in self._reported:
+                self._reported.add(message)
+                log.warning("%s", message)
+        return valid
 
     def _down_owner(self, name: str) -> UpstreamError | None:
         """Why the server that ``name`` would belong to is down, if it is: a call to a tool of a
