@@ -27,7 +27,7 @@ from gateway.events import EventStore, InMemoryEventStore
 from gateway.listen import Listener
 from gateway.modern import ModernFront
 from gateway.mrtr import ParkedCalls
-from gateway.redis_ledger import RedisSpentTokens
+from gateway.redis_ledger import RedisLedger
 from gateway.remote import http_connector
 from gateway.request_state import RequestStates
 from gateway.sessions import InMemorySessionStore, LiveSessions, SessionStore
@@ -132,7 +132,7 @@ class Gateway:
         self.events: EventStore = InMemoryEventStore()
         key = settings.sessions.request_state_key
         ledger_url = settings.sessions.request_state_ledger
-        self.ledger = RedisSpentTokens(ledger_url) if ledger_url else None
+        self.ledger = RedisLedger(ledger_url) if ledger_url else None
         self.request_states = RequestStates(
             key.encode() if key else None,
             lifetime=settings.sessions.request_state_lifetime,
@@ -194,6 +194,7 @@ class Gateway:
             pinned=pinned,
             states=self.request_states,
             parked=self.parked,
+            resumed_elsewhere=self.ledger.resumed_elsewhere if self.ledger is not None else None,
             listener=Listener(stack, self.live, path=path, keepalive=keepalive, server_info=self.server_info),
             server_info=self.server_info,
             keepalive=keepalive,
@@ -222,6 +223,8 @@ class Gateway:
         for router in self.routers.values():
             await router.prime()
         self._janitor = asyncio.create_task(self._expire_sessions(), name="session-janitor")
+        if self.ledger is not None:
+            self.ledger.watch_resumed(self.parked.resumed_elsewhere)
         # Everything built so far (modules, settings, catalogs) lives as long as the process:
         # move it out of the collector's sight, so that a full collection scans only what
         # requests allocate (~70 ms -> <1 ms per gen-2 pass, measured by bench).

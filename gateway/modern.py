@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from gateway.listen import Listener
@@ -131,6 +131,7 @@ class ModernFront:
         states: RequestStates,
         parked: ParkedCalls,
         listener: Listener,
+        resumed_elsewhere: Callable[[str], Awaitable[None]] | None = None,
         server_info: dict[str, Any],
         keepalive: float,
     ) -> None:
@@ -138,6 +139,7 @@ class ModernFront:
         self.pinned = pinned
         self.states = states
         self.parked = parked
+        self.resumed_elsewhere = resumed_elsewhere
         self.listener = listener
         self.server_info = server_info
         self.keepalive = keepalive
@@ -205,6 +207,8 @@ class ModernFront:
                 # Parked on another replica (or before a restart): run it again here, handing
                 # it the answers the client already gave instead of asking again.
                 log.info("replaying a %s parked elsewhere with the answers given so far", method)
+                if self.resumed_elsewhere is not None:
+                    await self.resumed_elsewhere(token.payload["call"])
                 known = replay_answers(token.payload, responses)
                 original = {k: v for k, v in params_of(mcp_scope).items() if k not in RETRY_FIELDS}
                 replay = {**mcp_scope, "params": original, "state": {KNOWN_ANSWERS: known}}

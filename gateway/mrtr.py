@@ -351,6 +351,15 @@ class ParkedCalls:
             del self._count[principal]
         return call, timer
 
+    def resumed_elsewhere(self, call_id: str) -> None:
+        """Another replica replayed this call: the copy parked here is not needed any more."""
+        entry = self._pop(call_id)
+        if entry is not None:
+            call, timer = entry
+            timer.cancel()
+            log.info("a %s parked here was resumed on another replica; cancelled here", call.method)
+            call.cancel()
+
     def _abandon(self, call_id: str) -> None:
         entry = self._pop(call_id)
         if entry is not None:

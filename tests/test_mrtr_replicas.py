@@ -5,6 +5,7 @@ ledger makes each token single-use across all of them."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import socket
@@ -101,6 +102,10 @@ async def test_a_retry_on_another_replica_completes_the_call_without_asking_agai
         assert "result" in answer, answer
         assert answer["result"]["resultType"] == "complete"
         assert answer["result"]["content"][0]["text"] == "sampled: echo of hello"
+        # The first replica hears of it and lets its parked copy go (its upstream call ends).
+        async with asyncio.timeout(10):
+            while "resumed on another replica; cancelled here" not in first.log():
+                await asyncio.sleep(0.05)
         # The shared ledger saw it spent: the same token is refused on every replica.
         for replica in (first, second):
             _, again = await post(http, replica, retry(request, key, state, id=9))
