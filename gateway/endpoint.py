@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import orjson
 
+from gateway.client_stream import ignore, no_input, queued, watch_disconnect
 from gateway.events import EventStore, parse_event_id
 from gateway.modern import ModernFront, is_modern_request
 from gateway.sessions import Inbox, LiveSession, LiveSessions, SessionRecord, SessionStore, new_session_id
@@ -215,7 +216,7 @@ class MCPEndpoint:
                 self.live.get(record.id, self.path)
             await reply(event)
 
-        await self._run(self._mcp_scope(scope, record, message, principal), _no_input, capture, reply)
+        await self._run(self._mcp_scope(scope, record, message, principal), no_input, capture, reply)
 
     async def _request(self, send: ASGISend, live: LiveSession, mcp_scope: dict[str, Any]) -> None:
         """Run a request; a client's notifications/cancelled cancels this very task."""
@@ -270,7 +271,7 @@ class MCPEndpoint:
                 self.live.cancel(session.id, params["requestId"])
         mcp_scope = self._mcp_scope(scope, session, message, principal)
         try:
-            await self.app(mcp_scope, _no_input, _ignore)
+            await self.app(mcp_scope, no_input, ignore)
         except Exception:  # boundary: a notification has nobody to report to
             log.exception("notification %s failed inside the gateway", message["method"])
 
@@ -409,21 +410,9 @@ class MCPEndpoint:
                             "more_body": True,
                         }
                     )
-        disconnected = asyncio.create_task(_wait_disconnect(receive))
+        disconnected = watch_disconnect(receive)
         try:
-            while not disconnected.done():
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait(
-                    {getter, disconnected}, timeout=self.keepalive, return_when=asyncio.FIRST_COMPLETED
-                )
-                if getter not in done:
-                    getter.cancel()
-                    if not disconnected.done():
-                        await send(body_chunk(KEEPALIVE))
-                    continue
-                item = getter.result()
-                if item is None:
-                    break
+            async for item in queued(queue, disconnected, send, self.keepalive):
                 event_id = await self.events.append(session_id, GET_STREAM, item)
                 await send(body_chunk(sse_event(item, event_id)))
             await send(body_chunk(b"", more=False))
@@ -443,7 +432,7 @@ class MCPEndpoint:
             return
         headers = [*SSE_HEADERS, (SESSION_HEADER, session_id.encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        disconnected = asyncio.create_task(_wait_disconnect(receive))
+        disconnected = watch_disconnect(receive)
         try:
             while not disconnected.done():
                 for event_id, message in events:
@@ -530,18 +519,3 @@ def _dict(value: Any) -> dict[str, Any]:
 async def _accepted(send: ASGISend) -> None:
     await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
     await send({"type": "http.response.body", "body": b""})
-
-
-async def _wait_disconnect(receive: ASGIReceive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _no_input() -> Event:
-    """For calls that relay nothing to the client (initialize, notifications): wait forever."""
-    await asyncio.Event().wait()
-    raise AssertionError("unreachable")
-
-
-async def _ignore(event: Event) -> None:
-    return None

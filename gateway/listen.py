@@ -13,9 +13,9 @@ import itertools
 import secrets
 from typing import Any, Final
 
-from gateway.mrtr import stop, watch_disconnect
-from gateway.sessions import LiveSessions
-from gateway.sse import KEEPALIVE, SSE_HEADERS, body_chunk, sse_event
+from gateway.client_stream import no_input, queued, watch_disconnect
+from gateway.sessions import LiveSessions, StreamItem
+from gateway.sse import SSE_HEADERS, body_chunk, sse_event
 from middleware.http_errors import ASGIReceive, ASGISend, send_json
 from middleware.protocol import (
     INVALID_PARAMS,
@@ -71,7 +71,7 @@ class Listener:
         assert isinstance(wanted, dict)
         stream_key = "listen-" + secrets.token_hex(16)
         live = self.live.get(stream_key, self.path)
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(_STREAM_LIMIT)
+        queue: asyncio.Queue[StreamItem] = asyncio.Queue(_STREAM_LIMIT)
         live.stream = queue
         try:
             uris = [
@@ -108,7 +108,7 @@ class Listener:
 
     async def _relay(  # noqa: PLR0917
         self,
-        queue: asyncio.Queue[dict[str, Any] | None],
+        queue: asyncio.Queue[StreamItem],
         methods: set[str],
         uris: set[str],
         tag: dict[str, Any],
@@ -118,28 +118,14 @@ class Listener:
         """Relay until the client leaves (False) or the gateway ends the stream (True)."""
         disconnected = watch_disconnect(receive)
         try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                waiting: set[asyncio.Future[Any]] = {getter, disconnected}
-                done, _ = await asyncio.wait(
-                    waiting, timeout=self.keepalive, return_when=asyncio.FIRST_COMPLETED
-                )
-                if disconnected.done():
-                    getter.cancel()
-                    return False
-                if getter not in done:
-                    getter.cancel()
-                    await send(body_chunk(KEEPALIVE))
-                    continue
-                item = getter.result()
-                if item is None:
-                    return True
+            async for item in queued(queue, disconnected, send, self.keepalive):
                 if _wanted(item, methods, uris):
                     params = item.get("params") or {}
                     tagged = {**item, "params": {**params, "_meta": {**(params.get("_meta") or {}), **tag}}}
                     await send(body_chunk(sse_event(tagged)))
+            return not disconnected.done()
         finally:
-            await stop(disconnected)
+            disconnected.cancel()
 
     async def _subscribe(self, mcp_scope: dict[str, Any], stream_key: str, uri: str) -> bool:
         """Subscribe the stream to ``uri`` through the MCP tier; False if refused."""
@@ -149,10 +135,6 @@ class Listener:
             if event["type"] == RESPONSE:
                 answer.append(event["message"])
 
-        async def nothing() -> Event:
-            await asyncio.Event().wait()
-            raise AssertionError("unreachable")
-
         scope = {
             **mcp_scope,
             "method": "resources/subscribe",
@@ -161,7 +143,7 @@ class Listener:
             "session_id": stream_key,
             "state": {},
         }
-        await self.app(scope, nothing, capture)
+        await self.app(scope, no_input, capture)
         return bool(answer) and "result" in answer[0]
 
 

@@ -10,7 +10,6 @@ response. A call parked longer than its token lives is cancelled, which cancels 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections import Counter
@@ -18,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from gateway.client_stream import wait_disconnect
 from gateway.sessions import Inbox
 from middleware.protocol import (
     CLIENT_RESPONSE,
@@ -375,18 +375,3 @@ class ParkedCalls:
 
     def __len__(self) -> int:
         return len(self._calls)
-
-
-async def wait_disconnect(receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-def watch_disconnect(receive: Callable[[], Awaitable[dict[str, Any]]]) -> asyncio.Task[None]:
-    return asyncio.create_task(wait_disconnect(receive))
-
-
-async def stop(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
