@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Final
 
 from gateway.listen import Listener
@@ -54,6 +54,7 @@ from middleware.protocol import (
     MISSING_CLIENT_CAPABILITY,
     MODERN_VERSIONS,
     MRTR_METHODS,
+    MRTR_RETRY_FIELDS,
     RESOURCE_NOT_FOUND,
     RESPONSE,
     UNSUPPORTED_PROTOCOL_VERSION,
@@ -95,16 +96,10 @@ VERSION_HEADER: Final = b"mcp-protocol-version"
 MIRRORED_HEADERS: Final = frozenset({VERSION_HEADER, b"mcp-method", b"mcp-name"})
 """The headers checked against the body here (ASGI gives header names lower-cased);
 ``Mcp-Param-*`` ones are checked by the router, which knows the tools' schemas."""
-RETRY_FIELDS: Final = frozenset({"inputResponses", "requestState"})
 BAD_REQUEST_CODES: Final = frozenset(
     {HEADER_MISMATCH, MISSING_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION}
 )
 """Errors a 2026-07-28 server answers with HTTP 400, whoever raised them."""
-
-
-def params_of(mcp_scope: Mapping[str, Any]) -> dict[str, Any]:
-    params: dict[str, Any] = mcp_scope["params"]
-    return params
 
 
 def is_modern_request(scope: ASGIScope, message: Message) -> bool:
@@ -210,7 +205,8 @@ class ModernFront:
                 if self.resumed_elsewhere is not None:
                     await self.resumed_elsewhere(token.payload["call"])
                 known = replay_answers(token.payload, responses)
-                original = {k: v for k, v in params_of(mcp_scope).items() if k not in RETRY_FIELDS}
+                scope_params: dict[str, Any] = mcp_scope["params"]
+                original = {k: v for k, v in scope_params.items() if k not in MRTR_RETRY_FIELDS}
                 replay = {**mcp_scope, "params": original, "state": {KNOWN_ANSWERS: known}}
                 await self._start(ModernCall.new(replay), replay, exchange, reply, receive)
                 return
@@ -236,7 +232,7 @@ class ModernFront:
         """Run a new call in this request's own task. If it needs the client, the exchange
         ends (``input_required``) while this task goes on running the call, parked."""
         carrier = await attach(call, exchange, self._writer(reply, mcp_scope))
-        watchdog = Watchdog(receive, lambda: self._gone(call, carrier))
+        watchdog = Watchdog(receive, carrier.client_left)
 
         def ended_early(done: asyncio.Future[str]) -> None:
             watchdog.stop()
@@ -258,21 +254,14 @@ class ModernFront:
     ) -> None:
         """Carry a parked call, answered, into this retry's exchange."""
         carrier = await attach(call, exchange, self._writer(reply, mcp_scope))
-        watchdog = Watchdog(receive, lambda: self._gone(call, carrier))
+        watchdog = Watchdog(receive, carrier.client_left)
         try:
             outcome = await carrier.done
         finally:
             watchdog.stop()
         await self._settle(outcome, call, mcp_scope, exchange, reply)
 
-    @staticmethod
-    def _gone(call: ModernCall, carrier: Any) -> None:
-        """Closing the stream is how a 2026-07-28 client cancels."""
-        if not carrier.done.done():
-            carrier.finish(GONE)
-            call.cancel()
-
-    def _spawn(self, work: Any) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
@@ -357,7 +346,6 @@ class ModernFront:
         plain = {k: v for k, v in params.items() if k != "_meta"}
         if kept_meta:
             plain["_meta"] = kept_meta
-        capabilities = meta.get(META_CLIENT_CAPABILITIES)
         client_info = meta.get(META_CLIENT_INFO)
         level = meta.get(META_LOG_LEVEL)
         return {
@@ -368,7 +356,7 @@ class ModernFront:
             "principal": principal,
             "session_id": None,
             "protocol_version": meta[META_PROTOCOL_VERSION],
-            "client_capabilities": capabilities if isinstance(capabilities, dict) else {},
+            "client_capabilities": meta[META_CLIENT_CAPABILITIES],  # an object: checked by _refused
             "client_info": client_info if isinstance(client_info, dict) else {},
             "log_level": level if isinstance(level, str) else None,
             "server": self.pinned,

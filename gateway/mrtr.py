@@ -47,9 +47,9 @@ LOG_RANK: Final = {level: rank for rank, level in enumerate(LOG_LEVELS)}
 
 @dataclass(slots=True)
 class ModernCall:
-    """One call of a modern client, running in its own task. While an HTTP exchange carries it,
-    its events go straight to that exchange; between exchanges (parked) they wait in
-    ``backlog``."""
+    """One call of a modern client, run by the task of the request that started it (which goes
+    on after that response while the call is parked). While an HTTP exchange carries it, its
+    events go straight to that exchange; between exchanges they wait in ``backlog``."""
 
     id: str
     method: str
@@ -195,6 +195,12 @@ class _Carrier:
             return
         _refuse(self.call, self.call.unanswerable)  # the upstream may manage without those
         self.finish(PARKED)
+
+    def client_left(self) -> None:
+        """Closing the stream is how a 2026-07-28 client cancels."""
+        if not self.done.done():
+            self.finish(GONE)
+            self.call.cancel()
 
     def finish(self, outcome: str) -> None:
         if self._gathering is not None:
@@ -353,18 +359,16 @@ class ParkedCalls:
 
     def resumed_elsewhere(self, call_id: str) -> None:
         """Another replica replayed this call: the copy parked here is not needed any more."""
-        entry = self._pop(call_id)
-        if entry is not None:
-            call, timer = entry
-            timer.cancel()
-            log.info("a %s parked here was resumed on another replica; cancelled here", call.method)
-            call.cancel()
+        self._let_go(call_id, "was resumed on another replica")
 
     def _abandon(self, call_id: str) -> None:
-        entry = self._pop(call_id)
-        if entry is not None:
-            log.info("a parked %s was not retried in time; cancelled", entry[0].method)
-            entry[0].cancel()
+        self._let_go(call_id, "was not retried in time")
+
+    def _let_go(self, call_id: str, why: str) -> None:
+        call = self.take(call_id)
+        if call is not None:
+            log.info("a %s parked here %s; cancelled here", call.method, why)
+            call.cancel()
 
     def close(self) -> None:
         for call, _, timer in self._calls.values():
@@ -372,6 +376,3 @@ class ParkedCalls:
             call.cancel()
         self._calls.clear()
         self._count.clear()
-
-    def __len__(self) -> int:
-        return len(self._calls)

@@ -20,10 +20,12 @@ from typing import Any, Final, Protocol
 
 import orjson
 
+from middleware.protocol import MRTR_RETRY_FIELDS
+
 PREFIX: Final = "pcs1."
 """Marks the gateway's own tokens; any other requestState belongs to no one here."""
 _MAC_BYTES: Final = 32
-_NOT_SALIENT: Final = frozenset({"_meta", "inputResponses", "requestState"})
+_NOT_SALIENT: Final = MRTR_RETRY_FIELDS | {"_meta"}
 
 
 class LedgerUnavailable(RuntimeError):

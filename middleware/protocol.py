@@ -55,6 +55,8 @@ MODERN_VERSIONS: Final = ("2026-07-28",)
 """Protocol versions without initialize or sessions: version and capabilities on every request."""
 MRTR_METHODS: Final = frozenset({"tools/call", "prompts/get", "resources/read"})
 """The requests a 2026-07-28 server may answer with ``input_required`` (all others complete)."""
+MRTR_RETRY_FIELDS: Final = frozenset({"inputResponses", "requestState"})
+"""Params a retry adds to the original request (multi round-trip requests)."""
 META_PREFIX: Final = "io.modelcontextprotocol/"
 META_PROTOCOL_VERSION: Final = "io.modelcontextprotocol/protocolVersion"
 META_CLIENT_CAPABILITIES: Final = "io.modelcontextprotocol/clientCapabilities"

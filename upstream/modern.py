@@ -24,6 +24,7 @@ from middleware.protocol import (
     INVALID_PARAMS,
     META_LOG_LEVEL,
     MRTR_METHODS,
+    MRTR_RETRY_FIELDS,
     Message,
     error_message,
     result_message,
@@ -136,7 +137,7 @@ class ModernSession:
                 if "error" in answer:
                     return {"jsonrpc": "2.0", "id": response.get("id"), "error": answer["error"]}
                 responses[key] = answer.get("result") or {}
-            retry = {k: v for k, v in params.items() if k not in ("inputResponses", "requestState")}
+            retry = {k: v for k, v in params.items() if k not in MRTR_RETRY_FIELDS}
             retry["inputResponses"] = responses
             if "requestState" in result:
                 retry["requestState"] = result["requestState"]
