@@ -28,7 +28,7 @@ import httptools
 import orjson
 
 from middleware.protocol import META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION
-from upstream.mcp_headers import request_headers
+from middleware.protocol.headers import request_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -22,32 +22,33 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway import __version__
-from gateway.endpoint import MCPEndpoint
-from gateway.events import EventStore, InMemoryEventStore
-from gateway.listen import Listener
-from gateway.modern import ModernFront
-from gateway.mrtr import ParkedCalls
-from gateway.redis_ledger import RedisLedger
+from gateway.front.endpoint import MCPEndpoint
+from gateway.front.events import EventStore
+from gateway.front.listen import Listener
+from gateway.front.modern import ModernFront
+from gateway.front.mrtr import ParkedCalls
+from gateway.front.request_state import RequestStates
+from gateway.front.sessions import LiveSessions, SessionStore
+from gateway.front.unsolicited import SessionChannel, Unsolicited
 from gateway.remote import http_connector
-from gateway.request_state import RequestStates
-from gateway.sessions import InMemorySessionStore, LiveSessions, SessionStore
 from gateway.settings import MiddlewareSettings, Settings, SettingsError
-from gateway.unsolicited import SessionChannel, Unsolicited
+from gateway.state.memory import InMemoryEventStore, InMemorySessionStore
+from gateway.state.redis_ledger import RedisLedger
 from middleware.auth.api_key import ApiKeyAuth
-from middleware.body_limit import BodyLimit
-from middleware.host_origin import HostOriginGuard
-from middleware.http_errors import ASGIApp, ASGIReceive, ASGIScope, ASGISend
+from middleware.edge.body_limit import BodyLimit
+from middleware.edge.host_origin import HostOriginGuard
 from middleware.protocol import MCPApp
-from upstream.catalog import CollisionError, Namespace
-from upstream.era import PROBE_TIMEOUT
-from upstream.interest import Interest
-from upstream.per_client import PerClientSupervisor
-from upstream.reaper import Reaper
-from upstream.router import Router
-from upstream.stdio import StdioTransport
-from upstream.supervisor import RestartPolicy, ServerSpec, ServerSupervisor, Supervisor
-from upstream.tasks import TaskMap
-from upstream.transport import Transport
+from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend
+from upstream.pool.per_client import PerClientSupervisor
+from upstream.pool.supervisor import RestartPolicy, ServerSpec, ServerSupervisor, Supervisor
+from upstream.routing.catalog import CollisionError, Namespace
+from upstream.routing.interest import Interest
+from upstream.routing.router import Router
+from upstream.routing.tasks import TaskMap
+from upstream.session.era import PROBE_TIMEOUT
+from upstream.transports.base import Transport
+from upstream.transports.reaper import Reaper
+from upstream.transports.stdio import StdioTransport
 
 log = logging.getLogger("portcullis")
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from functools import partial
 
 from gateway.settings import ServerSettings, SettingsError
-from upstream.http import http_transport
-from upstream.http_support import tls_context
-from upstream.transport import Transport
+from upstream.transports.base import Transport
+from upstream.transports.http import http_transport
+from upstream.transports.http_support import tls_context
 
 
 def http_connector(name: str, server: ServerSettings) -> Callable[[], Transport]:

@@ -103,7 +103,7 @@ class ServerSettings(_Strict):
     @field_validator("headers")
     @classmethod
     def _headers_are_ours(cls, value: dict[str, str]) -> dict[str, str]:
-        from upstream.http_support import MANAGED_HEADERS  # here: aiohttp is slow to import
+        from upstream.transports.http_support import MANAGED_HEADERS  # here: aiohttp is slow to import
 
         managed = sorted(name for name in value if name.lower() in MANAGED_HEADERS)
         if managed:

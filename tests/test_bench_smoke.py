@@ -63,9 +63,9 @@ def test_profile_analysis_counts_self_and_cumulative_time() -> None:
     from bench.profile import analyse, parse_collapsed
 
     stacks = parse_collapsed(
-        "main (gateway/cli.py:10);handle (gateway/endpoint.py:20);dumps (orjson.py:1) 3\n"
-        "main (gateway/cli.py:10);handle (gateway/endpoint.py:20) 1\n"
+        "main (gateway/cli.py:10);handle (gateway/front/endpoint.py:20);dumps (orjson.py:1) 3\n"
+        "main (gateway/cli.py:10);handle (gateway/front/endpoint.py:20) 1\n"
     )
     text = analyse(stacks, 10)
     assert "|  75.0% | dumps (orjson.py) |" in text
-    assert "| 100.0% | handle (gateway/endpoint.py) |" in text
+    assert "| 100.0% | handle (gateway/front/endpoint.py) |" in text

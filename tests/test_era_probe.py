@@ -12,10 +12,10 @@ import pytest
 
 from gateway.settings import SettingsError, load_settings
 from tests.support import ROOT
-from upstream.connection import UpstreamConnection, UpstreamError
-from upstream.era import EraMemory, ModernRefusal, NotModern, judge_discover
-from upstream.handshake import open_session
-from upstream.stdio import StdioTransport
+from upstream.session.connection import UpstreamConnection, UpstreamError
+from upstream.session.era import EraMemory, ModernRefusal, NotModern, judge_discover
+from upstream.session.handshake import open_session
+from upstream.transports.stdio import StdioTransport
 
 MODERN_SERVER = ROOT / "tests" / "fixtures" / "modern_server.py"
 CLIENT_INFO = {"name": "portcullis-test", "version": "0"}
@@ -103,7 +103,7 @@ async def test_a_silent_legacy_server_is_initialized_after_the_probe_times_out(t
     try:
         identity = await open_session(upstream, era="auto", client_info=CLIENT_INFO, probe_timeout=0.5)
         assert identity.protocol_version == "2025-11-25"
-        assert upstream.modern is None
+        assert upstream.session.modern is None
         echoed = await upstream.request("tools/call", {"name": "echo", "arguments": {"text": "x"}})
         assert echoed["result"]["content"][0]["text"] == "modern:x"
     finally:
@@ -122,7 +122,7 @@ async def test_a_late_discover_answer_makes_the_handshake_probe_again(
         identity = await open_session(upstream, era="auto", client_info=CLIENT_INFO, probe_timeout=0.000_001)
         assert identity.protocol_version == "2026-07-28"
         assert identity.server_info == {"name": "fixture-modern", "version": "1.0"}
-        assert upstream.modern is not None
+        assert upstream.session.modern is not None
         echoed = await upstream.request("tools/call", {"name": "echo", "arguments": {"text": "y"}})
         assert echoed["result"]["content"][0]["text"] == "modern:y"
     finally:

@@ -14,10 +14,10 @@ import pytest
 from aiohttp import web
 
 from tests.support import INITIALIZE, free_port
-from upstream.http import AutoTransport, StreamableHttpTransport, TransportKind, http_transport
-from upstream.http_support import MessageTooLarge, SseEvent, SseParser
-from upstream.sse_legacy import LegacySseTransport
-from upstream.transport import Received, Transport, TransportClosed
+from upstream.transports.base import Received, Transport, TransportClosed
+from upstream.transports.http import AutoTransport, StreamableHttpTransport, TransportKind, http_transport
+from upstream.transports.http_support import MessageTooLarge, SseEvent, SseParser
+from upstream.transports.sse_legacy import LegacySseTransport
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from upstream.mcp_headers import (
+from middleware.protocol.headers import (
     META_PROTOCOL_VERSION,
     HeaderMismatch,
     check_request,

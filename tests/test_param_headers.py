@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from upstream.mcp_headers import HeaderMismatch
-from upstream.param_headers import annotated, annotation_problem, check_param_headers, param_headers
+from middleware.protocol.headers import HeaderMismatch
+from middleware.protocol.param_headers import (
+    annotated,
+    annotation_problem,
+    check_param_headers,
+    param_headers,
+)
 
 SCHEMA = {
     "type": "object",

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from gateway.request_state import PREFIX, InvalidRequestState, RequestStates, request_digest
+from gateway.front.request_state import PREFIX, InvalidRequestState, RequestStates, request_digest
 
 CALL = request_digest("tools/call", {"name": "deploy", "arguments": {"env": "prod"}})
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
-from middleware.http_errors import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
 from middleware.protocol import ANONYMOUS, PRINCIPAL_KEY, UNAUTHORIZED, Principal
+from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
 
 _CHALLENGE = [(b"www-authenticate", b'Bearer realm="portcullis"')]
 

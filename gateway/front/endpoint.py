@@ -1,0 +1,528 @@
+"""The MCP endpoint: streamable HTTP (2025-03-26, 2025-06-18, 2025-11-25) in front of the
+MCP tier. A POST from a 2026-07-28 client goes to :class:`gateway.front.modern.ModernFront`.
+
+Each POSTed message is parsed once and becomes one MCP-tier call. The reply is plain JSON when
+the call's first event is its response (most calls), and turns into an SSE stream as soon as
+anything else (progress, a notification) comes first, so streaming costs only those that use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Final
+
+import orjson
+
+from gateway.front.client_stream import ignore, no_input, queued, watch_disconnect
+from gateway.front.events import EventStore, parse_event_id
+from gateway.front.modern import ModernFront, is_modern_request
+from gateway.front.reply import KEEPALIVE, SSE_HEADERS, Journal, Reply, body_chunk, sse_event
+from gateway.front.sessions import (
+    Inbox,
+    LiveSession,
+    LiveSessions,
+    SessionRecord,
+    SessionStore,
+    new_session_id,
+)
+from middleware.protocol import (
+    ANONYMOUS,
+    CLIENT_RESPONSE,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    LEGACY_VERSIONS,
+    MODERN_VERSIONS,
+    PARSE_ERROR,
+    PRINCIPAL_KEY,
+    REQUEST_CANCELLED,
+    RESPONSE,
+    SERVER_REQUEST,
+    Event,
+    MCPApp,
+    Message,
+    Principal,
+    error_message,
+)
+from middleware.protocol.http import ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
+
+log = logging.getLogger("portcullis.endpoint")
+
+SUPPORTED_VERSIONS: Final = LEGACY_VERSIONS
+"""What initialize negotiates; modern (2026-07-28) requests are served by gateway/front/modern.py."""
+DEFAULT_VERSION: Final = "2025-03-26"
+"""What the spec says to assume when a client sends no MCP-Protocol-Version."""
+
+SESSION_HEADER: Final = b"mcp-session-id"
+VERSION_HEADER: Final = b"mcp-protocol-version"
+_STREAM_QUEUE_LIMIT: Final = 1024
+GET_STREAM: Final = "g"
+"""The stream id of a session's GET stream in event ids (request streams start with 'r')."""
+
+
+def _accepts(scope: ASGIScope, *wanted: bytes) -> bool:
+    raw = header(scope, b"accept")
+    if raw is None:
+        return False
+    types = {part.split(b";", 1)[0].strip().lower() for part in raw.split(b",")}
+    if b"*/*" in types:
+        return True
+    return all(w in types or w.split(b"/")[0] + b"/*" in types for w in wanted)
+
+
+class MCPEndpoint:
+    """One MCP endpoint (``/mcp``, or ``/servers/NAME/mcp`` pinned to one server)."""
+
+    def __init__(
+        self,
+        app: MCPApp,
+        *,
+        modern: ModernFront,
+        path: str,
+        pinned: str | None,
+        store: SessionStore,
+        live: LiveSessions,
+        events: EventStore,
+        max_sessions: int,
+        keepalive: float,
+    ) -> None:
+        self.app = app
+        self.modern = modern
+        self.path = path
+        self.pinned = pinned
+        self.store = store
+        self.live = live
+        self.events = events
+        self.max_sessions = max_sessions
+        self.keepalive = keepalive
+
+    async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        method = scope["method"]
+        if method == "POST":
+            await self._post(scope, receive, send)
+        elif method in ("GET", "DELETE") and _modern_version(scope):
+            await send_jsonrpc_error(
+                send,
+                405,
+                INVALID_REQUEST,
+                f"{method} is not part of 2026-07-28: send every request as a POST, and "
+                "subscriptions/listen for change notifications",
+                headers=[(b"allow", b"POST")],
+            )
+        elif method == "GET":
+            await self._get(scope, receive, send)
+        elif method == "DELETE":
+            await self._delete(scope, send)
+        else:
+            await send_jsonrpc_error(
+                send,
+                405,
+                INVALID_REQUEST,
+                f"method {method} is not allowed here; use POST, GET or DELETE",
+                headers=[(b"allow", b"GET, POST, DELETE")],
+            )
+
+    # --- POST -------------------------------------------------------------------------------
+
+    async def _post(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        if not _accepts(scope, b"application/json", b"text/event-stream"):
+            await send_jsonrpc_error(
+                send,
+                406,
+                INVALID_REQUEST,
+                "Not Acceptable: the Accept header must list application/json and text/event-stream",
+            )
+            return
+        content_type = (header(scope, b"content-type") or b"").split(b";", 1)[0].strip().lower()
+        if content_type != b"application/json":
+            await send_jsonrpc_error(
+                send, 415, INVALID_REQUEST, "Unsupported Media Type: send Content-Type: application/json"
+            )
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            await send_jsonrpc_error(
+                send, 400, PARSE_ERROR, f"Parse error: the body is not valid JSON ({exc})"
+            )
+            return
+        problem = _shape_problem(message)
+        if problem is not None:
+            await send_jsonrpc_error(send, 400, INVALID_REQUEST, f"Invalid Request: {problem}")
+            return
+        principal: Principal = scope.get(PRINCIPAL_KEY, ANONYMOUS)
+        if is_modern_request(scope, message):
+            await self.modern.handle(scope, receive, send, message, principal)
+            return
+        if message.get("method") == "initialize" and "id" in message:
+            await self._initialize(scope, send, message, principal)
+            return
+        session = await self._session(scope, send, principal, message)
+        if session is None:
+            return
+        live = self.live.get(session.id, self.path)
+        if "method" not in message:
+            await self._client_response(live, message)
+            await _accepted(send)
+        elif "id" not in message:
+            await self._notification(scope, session, message, principal)
+            await _accepted(send)
+        else:
+            await self._request(send, live, self._mcp_scope(scope, session, message, principal))
+
+    async def _initialize(
+        self, scope: ASGIScope, send: ASGISend, message: Message, principal: Principal
+    ) -> None:
+        if header(scope, SESSION_HEADER) is not None:
+            await send_jsonrpc_error(
+                send,
+                400,
+                INVALID_REQUEST,
+                "initialize starts a new session: send it without an Mcp-Session-Id header",
+                request_id=message["id"],
+            )
+            return
+        params = message.get("params")
+        if not isinstance(params, dict) or not isinstance(params.get("protocolVersion"), str):
+            await send_jsonrpc_error(
+                send,
+                400,
+                -32602,
+                "initialize needs params.protocolVersion (e.g. '2025-11-25'), capabilities and clientInfo",
+                request_id=message["id"],
+            )
+            return
+        if await self.store.count() >= self.max_sessions:
+            await send_jsonrpc_error(
+                send,
+                503,
+                INTERNAL_ERROR,
+                "the gateway is at its session limit; retry later",
+                fault="gateway",
+                request_id=message["id"],
+            )
+            return
+        requested = params["protocolVersion"]
+        version = requested if requested in SUPPORTED_VERSIONS else SUPPORTED_VERSIONS[0]
+        record = SessionRecord(
+            id=new_session_id(),
+            principal=principal.name,
+            endpoint=self.path,
+            protocol_version=version,
+            client_capabilities=_dict(params.get("capabilities")),
+            client_info=_dict(params.get("clientInfo")),
+        )
+        reply = Reply(send, [(SESSION_HEADER, record.id.encode())], self.keepalive)
+
+        async def capture(event: Event) -> None:
+            if event["type"] == RESPONSE and "result" in event["message"]:
+                await self.store.create(record)
+                self.live.get(record.id, self.path)
+            await reply(event)
+
+        await self._run(self._mcp_scope(scope, record, message, principal), no_input, capture, reply)
+
+    async def _request(self, send: ASGISend, live: LiveSession, mcp_scope: dict[str, Any]) -> None:
+        """Run a request; a client's notifications/cancelled cancels this very task."""
+        request_id = mcp_scope["id"]
+        reply = Reply(send, [], self.keepalive, Journal(self.events, mcp_scope["session_id"]))
+        inbox = Inbox()
+        asked: list[Any] = []
+
+        async def relay(event: Event) -> None:
+            if event["type"] == SERVER_REQUEST:
+                asked.append(event["message"]["id"])
+                live.awaiting[event["message"]["id"]] = inbox
+            await reply(event)
+
+        task = asyncio.current_task()
+        assert task is not None
+        live.in_flight[request_id] = task
+        try:
+            await self._run(mcp_scope, inbox.receive, relay, reply)
+        except asyncio.CancelledError:
+            if request_id not in live.cancelled:
+                raise
+            task.uncancel()
+            await reply.finish(error_message(request_id, REQUEST_CANCELLED, "request cancelled"))
+        finally:
+            live.in_flight.pop(request_id, None)
+            live.cancelled.discard(request_id)
+            for server_request_id in asked:
+                live.awaiting.pop(server_request_id, None)
+
+    async def _run(self, mcp_scope: dict[str, Any], receive: Any, send: Any, reply: Reply) -> None:
+        """Run one request through the MCP tier; whatever happens, the client gets an answer."""
+        request_id = mcp_scope["id"]
+        try:
+            await self.app(mcp_scope, receive, send)
+        except Exception:  # boundary: one broken call must not take the endpoint down
+            log.exception("MCP call %s failed inside the gateway", mcp_scope["method"])
+            await reply.finish(
+                error_message(request_id, INTERNAL_ERROR, "internal gateway error", fault="gateway")
+            )
+            return
+        await reply.finish(
+            error_message(request_id, INTERNAL_ERROR, "the gateway produced no response", fault="gateway")
+        )
+
+    async def _notification(
+        self, scope: ASGIScope, session: SessionRecord, message: Message, principal: Principal
+    ) -> None:
+        if message["method"] == "notifications/cancelled":
+            params = message.get("params")
+            if isinstance(params, dict) and "requestId" in params:
+                self.live.cancel(session.id, params["requestId"])
+        mcp_scope = self._mcp_scope(scope, session, message, principal)
+        try:
+            await self.app(mcp_scope, no_input, ignore)
+        except Exception:  # boundary: a notification has nobody to report to
+            log.exception("notification %s failed inside the gateway", message["method"])
+
+    async def _client_response(self, live: LiveSession, message: Message) -> None:
+        inbox = live.awaiting.pop(message.get("id"), None)
+        if inbox is None:
+            log.debug("dropped a client response to %r: no server request is pending", message.get("id"))
+            return
+        inbox.put({"type": CLIENT_RESPONSE, "message": message})
+
+    def _mcp_scope(
+        self, scope: ASGIScope, session: SessionRecord, message: Message, principal: Principal
+    ) -> dict[str, Any]:
+        params = message.get("params")
+        return {
+            "type": "mcp",
+            "method": message["method"],
+            "id": message.get("id"),
+            "params": params if isinstance(params, dict) else {},
+            "principal": principal,
+            "session_id": session.id,
+            "protocol_version": session.protocol_version,
+            "client_capabilities": session.client_capabilities,
+            "server": self.pinned,
+            "http": scope,
+            "state": {},
+        }
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    async def _session(
+        self,
+        scope: ASGIScope,
+        send: ASGISend,
+        principal: Principal,
+        message: Message | None = None,
+    ) -> SessionRecord | None:
+        """The caller's session, or None after answering 400/404 as the spec asks."""
+        raw = header(scope, SESSION_HEADER)
+        request_id = message.get("id") if message else None
+        if raw is None:
+            await send_jsonrpc_error(
+                send,
+                400,
+                INVALID_REQUEST,
+                "Bad Request: missing Mcp-Session-Id header; send initialize first to get one",
+                request_id=request_id,
+            )
+            return None
+        record = await self.store.get(raw.decode("latin-1"))
+        if record is None or record.principal != principal.name or record.endpoint != self.path:
+            # A session of another principal answers exactly like an unknown one: no oracle.
+            await send_jsonrpc_error(
+                send,
+                404,
+                INVALID_REQUEST,
+                "Session not found: it ended or expired; start a new one with initialize",
+                request_id=request_id,
+            )
+            return None
+        version = header(scope, VERSION_HEADER)
+        if version is not None:
+            text = version.decode("latin-1")
+            # Only an invalid or unsupported version is refused (the spec's MUST); a supported
+            # one other than the negotiated version is the client's SHOULD, and the session
+            # keeps its negotiated version either way.
+            if text not in SUPPORTED_VERSIONS:
+                await send_jsonrpc_error(
+                    send,
+                    400,
+                    INVALID_REQUEST,
+                    f"Bad Request: MCP-Protocol-Version {text!r} is not supported; use one of "
+                    f"{', '.join(SUPPORTED_VERSIONS)} (this session negotiated {record.protocol_version!r})",
+                    request_id=request_id,
+                )
+                return None
+        return record
+
+    # --- GET: the stream of messages not tied to a request ----------------------------------
+
+    async def _get(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        if not _accepts(scope, b"text/event-stream"):
+            await send_jsonrpc_error(
+                send, 406, INVALID_REQUEST, "Not Acceptable: the Accept header must list text/event-stream"
+            )
+            return
+        principal: Principal = scope.get(PRINCIPAL_KEY, ANONYMOUS)
+        session = await self._session(scope, send, principal)
+        if session is None:
+            return
+        resume_from = None
+        last_event_id = header(scope, b"last-event-id")
+        if last_event_id is not None:
+            resume_from = parse_event_id(last_event_id.decode("latin-1"))
+            if resume_from is None:
+                await send_jsonrpc_error(
+                    send, 400, INVALID_REQUEST, "Last-Event-ID is not an event id this gateway issued"
+                )
+                return
+            if resume_from[0] != GET_STREAM:
+                await self._resume(session.id, *resume_from, receive, send)
+                return
+        live = self.live.get(session.id, self.path)
+        if live.stream_attached:
+            await send_jsonrpc_error(
+                send, 409, INVALID_REQUEST, "Conflict: this session already has an open GET stream"
+            )
+            return
+        if live.stream is None:
+            live.stream = asyncio.Queue(_STREAM_QUEUE_LIMIT)
+        live.stream_attached = True
+        try:
+            await self._stream_unsolicited(session.id, live.stream, resume_from, receive, send)
+        finally:
+            live.stream_attached = False
+
+    async def _stream_unsolicited(
+        self,
+        session_id: str,
+        queue: asyncio.Queue[dict[str, Any] | None],
+        resume_from: tuple[str, int] | None,
+        receive: ASGIReceive,
+        send: ASGISend,
+    ) -> None:
+        """The GET stream: what it missed (with Last-Event-ID), then messages as they come."""
+        headers = [*SSE_HEADERS, (SESSION_HEADER, session_id.encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(body_chunk(b": stream open\n\n"))
+        if resume_from is not None:
+            for event_id, message in await self.events.after(session_id, *resume_from) or []:
+                if message is not None:
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": sse_event(message, event_id),
+                            "more_body": True,
+                        }
+                    )
+        disconnected = watch_disconnect(receive)
+        try:
+            async for item in queued(queue, disconnected, send, self.keepalive):
+                event_id = await self.events.append(session_id, GET_STREAM, item)
+                await send(body_chunk(sse_event(item, event_id)))
+            await send(body_chunk(b"", more=False))
+        finally:
+            disconnected.cancel()
+
+    async def _resume(
+        self, session_id: str, stream_id: str, seq: int, receive: ASGIReceive, send: ASGISend
+    ) -> None:
+        """Resume a request's stream: replay what came after ``seq``, then follow the call
+        live until its response has been delivered."""
+        events = await self.events.after(session_id, stream_id, seq)
+        if events is None:
+            await send_jsonrpc_error(
+                send, 400, INVALID_REQUEST, "cannot resume: the events of that stream are no longer kept"
+            )
+            return
+        headers = [*SSE_HEADERS, (SESSION_HEADER, session_id.encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        disconnected = watch_disconnect(receive)
+        try:
+            while not disconnected.done():
+                for event_id, message in events:
+                    seq = int(event_id.rpartition(".")[2])
+                    if message is None:
+                        continue
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": sse_event(message, event_id),
+                            "more_body": True,
+                        }
+                    )
+                    if "method" not in message:  # the response: the stream is complete
+                        await send(body_chunk(b"", more=False))
+                        return
+                await self.events.wait(session_id, stream_id, self.keepalive)
+                if not disconnected.done():
+                    await send(body_chunk(KEEPALIVE))
+                events = await self.events.after(session_id, stream_id, seq) or []
+        finally:
+            disconnected.cancel()
+
+    # --- DELETE -----------------------------------------------------------------------------
+
+    async def _delete(self, scope: ASGIScope, send: ASGISend) -> None:
+        principal: Principal = scope.get(PRINCIPAL_KEY, ANONYMOUS)
+        session = await self._session(scope, send, principal)
+        if session is None:
+            return
+        await self.store.delete(session.id)
+        self.live.close(session.id)
+        await self.events.forget(session.id)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _read_body(receive: ASGIReceive) -> bytes | None:
+    chunks: list[bytes] = []
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            return None
+        chunks.append(event.get("body", b""))
+        if not event.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _shape_problem(message: Any) -> str | None:
+    """Why ``message`` is not a single JSON-RPC 2.0 message, or None if it is one."""
+    if isinstance(message, list):
+        return "JSON-RPC batches are not accepted; send one message per POST"
+    if not isinstance(message, dict):
+        return "the body must be a JSON-RPC message object"
+    if message.get("jsonrpc") != "2.0":
+        return 'the message must carry "jsonrpc": "2.0"'
+    if "method" in message:
+        if not isinstance(message["method"], str):
+            return '"method" must be a string'
+        if "id" in message and not _valid_id(message["id"]):
+            return '"id" must be a string or an integer'
+        params = message.get("params")
+        if params is not None and not isinstance(params, dict):
+            return '"params" must be an object'
+        return None
+    if "id" in message and ("result" in message or "error" in message):
+        return None
+    return 'a message needs a "method" (request or notification) or a "result"/"error" (response)'
+
+
+def _modern_version(scope: ASGIScope) -> bool:
+    version = header(scope, VERSION_HEADER)
+    return version is not None and version.decode("latin-1") in MODERN_VERSIONS
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+async def _accepted(send: ASGISend) -> None:
+    await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})

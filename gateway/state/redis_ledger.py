@@ -1,0 +1,73 @@
+"""Translation state on Redis, shared by every replica of a deployment: the spent
+``requestState`` tokens (so one redeemed on one replica cannot be replayed on another), and a
+notice when a call parked on one replica was resumed on another (so the first lets its copy go
+at once instead of holding an upstream call open until it expires)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Final
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from gateway.front.request_state import LedgerUnavailable
+
+log = logging.getLogger("portcullis.endpoint")
+
+_KEY_PREFIX: Final = "portcullis:spent-request-state:"
+RESUMED_CHANNEL: Final = "portcullis:resumed-elsewhere"
+_RETRY_SECONDS: Final = 0.5
+_RETRY_MAX_SECONDS: Final = 30.0
+
+
+class RedisLedger:
+    def __init__(self, url: str) -> None:
+        self._redis = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def spend(self, nonce: str, expires: float) -> bool:
+        lifetime_ms = max(1, int((expires - time.time()) * 1000))
+        try:
+            first = await self._redis.set(_KEY_PREFIX + nonce, b"1", nx=True, px=lifetime_ms)
+        except RedisError as exc:
+            raise LedgerUnavailable(f"the requestState ledger is unreachable: {exc}") from exc
+        return bool(first)
+
+    async def resumed_elsewhere(self, call_id: str) -> None:
+        """Tell the other replicas that ``call_id`` was resumed (replayed) here."""
+        try:
+            await self._redis.publish(RESUMED_CHANNEL, call_id)
+        except RedisError as exc:  # the parked copy then just waits for its expiry
+            log.warning("could not tell the other replicas a call was resumed here: %s", exc)
+
+    def watch_resumed(self, on_resumed: Callable[[str], None]) -> None:
+        """Call ``on_resumed(call_id)`` for every call another replica resumed."""
+        self._watcher = asyncio.create_task(self._watch(on_resumed), name="resumed-elsewhere")
+
+    async def _watch(self, on_resumed: Callable[[str], None]) -> None:
+        failures = 0
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(RESUMED_CHANNEL)
+                    failures = 0
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            on_resumed(message["data"].decode())
+            except RedisError as exc:
+                failures += 1
+                if failures == 1:  # once per outage, not once per retry
+                    log.warning("cannot hear of calls resumed on other replicas (%s); retrying", exc)
+            await asyncio.sleep(min(_RETRY_MAX_SECONDS, _RETRY_SECONDS * 2**failures))
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await self._redis.aclose()

@@ -1,0 +1,432 @@
+"""One long-lived MCP session with an upstream server, shared by many gateway calls.
+
+Ids are remapped both ways: each upstream request gets our own integer id, and the response
+is handed back to the caller, who puts the client's id on it. Progress tokens are rewritten to
+that same integer, so progress from a shared upstream reaches the right call and two clients
+using the same token can never clash.
+
+The connection is era-neutral: :mod:`upstream.session.handshake` decides the era when it opens, and for
+a 2026-07-28 upstream it installs a :class:`ModernPath` through which every request passes (it
+writes the per-request ``_meta`` and answers what the initialize era did per session). A
+cancelled call is cancelled upstream with ``notifications/cancelled``, except on a modern
+upstream over a transport with a stream per request, where closing that stream is the signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, runtime_checkable
+
+from middleware.protocol import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    META_SUBSCRIPTION_ID,
+    REQUEST_CANCELLED,
+    UPSTREAM_UNAVAILABLE,
+    Message,
+    error_message,
+    result_message,
+)
+from upstream.session.era import HANDSHAKE_VERSIONS
+from upstream.transports.base import Transport, TransportClosed
+
+log = logging.getLogger("portcullis.upstream")
+
+__all__ = ["HANDSHAKE_VERSIONS", "CallChannel", "ServerIdentity", "UpstreamConnection", "UpstreamError"]
+
+NotificationSink = Callable[[str, Message], None]
+"""Receives upstream notifications not tied to a call: (server name, message)."""
+
+
+class CallChannel(Protocol):
+    """The way back to the client of one call: related notifications, and questions
+    (server-to-client requests) whose answers go back upstream."""
+
+    @property
+    def client_capabilities(self) -> dict[str, Any]:
+        """What the client declared; a modern upstream gets them in each request's ``_meta``."""
+        ...
+
+    @property
+    def speaks_mrtr(self) -> bool:
+        """True when the client is modern and answers ``input_required`` itself: a modern
+        upstream's ``input_required`` result then goes to it as is, instead of being asked
+        question by question through :meth:`ask`."""
+        ...
+
+    @property
+    def waiting_on_client(self) -> bool:
+        """True while the call is parked until its client retries (MRTR): the call cannot be
+        the one asking a new question, so it is not a candidate when a shared stdio session
+        must guess which call a server request belongs to."""
+        ...
+
+    @property
+    def log_level(self) -> str | None:
+        """The least severe log level the client wants for this call, if it said."""
+        ...
+
+    async def notify(self, message: Message) -> None: ...
+
+    async def ask(self, request: Message) -> Message:
+        """Relay ``request`` to the client; returns its response (``result`` or ``error``)."""
+        ...
+
+
+class UpstreamError(Exception):
+    """The upstream could not answer; always the upstream's fault, never the client's."""
+
+    def __init__(self, server: str, detail: str, *, code: int = UPSTREAM_UNAVAILABLE) -> None:
+        super().__init__(f"upstream server {server!r} {detail}")
+        self.server = server
+        self.detail = detail
+        self.code = code
+
+
+CLIENT_CAPABILITIES: Final = {
+    "sampling": {},
+    "elicitation": {"form": {}, "url": {}},
+    "roots": {"listChanged": True},
+}
+"""Declared upstream because we relay them; a client that lacks one gets a clear error."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    future: asyncio.Future[Message]
+    channel: CallChannel | None
+    client_token: Any
+
+
+class HandshakeRefused(UpstreamError):
+    """The upstream answered ``initialize`` with an error (kept, to read its code and data)."""
+
+    def __init__(self, server: str, error: dict[str, Any]) -> None:
+        super().__init__(server, f"refused initialize: {error.get('message')}")
+        self.error = error
+
+
+@runtime_checkable
+class StreamPerRequest(Protocol):
+    """A transport with one answer stream per request (streamable HTTP)."""
+
+    def abandon(self, request_id: Any) -> bool:
+        """Close the answer stream of ``request_id``: a modern upstream's cancellation signal.
+        False when there is no such stream (then ``notifications/cancelled`` must say it)."""
+        ...
+
+
+class ModernPath(Protocol):
+    """How requests reach a 2026-07-28 upstream (see :mod:`upstream.session.modern`)."""
+
+    version: str
+
+    async def request(
+        self, method: str, params: dict[str, Any] | None, channel: CallChannel | None
+    ) -> Message: ...
+
+    def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServerIdentity:
+    """What the upstream said about itself at initialize, or in its ``server/discover`` result."""
+
+    protocol_version: str
+    capabilities: dict[str, Any]
+    server_info: dict[str, Any]
+    instructions: str | None
+
+
+class UpstreamConnection:
+    def __init__(
+        self,
+        name: str,
+        transport: Transport,
+        *,
+        client_info: dict[str, Any],
+        on_notification: NotificationSink,
+    ) -> None:
+        self.name = name
+        self._transport = transport
+        self._client_info = client_info
+        self._on_notification = on_notification
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._closed_reason: str | None = None
+        self._served: dict[Any, asyncio.Task[None]] = {}
+        self.closed: asyncio.Event = asyncio.Event()
+        self.identity: ServerIdentity | None = None
+        self._modern: ModernPath | None = None
+        self.default_channel: CallChannel | None = None
+        """Where unsolicited server requests go when this connection serves one client."""
+
+    @property
+    def closed_reason(self) -> str | None:
+        return self._closed_reason
+
+    @property
+    def description(self) -> str:
+        """How the transport describes itself in logs (a pid, a URL)."""
+        return str(getattr(self._transport, "description", type(self._transport).__name__))
+
+    @property
+    def modern(self) -> ModernPath | None:
+        """The modern request path, once the handshake found a 2026-07-28 upstream."""
+        return self._modern
+
+    async def connect(self) -> None:
+        """Connect the transport and start reading; the handshake comes next."""
+        try:
+            await self._transport.connect()
+        except TransportClosed as exc:
+            self._mark_closed(exc.detail)
+            raise UpstreamError(self.name, exc.detail) from exc
+        self._reader = asyncio.create_task(self._read_loop(), name=f"upstream:{self.name}")
+
+    def adopt(self, identity: ServerIdentity, modern: ModernPath | None = None) -> None:
+        """What the handshake learnt: the server's identity, and its request path if modern."""
+        self.identity = identity
+        self._modern = modern
+        if modern is not None:
+            modern.start()
+
+    def deliver_unsolicited(self, message: Message) -> None:
+        """Hand a notification that belongs to no call to the connection's sink."""
+        self._on_notification(self.name, message)
+
+    async def request(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        channel: CallChannel | None = None,
+    ) -> Message:
+        """Send a request and return the upstream's response message (its id is ours), in the
+        upstream's era. Cancelling the awaiting task cancels the call upstream."""
+        if self._modern is not None:
+            return await self._modern.request(method, params, channel)
+        return await self.send_request(method, params, channel=channel)
+
+    async def send_request(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        channel: CallChannel | None = None,
+        patience: float | None = None,
+    ) -> Message:
+        """Send one request as it is. Past ``patience`` seconds it raises :class:`TimeoutError` and forgets
+        the request without telling the upstream (a late answer is dropped)."""
+        if self._closed_reason is not None:
+            raise UpstreamError(self.name, self._closed_reason)
+        upstream_id = next(self._ids)
+        client_token = None
+        if params is not None:
+            meta = params.get("_meta")
+            if isinstance(meta, dict) and "progressToken" in meta:
+                client_token = meta["progressToken"]
+                params = {**params, "_meta": {**meta, "progressToken": upstream_id}}
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[upstream_id] = _Pending(future, channel, client_token)
+        message: Message = {"jsonrpc": "2.0", "id": upstream_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        try:
+            await self._transport.send(message)
+            return await asyncio.wait_for(future, patience) if patience is not None else await future
+        except TransportClosed as exc:
+            self._pending.pop(upstream_id, None)  # failed here: no one would await its future
+            self._mark_closed(exc.detail)
+            raise UpstreamError(self.name, exc.detail) from exc
+        except asyncio.CancelledError:
+            if upstream_id in self._pending and self._closed_reason is None:
+                self._pending.pop(upstream_id)
+                transport = self._transport
+                closed = (
+                    self._modern is not None
+                    and isinstance(transport, StreamPerRequest)
+                    and transport.abandon(upstream_id)
+                )
+                if not closed:
+                    await self._send_cancel(upstream_id)
+            raise
+        finally:
+            self._pending.pop(upstream_id, None)
+
+    async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
+        message: Message = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        try:
+            await self._transport.send(message)
+        except TransportClosed as exc:
+            self._mark_closed(exc.detail)
+            raise UpstreamError(self.name, exc.detail) from exc
+
+    async def close(self) -> None:
+        self._mark_closed("was shut down by the gateway")
+        if self._modern is not None:
+            await self._modern.close()
+        await self._transport.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+    async def _send_cancel(self, upstream_id: int) -> None:
+        with contextlib.suppress(UpstreamError):
+            await self.notify(
+                "notifications/cancelled",
+                {"requestId": upstream_id, "reason": "cancelled by the gateway"},
+            )
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                message, related = await self._transport.receive()
+                await self._dispatch(message, related)
+                del message, related  # not kept alive while idle: it may be a 10 MB result
+        except TransportClosed as exc:
+            self._mark_closed(exc.detail)
+        except Exception as exc:  # boundary: a reader bug must still fail the calls, not hang them
+            log.exception("[%s] upstream reader failed", self.name)
+            self._mark_closed(f"reader failed: {exc!r}")
+
+    async def _dispatch(self, message: Message, related: Any) -> None:
+        if "method" not in message:
+            pending = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+            if pending is not None and not pending.future.done():
+                pending.future.set_result(message)
+            return
+        method = message["method"]
+        if "id" in message:
+            task = asyncio.create_task(self._serve_server_request(message, related))
+            self._served[message["id"]] = task
+            task.add_done_callback(lambda _: self._served.pop(message["id"], None))
+        elif method == "notifications/progress":
+            await self._relay_progress(message)
+        elif method == "notifications/cancelled":
+            self._cancelled_by_server(message.get("params") or {})
+        elif related is None and self._modern is not None:
+            # stdio: a listen stream's notifications say which stream they belong to
+            related = _subscription_of(message)
+            channel = self._call_channel(related) if related is not None else None
+            if channel is not None:
+                await self._tell(channel, message)
+            else:
+                self._on_notification(self.name, message)
+        elif related is not None and (channel := self._call_channel(related)) is not None:
+            await self._tell(channel, message)
+        else:
+            if method == "notifications/message" and (channel := self._lone_modern_call()) is not None:
+                # A 2026-07-28 client hears logs only on its call's stream; over stdio the only
+                # call in flight is the one logging.
+                await self._tell(channel, message)
+            self._on_notification(self.name, message)
+
+    def _lone_modern_call(self) -> CallChannel | None:
+        calls = [p.channel for p in self._pending.values() if p.channel is not None]
+        if len(calls) == 1 and calls[0].speaks_mrtr and not calls[0].waiting_on_client:
+            return calls[0]
+        return None
+
+    def _cancelled_by_server(self, params: dict[str, Any]) -> None:
+        """The server cancels its own request to us (legacy), or ends a listen stream (modern)."""
+        request_id = params.get("requestId")
+        served = self._served.get(request_id)
+        if served is not None:
+            served.cancel()
+            return
+        pending = (
+            self._pending.pop(request_id, None) if isinstance(request_id, int) and self._modern else None
+        )
+        if pending is not None and not pending.future.done():
+            reason = str(params.get("reason") or "the server ended it")
+            pending.future.set_result(error_message(request_id, REQUEST_CANCELLED, reason))
+
+    def _call_channel(self, related: Any) -> CallChannel | None:
+        pending = self._pending.get(related)
+        return pending.channel if pending is not None else None
+
+    def _channel_for(self, related: Any) -> CallChannel | None:
+        """The client a server request is for: the call whose stream carried it (HTTP), else
+        the only call in flight, else this connection's own client (per-client sessions)."""
+        if related is not None:
+            return self._call_channel(related)
+        in_flight = [
+            p.channel
+            for p in self._pending.values()
+            if p.channel is not None and not p.channel.waiting_on_client
+        ]
+        if len(in_flight) == 1:
+            return in_flight[0]
+        return self.default_channel
+
+    async def _tell(self, channel: CallChannel, message: Message) -> None:
+        try:
+            await channel.notify(message)
+        except Exception:  # boundary: a gone client must not stop the reader for everyone
+            log.debug("[%s] %s for a departed call dropped", self.name, message.get("method"))
+
+    async def _relay_progress(self, message: Message) -> None:
+        params = message.get("params") or {}
+        token = params.get("progressToken")
+        pending = self._pending.get(token) if isinstance(token, int) else None
+        if pending is None or pending.channel is None:
+            return
+        relayed = {**message, "params": {**params, "progressToken": pending.client_token}}
+        await self._tell(pending.channel, relayed)
+
+    async def _serve_server_request(self, message: Message, related: Any) -> None:
+        """Answer a server-to-client request, relaying it to the client it belongs to."""
+        request_id = message["id"]
+        method = message["method"]
+        if method == "ping":
+            reply = result_message(request_id, {})
+        elif (channel := self._channel_for(related)) is None:
+            reply = error_message(
+                request_id,
+                INVALID_REQUEST,
+                f"the gateway cannot tell which client {method!r} is for: this upstream session "
+                "is shared and has several calls (or none) in flight; set session_mode = "
+                '"per_client" for this server',
+            )
+        else:
+            try:
+                answer = await channel.ask(message)
+            except asyncio.CancelledError:
+                return  # the server cancelled its own request: no reply is due
+            except Exception as exc:  # boundary: the upstream must get an answer, not silence
+                log.exception("[%s] relaying %s failed", self.name, method)
+                answer = error_message(None, INTERNAL_ERROR, f"the gateway could not relay it: {exc}")
+            reply = {**answer, "jsonrpc": "2.0", "id": request_id}
+        try:
+            await self._transport.send(reply)
+        except TransportClosed as exc:
+            self._mark_closed(exc.detail)
+
+    def _mark_closed(self, reason: str) -> None:
+        if self._closed_reason is not None:
+            return
+        self._closed_reason = reason
+        for task in self._served.values():
+            task.cancel()
+        pending, self._pending = self._pending, {}
+        for call in pending.values():
+            if not call.future.done():
+                call.future.set_exception(UpstreamError(self.name, reason))
+        self.closed.set()
+
+
+def _subscription_of(message: Message) -> Any:
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return meta.get(META_SUBSCRIPTION_ID) if isinstance(meta, dict) else None

@@ -1,0 +1,429 @@
+"""What the HTTP transports share: their configuration and queue of received messages, an
+incremental SSE parser, TLS contexts, the pooled client session, and error descriptions that
+never show credentials.
+
+The parser follows the event-stream interpretation of the HTML standard (any of CRLF, LF or CR
+ends a line, ``:`` starts a comment, ``data`` lines join with LF, ``id`` and ``retry`` are kept)
+and works on whatever chunks the socket gives, so events are relayed as they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from middleware.protocol import UPSTREAM_UNAVAILABLE, Message, error_message
+from upstream.transports.base import Received, TransportClosed
+
+DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+EVENT_STREAM: Final = "text/event-stream"
+JSON: Final = "application/json"
+_BOM: Final = b"\xef\xbb\xbf"
+MANAGED_HEADERS: Final = frozenset(
+    {"accept", "content-type", "content-length", "host", "mcp-session-id", "mcp-protocol-version",
+     "last-event-id", "transfer-encoding", "connection"}
+)  # fmt: skip
+"""Headers the transports set themselves; a server's configured ``headers`` may not."""
+
+log = logging.getLogger("portcullis.upstream")
+
+
+class MessageTooLarge(Exception):
+    """A message (an SSE event's data, or a JSON body) exceeded ``max_message_bytes``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"sent a message larger than max_message_bytes ({limit})")
+        self.limit = limit
+
+
+_VIEW_FROM: Final = 64 * 1024
+"""Data lines longer than this stay views into the received buffer."""
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    event: str
+    data: bytes | memoryview
+    """A view into the received buffer for data over 64 KiB (no copy), else bytes."""
+    id: str | None
+
+
+class SseParser:
+    """Feed it chunks, get complete events back. ``last_event_id`` and ``retry`` (milliseconds)
+    keep what the server said for reconnecting."""
+
+    __slots__ = (
+        "_data",
+        "_event",
+        "_id_buffer",
+        "_limit",
+        "_partial",
+        "_size",
+        "_skip_lf",
+        "_started",
+        "events",
+        "last_event_id",
+        "retry",
+    )
+
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self._limit = max_event_bytes
+        self._partial = bytearray()
+        self._skip_lf = False
+        self._started = False
+        self._data: list[bytes | memoryview] = []
+        self._size = 0
+        self._event = ""
+        self._id_buffer: str | None = None
+        self.last_event_id: str | None = None
+        self.retry: int | None = None
+        self.events = 0
+        """How many events were dispatched (with data or without), to tell a stream that moved."""
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        events: list[SseEvent] = []
+        if not self._started:
+            chunk = bytes(self._partial) + chunk
+            self._partial.clear()
+            if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+                self._partial += chunk  # maybe a BOM split across chunks
+                return events
+            self._started = True
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
+        start = 0
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                start = 1
+        size = len(chunk)
+        next_cr = chunk.find(b"\r", start)
+        next_lf = chunk.find(b"\n", start)
+        while True:
+            if -1 < next_cr < start:
+                next_cr = chunk.find(b"\r", start)
+            if -1 < next_lf < start:
+                next_lf = chunk.find(b"\n", start)
+            if next_cr == -1 and next_lf == -1:
+                break
+            if next_lf == -1 or -1 < next_cr < next_lf:
+                end = next_cr
+                after = end + 1
+                if after == size:
+                    self._skip_lf = True  # a CRLF may be split across two chunks
+                elif chunk[after] == 0x0A:
+                    after += 1
+            else:
+                end = next_lf
+                after = end + 1
+            if self._partial:
+                # Hand the buffer over instead of copying it: a 10 MB line is copied once, here.
+                self._partial += memoryview(chunk)[start:end]
+                line: bytes | bytearray = self._partial
+                self._partial = bytearray()
+            else:
+                line = chunk[start:end]
+            self._line(line, events)
+            start = after
+        if start < size:
+            self._partial += memoryview(chunk)[start:]
+            if len(self._partial) > self._limit:
+                raise MessageTooLarge(self._limit)
+        return events
+
+    def _line(self, line: bytes | bytearray, events: list[SseEvent]) -> None:
+        if not line:
+            self._dispatch(events)
+            return
+        if line[0] == 0x3A:  # ":" starts a comment (keep-alives)
+            return
+        colon = line.find(b":")
+        value: bytes | memoryview
+        if colon < 0:
+            name, value = bytes(line), b""
+        else:
+            name = bytes(line[:colon])
+            start = colon + 2 if line[colon + 1 : colon + 2] == b" " else colon + 1
+            # A view, not a copy: data lines can be megabytes.
+            value = memoryview(line)[start:] if len(line) - start > _VIEW_FROM else bytes(line[start:])
+        if name == b"data":
+            self._size += len(value) + 1
+            if self._size > self._limit:
+                raise MessageTooLarge(self._limit)
+            self._data.append(value)
+        elif name == b"event":
+            self._event = bytes(value).decode("utf-8", "replace")
+        elif name == b"id":
+            if b"\0" not in value:
+                self._id_buffer = bytes(value).decode("utf-8", "replace")
+        elif name == b"retry" and bytes(value).isdigit():
+            self.retry = int(value)
+
+    def _dispatch(self, events: list[SseEvent]) -> None:
+        if self._id_buffer is not None:
+            self.last_event_id = self._id_buffer or None
+        data, self._data, self._size = self._data, [], 0
+        event, self._event = self._event, ""
+        if not data and self._id_buffer is None:
+            return
+        self._id_buffer = None
+        self.events += 1
+        if data:
+            joined = data[0] if len(data) == 1 else b"\n".join(data)
+            events.append(SseEvent(event or "message", joined, self.last_event_id))
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL as it may be shown: no user, password, query or fragment."""
+    parsed = URL(url)
+    return str(parsed.with_user(None).with_query(None).with_fragment(None))
+
+
+def same_origin(a: URL, b: URL) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+def tls_context(
+    *,
+    ca_bundle: str | None = None,
+    client_cert: str | None = None,
+    client_key: str | None = None,
+    verify: bool = True,
+) -> ssl.SSLContext:
+    """A client TLS context: the system CAs (or ``ca_bundle``), optionally a client certificate
+    for mutual TLS. Raises :class:`OSError` or :class:`ssl.SSLError` for unusable files."""
+    context = ssl.create_default_context(cafile=ca_bundle) if verify else ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if client_cert is not None:
+        context.load_cert_chain(client_cert, client_key)
+    return context
+
+
+def client_session(
+    *,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None,
+    limit: int = 100,
+    user_agent: str = "portcullis",
+) -> aiohttp.ClientSession:
+    """One pooled keep-alive session per transport; redirects are not followed (see callers)."""
+    connector = aiohttp.TCPConnector(
+        limit=limit,
+        ssl=ssl_context if ssl_context is not None else True,
+        keepalive_timeout=30,
+        enable_cleanup_closed=False,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout),
+        headers={"User-Agent": user_agent},
+        cookie_jar=aiohttp.CookieJar(unsafe=True),  # load-balancer affinity, even on an IP URL
+        trust_env=False,
+        auto_decompress=True,
+    )
+
+
+def describe_failure(exc: BaseException, url: str) -> str:
+    """What went wrong reaching ``url`` (already stripped of credentials), in one phrase."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"failed TLS verification of {url}: {exc.certificate_error}"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"failed the TLS handshake with {url}: {_ssl_reason(exc)}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"could not connect to {url}: {exc.os_error.strerror or exc.os_error}"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return f"did not answer in time ({url})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return f"closed the connection ({url})"
+    if isinstance(exc, aiohttp.ClientOSError) and exc.errno is not None:
+        return f"dropped the connection ({url}): {exc.strerror or exc}"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return f"broke off its response ({url})"
+    if isinstance(exc, MessageTooLarge):
+        return str(exc)
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        detail = str(exc) or type(exc).__name__
+        return f"could not be reached at {url}: {detail}"
+    return f"failed at {url}: {exc!r}"
+
+
+def describe_first_contact(exc: BaseException, url: str) -> str:
+    """:func:`describe_failure` for the first request of a session, where a TLS server that
+    wants a client certificate we did not send (or does not trust) just drops the connection:
+    TLS 1.3 reports that only after the handshake, and the client sees a bare reset or EOF."""
+    detail = describe_failure(exc, url)
+    dropped = isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError) or (
+        isinstance(exc, aiohttp.ClientOSError) and not isinstance(exc, aiohttp.ClientConnectorError)
+    )
+    if dropped and url.startswith("https://"):
+        detail += (
+            " right after the TLS handshake; a server that requires a client certificate does this "
+            "when it gets none or does not trust ours: check `tls.client_cert`"
+        )
+    return detail
+
+
+def _ssl_reason(exc: aiohttp.ClientSSLError) -> str:
+    cause = getattr(exc, "os_error", None) or exc.__cause__
+    reason = getattr(cause, "reason", None)
+    if reason:
+        return str(reason)
+    return str(cause or exc)
+
+
+def upstream_error(server: str, request_id: object, detail: str, *, status: int | None = None) -> Message:
+    """The JSON-RPC error we deliver in place of an answer that cannot come."""
+    data = {"status": status} if status is not None else None
+    return error_message(
+        request_id,
+        UPSTREAM_UNAVAILABLE,
+        f"upstream server {server!r} {detail}",
+        fault="upstream",
+        data=data,
+    )
+
+
+_ERROR_BODY_LIMIT: Final = 64 * 1024
+
+
+def decode_messages(data: bytes | bytearray | memoryview, server: str) -> list[Message]:
+    """The JSON-RPC messages in one event or body: an object, or (2025-03-26) a batch."""
+    if not len(data) or (not bytes(data[:64]).strip() and bytes(data).isspace()):
+        return []
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        log.warning("[%s] ignored a message that is not JSON: %.200r", server, data)
+        return []
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, dict)]
+    log.warning("[%s] ignored a JSON value that is not a message", server)
+    return []
+
+
+async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes | bytearray:
+    """The whole body, refusing more than ``limit`` bytes (whatever Content-Length claims)."""
+    length = response.content_length
+    if length is not None and length > limit:
+        raise MessageTooLarge(limit)
+    if length is not None:
+        # Filled in place as chunks arrive: one copy of the payload alive, never two.
+        filled = bytearray(length)
+        view = memoryview(filled)
+        end = 0
+        async for chunk in response.content.iter_any():
+            view[end : end + len(chunk)] = chunk
+            end += len(chunk)
+        return filled if end == length else filled[:end]
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise MessageTooLarge(limit)
+    return bytes(body)
+
+
+async def error_body(response: aiohttp.ClientResponse) -> dict[str, Any] | None:
+    """The JSON-RPC ``error`` object of an HTTP error response, if it carries one."""
+    if response.content_type != JSON:
+        return None
+    try:
+        body = await read_limited(response, _ERROR_BODY_LIMIT)
+        value = orjson.loads(body)
+    except (MessageTooLarge, orjson.JSONDecodeError, aiohttp.ClientError, OSError):
+        return None
+    error = value.get("error") if isinstance(value, dict) else None
+    if (
+        isinstance(error, dict)
+        and isinstance(error.get("code"), int)
+        and isinstance(error.get("message"), str)
+    ):
+        return error
+    return None
+
+
+def status_detail(response: aiohttp.ClientResponse, url: str) -> str:
+    """Why an HTTP status is not the answer we wanted, with the fix where there is one."""
+    status = response.status
+    reason = f" {response.reason}" if response.reason else ""
+    if status in (401, 403):
+        return f"refused our credentials (HTTP {status}{reason} from {url}); check the server's `headers`"
+    if 300 <= status < 400:
+        location = response.headers.get("Location")
+        where = f" to {safe_url(response.url.join(URL(location)))}" if location else ""
+        return f"redirected{where} (HTTP {status} from {url}); set `url` to the final address"
+    return f"answered HTTP {status}{reason} ({url})"
+
+
+def forward_error(request_id: object, error: dict[str, Any], status: int) -> Message:
+    """An upstream's JSON-RPC error body, addressed to our request and marked as the upstream's."""
+    data = error.get("data")
+    if data is None or isinstance(data, dict):
+        data = {"fault": "upstream", "status": status, **(data or {})}
+    return {"jsonrpc": "2.0", "id": request_id, "error": {**error, "data": data}}
+
+
+NETWORK_ERRORS: Final = (aiohttp.ClientError, OSError, TimeoutError)
+"""What talking to an upstream over HTTP may raise when the network or the peer fails."""
+QUEUE_SIZE: Final = 1024
+_EOF: Final[Received] = ({}, None)
+
+
+class HttpTransportBase:
+    """The part of an HTTP transport that does not depend on which HTTP transport it is: the
+    target and its own headers (never ones the gateway manages), timeouts, TLS, and the queue
+    that ``receive()`` reads, ended by an EOF marker once the transport closes."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        sse_read_timeout: float = 300.0,
+        ssl_context: ssl.SSLContext | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        self.name = name
+        self._url = URL(url)
+        self._shown = safe_url(url)
+        self._headers = {
+            key: value for key, value in (headers or {}).items() if key.lower() not in MANAGED_HEADERS
+        }
+        self._timeout = timeout
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout, sock_connect=timeout, sock_read=sse_read_timeout
+        )
+        self._ssl = ssl_context
+        self._limit = max_message_bytes
+        self._http: aiohttp.ClientSession | None = None
+        self._queue: asyncio.Queue[Received] = asyncio.Queue(QUEUE_SIZE)
+        self._closed: str | None = None
+
+    async def receive(self) -> Received:
+        item = await self._queue.get()
+        if item is _EOF:
+            self._queue.put_nowait(_EOF)  # for any other reader
+            raise TransportClosed(self._closed or "was closed")
+        return item
+
+    def _push_eof(self) -> None:
+        while True:
+            try:
+                self._queue.put_nowait(_EOF)
+                return
+            except asyncio.QueueFull:
+                self._queue.get_nowait()  # nobody reads any more: drop the oldest

@@ -1,0 +1,182 @@
+"""Stdio transport: one MCP server subprocess, newline-delimited JSON on its pipes.
+
+We read and write the pipes ourselves with orjson rather than through the SDK's client, which
+validates every message into models; a pass-through needs none of that (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+
+import orjson
+
+from middleware.protocol import Message
+from upstream.transports.base import Received, TransportClosed
+from upstream.transports.reaper import Reaper, kill_group
+
+log = logging.getLogger("portcullis.upstream")
+
+_PYTHON_ALIASES = frozenset({"python", "python3"})
+
+
+def resolve_command(command: str) -> str:
+    """A bare ``python`` means the interpreter running Portcullis, so servers shipped as Python
+    modules find the same packages without an activated virtualenv."""
+    if command in _PYTHON_ALIASES:
+        return sys.executable
+    return command
+
+
+class StdioTransport:
+    """Spawns the server in its own process group, so shutdown can kill the whole tree."""
+
+    def __init__(
+        self,
+        name: str,
+        command: str,
+        args: Sequence[str] = (),
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        max_message_bytes: int = 64 * 1024 * 1024,
+        reaper: Reaper | None = None,
+        shutdown_grace: float = 2.0,
+    ) -> None:
+        self.name = name
+        self._command = resolve_command(command)
+        self._args = list(args)
+        self._env = dict(env or {})
+        self._cwd = cwd
+        self._limit = max_message_bytes
+        self._reaper = reaper
+        self._grace = shutdown_grace
+        self._process: asyncio.subprocess.Process | None = None
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
+    def description(self) -> str:
+        return f"pid {self.pid}"
+
+    async def connect(self) -> None:
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                self._command,
+                *self._args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, **self._env},
+                cwd=self._cwd,
+                limit=self._limit,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise TransportClosed(f"could not start {self._command!r}: {exc}") from exc
+        if self._reaper is not None:
+            self._reaper.watch(self._process.pid)
+        self._stderr_task = asyncio.create_task(self._relay_stderr(), name=f"stderr:{self.name}")
+
+    async def send(self, message: Message) -> None:
+        process = self._require_process()
+        stdin = process.stdin
+        assert stdin is not None
+        if stdin.is_closing():
+            raise TransportClosed(self._exit_detail())
+        try:
+            stdin.write(orjson.dumps(message) + b"\n")
+            await stdin.drain()
+        except (ConnectionError, BrokenPipeError) as exc:
+            raise TransportClosed(self._exit_detail()) from exc
+
+    async def receive(self) -> Received:
+        process = self._require_process()
+        stdout = process.stdout
+        assert stdout is not None
+        while True:
+            try:
+                line = await stdout.readline()
+            except ValueError as exc:  # a line longer than the limit
+                raise TransportClosed(
+                    f"sent a message larger than max_message_bytes ({self._limit})"
+                ) from exc
+            if not line:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(process.wait(), 1.0)
+                raise TransportClosed(self._exit_detail())
+            if line.isspace():
+                continue
+            try:
+                message = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                log.warning("[%s] ignored a stdout line that is not JSON: %.200r", self.name, line)
+                continue
+            if isinstance(message, dict):
+                return message, None
+            log.warning("[%s] ignored a JSON value that is not a message", self.name)
+
+    async def close(self) -> None:
+        """Close stdin, then SIGTERM the group, then SIGKILL it: the spec's shutdown order."""
+        self._closing = True
+        process = self._process
+        if process is None:
+            return
+        if process.stdin is not None and not process.stdin.is_closing():
+            process.stdin.close()
+        if process.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), self._grace / 2)
+        if process.returncode is None:
+            kill_group(process.pid, signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), self._grace)
+        # Always sweep the group: grandchildren outlive a leader that exited on its own.
+        kill_group(process.pid, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), self._grace)
+        if self._reaper is not None:
+            self._reaper.forget(process.pid)
+        if self._stderr_task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._stderr_task, 1.0)
+
+    def _require_process(self) -> asyncio.subprocess.Process:
+        if self._process is None:
+            raise TransportClosed("not started")
+        return self._process
+
+    def _exit_detail(self) -> str:
+        process = self._process
+        if process is None or process.returncode is None:
+            return "closed its stdout"
+        code = process.returncode
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"was killed by {signal.Signals(-code).name}"
+        return f"exited with code {code}"
+
+    async def _relay_stderr(self) -> None:
+        process = self._require_process()
+        stderr = process.stderr
+        assert stderr is not None
+        server_log = logging.getLogger(f"portcullis.upstream.{self.name}")
+        while True:
+            try:
+                line = await stderr.readline()
+            except ValueError:  # an over-long line: skip what is buffered
+                continue
+            if not line:
+                return
+            text = line.decode("utf-8", "replace").rstrip()
+            if text:
+                server_log.info("[%s] %s", self.name, text)
