@@ -16,6 +16,7 @@ import orjson
 
 from gateway.front.client_stream import ignore, no_input, queued, watch_disconnect
 from gateway.front.events import EventStore, parse_event_id
+from gateway.front.failures import failure_message
 from gateway.front.modern import ModernFront, is_modern_request
 from gateway.front.reply import KEEPALIVE, SSE_HEADERS, Journal, Reply, body_chunk, sse_event
 from gateway.front.sessions import (
@@ -40,9 +41,11 @@ from middleware.protocol import (
     SERVER_REQUEST,
     Event,
     MCPApp,
+    MCPScope,
     Message,
     Principal,
     error_message,
+    make_scope,
 )
 from middleware.protocol.http import ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
 
@@ -225,10 +228,12 @@ class MCPEndpoint:
 
         await self._run(self._mcp_scope(scope, record, message, principal), no_input, capture, reply)
 
-    async def _request(self, send: ASGISend, live: LiveSession, mcp_scope: dict[str, Any]) -> None:
+    async def _request(self, send: ASGISend, live: LiveSession, mcp_scope: MCPScope) -> None:
         """Run a request; a client's notifications/cancelled cancels this very task."""
         request_id = mcp_scope["id"]
-        reply = Reply(send, [], self.keepalive, Journal(self.events, mcp_scope["session_id"]))
+        session_id = mcp_scope["session_id"]
+        assert session_id is not None  # a legacy request is served inside its session
+        reply = Reply(send, [], self.keepalive, Journal(self.events, session_id))
         inbox = Inbox()
         asked: list[Any] = []
 
@@ -254,16 +259,13 @@ class MCPEndpoint:
             for server_request_id in asked:
                 live.awaiting.pop(server_request_id, None)
 
-    async def _run(self, mcp_scope: dict[str, Any], receive: Any, send: Any, reply: Reply) -> None:
+    async def _run(self, mcp_scope: MCPScope, receive: Any, send: Any, reply: Reply) -> None:
         """Run one request through the MCP tier; whatever happens, the client gets an answer."""
         request_id = mcp_scope["id"]
         try:
             await self.app(mcp_scope, receive, send)
-        except Exception:  # boundary: one broken call must not take the endpoint down
-            log.exception("MCP call %s failed inside the gateway", mcp_scope["method"])
-            await reply.finish(
-                error_message(request_id, INTERNAL_ERROR, "internal gateway error", fault="gateway")
-            )
+        except Exception as exc:  # boundary: one broken call must not take the endpoint down
+            await reply.finish(failure_message(mcp_scope, exc))
             return
         await reply.finish(
             error_message(request_id, INTERNAL_ERROR, "the gateway produced no response", fault="gateway")
@@ -291,21 +293,19 @@ class MCPEndpoint:
 
     def _mcp_scope(
         self, scope: ASGIScope, session: SessionRecord, message: Message, principal: Principal
-    ) -> dict[str, Any]:
-        params = message.get("params")
-        return {
-            "type": "mcp",
-            "method": message["method"],
-            "id": message.get("id"),
-            "params": params if isinstance(params, dict) else {},
-            "principal": principal,
-            "session_id": session.id,
-            "protocol_version": session.protocol_version,
-            "client_capabilities": session.client_capabilities,
-            "server": self.pinned,
-            "http": scope,
-            "state": {},
-        }
+    ) -> MCPScope:
+        return make_scope(
+            method=message["method"],
+            request_id=message.get("id"),
+            params=message.get("params"),
+            principal=principal,
+            session_id=session.id,
+            protocol_version=session.protocol_version,
+            client_capabilities=session.client_capabilities,
+            client_info=session.client_info,
+            server=self.pinned,
+            http=scope,
+        )
 
     # --- sessions ---------------------------------------------------------------------------
 

@@ -23,7 +23,9 @@ from middleware.protocol import (
     RESPONSE,
     Event,
     MCPApp,
+    MCPScope,
     Message,
+    child_scope,
     error_message,
 )
 from middleware.protocol.http import ASGIReceive, ASGISend, send_json
@@ -59,7 +61,7 @@ class Listener:
         self.keepalive = keepalive
         self.server_info = server_info
 
-    async def listen(self, mcp_scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
+    async def listen(self, mcp_scope: MCPScope, receive: ASGIReceive, send: ASGISend) -> None:
         subscription_id = mcp_scope["id"]
         wanted = mcp_scope["params"].get("notifications")
         problem = _filter_problem(wanted)
@@ -127,7 +129,7 @@ class Listener:
         finally:
             disconnected.cancel()
 
-    async def _subscribe(self, mcp_scope: dict[str, Any], stream_key: str, uri: str) -> bool:
+    async def _subscribe(self, mcp_scope: MCPScope, stream_key: str, uri: str) -> bool:
         """Subscribe the stream to ``uri`` through the MCP tier; False if refused."""
         answer: list[Message] = []
 
@@ -135,14 +137,14 @@ class Listener:
             if event["type"] == RESPONSE:
                 answer.append(event["message"])
 
-        scope = {
-            **mcp_scope,
-            "method": "resources/subscribe",
-            "id": f"listen-{next(_ids)}",
-            "params": {"uri": uri},
-            "session_id": stream_key,
-            "state": {},
-        }
+        scope = child_scope(
+            mcp_scope,
+            method="resources/subscribe",
+            request_id=f"listen-{next(_ids)}",
+            params={"uri": uri},
+            session_id=stream_key,
+            fresh_state=True,
+        )
         await self.app(scope, no_input, capture)
         return bool(answer) and "result" in answer[0]
 

@@ -60,14 +60,17 @@ from middleware.protocol import (
     Event,
     Fault,
     MCPApp,
+    MCPScope,
     Message,
     Principal,
+    child_scope,
     error_message,
+    make_scope,
     result_message,
 )
 from middleware.protocol.headers import HeaderMismatch, check_request
 from middleware.protocol.http import ASGIReceive, ASGIScope, ASGISend, send_jsonrpc_error
-from upstream.session.channel import KNOWN_ANSWERS
+from middleware.protocol.scope import KNOWN_ANSWERS
 
 log = logging.getLogger("portcullis.endpoint")
 
@@ -169,7 +172,7 @@ class ModernFront:
 
     async def _retry(
         self,
-        mcp_scope: dict[str, Any],
+        mcp_scope: MCPScope,
         params: dict[str, Any],
         exchange: Exchange,
         reply: Reply,
@@ -207,7 +210,8 @@ class ModernFront:
                 known = replay_answers(token.payload, responses)
                 scope_params: dict[str, Any] = mcp_scope["params"]
                 original = {k: v for k, v in scope_params.items() if k not in MRTR_RETRY_FIELDS}
-                replay = {**mcp_scope, "params": original, "state": {KNOWN_ANSWERS: known}}
+                replay = child_scope(mcp_scope, params=original, fresh_state=True)
+                replay["state"][KNOWN_ANSWERS] = known
                 await self._start(ModernCall.new(replay), replay, exchange, reply, receive)
                 return
             call.answer(responses)
@@ -218,13 +222,13 @@ class ModernFront:
         unwrapped = {k: v for k, v in mcp_scope["params"].items() if k != "requestState"}
         if inner is not None:
             unwrapped["requestState"] = inner
-        retry = {**mcp_scope, "params": unwrapped}
+        retry = child_scope(mcp_scope, params=unwrapped)
         await self._start(ModernCall.new(retry), retry, exchange, reply, receive)
 
     async def _start(
         self,
         call: ModernCall,
-        mcp_scope: dict[str, Any],
+        mcp_scope: MCPScope,
         exchange: Exchange,
         reply: Reply,
         receive: ASGIReceive,
@@ -247,7 +251,7 @@ class ModernFront:
     async def _resume(
         self,
         call: ModernCall,
-        mcp_scope: dict[str, Any],
+        mcp_scope: MCPScope,
         exchange: Exchange,
         reply: Reply,
         receive: ASGIReceive,
@@ -267,7 +271,7 @@ class ModernFront:
         task.add_done_callback(self._settling.discard)
 
     async def _settle(
-        self, outcome: str, call: ModernCall, mcp_scope: dict[str, Any], exchange: Exchange, reply: Reply
+        self, outcome: str, call: ModernCall, mcp_scope: MCPScope, exchange: Exchange, reply: Reply
     ) -> None:
         """End the exchange as its outcome says."""
         if outcome == GONE:
@@ -297,7 +301,7 @@ class ModernFront:
             {"type": RESPONSE, "message": result_message(exchange.request_id, input_required(call, token))}
         )
 
-    def _writer(self, reply: Reply, mcp_scope: dict[str, Any]) -> Any:
+    def _writer(self, reply: Reply, mcp_scope: MCPScope) -> Any:
         async def write(event: Event) -> None:
             if event["type"] != RESPONSE:
                 await reply(event)
@@ -308,7 +312,7 @@ class ModernFront:
 
         return write
 
-    def _finish(self, message: Message, mcp_scope: dict[str, Any]) -> Message:
+    def _finish(self, message: Message, mcp_scope: MCPScope) -> Message:
         """A result as a 2026-07-28 client expects it: typed, signed by the gateway, and a modern
         upstream's own requestState bound to this caller."""
         result = message.get("result")
@@ -341,28 +345,26 @@ class ModernFront:
         params: dict[str, Any],
         meta: Mapping[str, Any],
         principal: Principal,
-    ) -> dict[str, Any]:
+    ) -> MCPScope:
         kept_meta = {k: v for k, v in meta.items() if not k.startswith(META_PREFIX)}
         plain = {k: v for k, v in params.items() if k != "_meta"}
         if kept_meta:
             plain["_meta"] = kept_meta
-        client_info = meta.get(META_CLIENT_INFO)
         level = meta.get(META_LOG_LEVEL)
-        return {
-            "type": "mcp",
-            "method": message["method"],
-            "id": message["id"],
-            "params": plain,
-            "principal": principal,
-            "session_id": None,
-            "protocol_version": meta[META_PROTOCOL_VERSION],
-            "client_capabilities": meta[META_CLIENT_CAPABILITIES],  # an object: checked by _refused
-            "client_info": client_info if isinstance(client_info, dict) else {},
-            "log_level": level if isinstance(level, str) else None,
-            "server": self.pinned,
-            "http": scope,
-            "state": {},
-        }
+        return make_scope(
+            method=message["method"],
+            request_id=message["id"],
+            params=plain,
+            principal=principal,
+            session_id=None,
+            protocol_version=meta[META_PROTOCOL_VERSION],
+            client_capabilities=meta[META_CLIENT_CAPABILITIES],  # an object: checked by _refused
+            client_info=meta.get(META_CLIENT_INFO),
+            server=self.pinned,
+            http=scope,
+            log_level=level if isinstance(level, str) else None,
+            modern=True,
+        )
 
 
 async def _refused(scope: ASGIScope, send: ASGISend, message: Message) -> bool:

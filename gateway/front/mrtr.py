@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gateway.front.client_stream import wait_disconnect
+from gateway.front.failures import failure_message
 from gateway.front.sessions import Inbox
 from middleware.protocol import (
     CLIENT_RESPONSE,
-    INTERNAL_ERROR,
     METHOD_NOT_FOUND,
     MISSING_CLIENT_CAPABILITY,
     MRTR_METHODS,
@@ -34,9 +34,10 @@ from middleware.protocol import (
     Scope,
     error_message,
 )
+from middleware.protocol.questions import CAPABILITY_OF, question_digest
+from middleware.protocol.scope import KNOWN_ANSWERS
+from middleware.protocol.scope import PARKED as PARKED_KEY
 from upstream.routing.interest import LOG_LEVELS
-from upstream.session.channel import CAPABILITY_OF, KNOWN_ANSWERS, UNANSWERABLE, question_digest
-from upstream.session.channel import PARKED as PARKED_KEY
 
 log = logging.getLogger("portcullis.endpoint")
 
@@ -88,10 +89,8 @@ class ModernCall:
                 raise
             if self.task is not None:
                 self.task.uncancel()
-        except Exception:  # boundary: one broken call must not take the endpoint down
-            log.exception("MCP call %s failed inside the gateway", scope["method"])
-            failure = error_message(scope["id"], INTERNAL_ERROR, "internal gateway error", fault="gateway")
-            await self._emit({"type": RESPONSE, "message": failure})
+        except Exception as exc:  # boundary: one broken call must not take the endpoint down
+            await self._emit({"type": RESPONSE, "message": failure_message(scope, exc)})
         finally:
             self.finished = True
             if self.carrier is not None:
@@ -173,8 +172,9 @@ class _Carrier:
                 why = f"a 2026-07-28 client cannot be asked anything during {call.method}"
                 _refuse(call, {message["id"]: (message, why)})
                 return
-            if UNANSWERABLE in event:
-                call.unanswerable[message["id"]] = (message, event[UNANSWERABLE])
+            problem = event.get("unanswerable") if event["type"] == SERVER_REQUEST else None
+            if problem is not None:
+                call.unanswerable[message["id"]] = (message, problem)
             else:
                 call.questions[message["id"]] = message
             self.gather()

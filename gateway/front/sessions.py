@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from middleware.protocol import Event
+
 log = logging.getLogger("portcullis.sessions")
 
 
@@ -62,17 +64,17 @@ class Inbox:
     __slots__ = ("_queue",)
 
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[dict[str, Any]] | None = None
+        self._queue: asyncio.Queue[Event] | None = None
 
-    def _get_queue(self) -> asyncio.Queue[dict[str, Any]]:
+    def _get_queue(self) -> asyncio.Queue[Event]:
         if self._queue is None:
             self._queue = asyncio.Queue()
         return self._queue
 
-    async def receive(self) -> dict[str, Any]:
+    async def receive(self) -> Event:
         return await self._get_queue().get()
 
-    def put(self, event: dict[str, Any]) -> None:
+    def put(self, event: Event) -> None:
         self._get_queue().put_nowait(event)
 
 

@@ -13,11 +13,11 @@ from typing import Any, Final
 
 from gateway.front.sessions import Inbox, LiveSessions
 from middleware.protocol import METHOD_NOT_FOUND, Message, error_message
+from middleware.protocol.questions import missing_capability
 from upstream.pool.supervisor import Supervisor
 from upstream.routing.interest import Interest
 from upstream.routing.router import restore_interest
 from upstream.routing.tasks import TaskMap, rewrite_task_ids
-from upstream.session.channel import missing_capability
 
 log = logging.getLogger("portcullis")
 

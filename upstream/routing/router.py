@@ -22,6 +22,7 @@ from middleware.protocol import (
     METHOD_NOT_FOUND,
     MODERN_VERSIONS,
     RESOURCE_NOT_FOUND,
+    InvalidRequest,
     Message,
     Principal,
     Receive,
@@ -169,7 +170,7 @@ class Router:
                 )
             )
             return
-        self._interest.set_log_level(scope["session_id"], level)
+        self._interest.set_log_level(_session_of(scope), level)
         await asyncio.gather(*(apply_log_level(self._supervisors[s], self._interest) for s in self._servers))
         await send(response_event(result_message(scope["id"], {})))
 
@@ -179,7 +180,7 @@ class Router:
         if found is None:
             return
         uri, owner = found
-        server, session = owner.server, scope["session_id"]
+        server, session = owner.server, _session_of(scope)
         scope["state"]["target_server"] = server
         scope["state"]["target_name"] = uri
         interest = self._interest
@@ -576,3 +577,11 @@ async def restore_interest(supervisor: Supervisor, interest: Interest) -> None:
             await connection.request("resources/subscribe", {"uri": uri})
         except UpstreamError as exc:
             log.warning("%s; could not resubscribe to %s", exc, uri)
+
+
+def _session_of(scope: Scope) -> str:
+    """The gateway session a per-session method needs (the front serves those only in one)."""
+    session = scope["session_id"]
+    if session is None:
+        raise InvalidRequest(f"{scope['method']} needs a session: send initialize first")
+    return session

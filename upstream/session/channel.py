@@ -7,63 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
-from typing import Any, Final
-
-import orjson
+from typing import Any
 
 from middleware.protocol import (
     CLIENT_RESPONSE,
     METHOD_NOT_FOUND,
     NOTIFICATION,
     SERVER_REQUEST,
-    Event,
     Message,
     Receive,
     Scope,
     Send,
+    ServerRequestEvent,
     error_message,
     is_modern,
 )
+from middleware.protocol.questions import UNANSWERABLE, missing_capability, question_digest
+from middleware.protocol.scope import KNOWN_ANSWERS, PARKED
 
-CAPABILITY_OF: Final = {
-    "sampling/createMessage": "sampling",
-    "elicitation/create": "elicitation",
-    "roots/list": "roots",
-}
 _ids = itertools.count(1)
-UNANSWERABLE: Final = "unanswerable"
-"""On a server-request event: why the client cannot take it (a capability it did not declare)."""
-PARKED: Final = "parked"
-"""Scope state: True while the front holds the call for its client's retry (MRTR)."""
-KNOWN_ANSWERS: Final = "known_answers"
-"""Scope state: answers the client already gave to questions, by :func:`question_digest`; a
-call replayed on another replica (MRTR) gets them without asking the client again."""
-
-
-def question_digest(request: Message) -> str:
-    """What identifies a server-to-client question across replays of the call that asks it."""
-    body = orjson.dumps([request.get("method"), request.get("params")], option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(body).hexdigest()[:32]
-
-
-def missing_capability(client_capabilities: dict[str, Any], request: Message) -> str | None:
-    """Why the client cannot take ``request``, or None when it declared what it needs."""
-    method = request.get("method", "")
-    needed = CAPABILITY_OF.get(method)
-    if needed is None:
-        return None
-    declared = client_capabilities.get(needed)
-    if not isinstance(declared, dict):
-        return f"the client did not declare the {needed!r} capability, so {method!r} cannot reach it"
-    if method == "elicitation/create":
-        mode = (request.get("params") or {}).get("mode", "form")
-        # An empty elicitation capability means form mode only (2025-11-25).
-        supported = set(declared) or {"form"}
-        if mode not in supported:
-            return f"the client does not support {mode!r} elicitation"
-    return None
 
 
 class ClientChannel:
@@ -106,7 +69,7 @@ class ClientChannel:
         if self._reader is None:
             self._reader = asyncio.create_task(self._read_answers())
         try:
-            event: Event = {"type": SERVER_REQUEST, "message": {**request, "id": gateway_id}}
+            event: ServerRequestEvent = {"type": SERVER_REQUEST, "message": {**request, "id": gateway_id}}
             if problem is not None:
                 # The front of a 2026-07-28 client decides: refuse just this question, or the
                 # whole call when nothing else is asked (-32021).
