@@ -112,10 +112,23 @@ class Catalog:
 
     def replace(self, server: str, items: Sequence[Mapping[str, Any]]) -> list[str]:
         """Install ``server``'s fresh list; returns the collision messages (entries refused)."""
-        if server not in self._raw or items != self._raw[server]:
-            self._raw[server] = [dict(item) for item in items]
+        return self.install({server: items})
+
+    def install(self, lists: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+        """Install fresh lists of several servers at once (one ruling over all of them);
+        returns the collision messages that concern them."""
+        changed = False
+        for server, items in lists.items():
+            if server not in self._raw or items != self._raw[server]:
+                self._raw[server] = [dict(item) for item in items]
+                changed = True
+        if changed:
             self._rebuild()
-        return [problem for key, problem in self._problems.items() if self._claimed_by(key, server)]
+        return [
+            problem
+            for key, problem in self._problems.items()
+            if any(self._claimed_by(key, server) for server in lists)
+        ]
 
     def _claimed_by(self, key: str, server: str) -> bool:
         return server in self._claims.get(key, ())

@@ -101,14 +101,9 @@ class Lists:
 
     async def _install(self, kind: Kind, servers: Sequence[str], session: str | None) -> list[str]:
         lists = await asyncio.gather(*(self._fetch_all(s, kind, session) for s in servers))
-        catalog = self.catalogs[kind]
-        problems: list[str] = []
-        for server, items in zip(servers, lists, strict=True):
-            if items is None:
-                continue
-            collisions = catalog.replace(server, items)
-            self._report_once(collisions, logging.ERROR, "name collision refused: %s")
-            problems += collisions
+        fresh = {server: items for server, items in zip(servers, lists, strict=True) if items is not None}
+        problems = self.catalogs[kind].install(fresh)
+        self._report_once(problems, logging.ERROR, "name collision refused: %s")
         return problems
 
     def _report_once(self, messages: Sequence[str], level: int, template: str) -> None:
