@@ -27,9 +27,10 @@ from gateway.front.events import EventStore
 from gateway.front.listen import Listener
 from gateway.front.modern import ModernFront
 from gateway.front.mrtr import ParkedCalls
+from gateway.front.own_answers import OwnAnswers
 from gateway.front.request_state import RequestStates
 from gateway.front.sessions import LiveSessions, SessionStore
-from gateway.front.unsolicited import SessionChannel, Unsolicited
+from gateway.front.unsolicited import LIST_CHANGED, SessionChannel, Unsolicited
 from gateway.remote import http_connector
 from gateway.settings import MiddlewareSettings, Settings, SettingsError
 from gateway.state.memory import InMemoryEventStore, InMemorySessionStore
@@ -43,6 +44,8 @@ from upstream.pool.per_client import PerClientSupervisor
 from upstream.pool.supervisor import RestartPolicy, ServerSpec, ServerSupervisor, Supervisor
 from upstream.routing.catalog import CollisionError, Namespace
 from upstream.routing.interest import Interest
+from upstream.routing.pages import SnapshotLimits
+from upstream.routing.readiness import Readiness
 from upstream.routing.router import Router
 from upstream.routing.tasks import TaskMap
 from upstream.session.era import PROBE_TIMEOUT
@@ -163,32 +166,32 @@ class Gateway:
         self.server_info = server_info
         self.routers: dict[str, Router] = {}
         self.endpoints: dict[str, MCPEndpoint] = {}
-        page_size = settings.routing.page_size
-        aggregate = Router(
-            self.supervisors,
-            namespace,
-            server_info=server_info,
-            interest=self.interest,
-            tasks=self.tasks,
-            page_size=page_size,
+        routing = settings.routing
+        self.readiness = Readiness(
+            self.supervisors, patience=routing.start_patience, on_late=self._arrived_late
         )
-        self._add_endpoint("/mcp", aggregate)
+        options: dict[str, Any] = {
+            "interest": self.interest,
+            "tasks": self.tasks,
+            "page_size": routing.page_size,
+            "snapshots": SnapshotLimits(routing.snapshot_max_bytes, routing.snapshot_max_age),
+            "readiness": self.readiness,
+        }
+        self._add_endpoint("/mcp", Router(self.supervisors, namespace, **options))
         for name in self.supervisors:
-            unprefixed = Namespace({name: ""}, settings.routing.separator)
-            pinned = Router(
-                self.supervisors,
-                unprefixed,
-                server_info=server_info,
-                interest=self.interest,
-                tasks=self.tasks,
-                pinned=name,
-                page_size=page_size,
-            )
+            unprefixed = Namespace({name: ""}, routing.separator)
+            pinned = Router(self.supervisors, unprefixed, pinned=name, **options)
             self._add_endpoint(f"/servers/{name}/mcp", pinned, name)
+
+    def _arrived_late(self, server: str) -> None:
+        """A server started after lists went out without it: clients list again."""
+        for method in LIST_CHANGED:
+            self.unsolicited.notification(server, {"jsonrpc": "2.0", "method": method})
 
     def _add_endpoint(self, path: str, router: Router, pinned: str | None = None) -> None:
         self.routers[path] = router
-        stack = build_mcp_stack(self.settings, router)
+        own = OwnAnswers(router, server_info=self.server_info, readiness=self.readiness)
+        stack = build_mcp_stack(self.settings, own)
         keepalive = self.settings.http.sse_keepalive
         modern = ModernFront(
             stack,
@@ -242,6 +245,7 @@ class Gateway:
         if self.ledger is not None:
             await self.ledger.close()
         await self.unsolicited.close()
+        await self.readiness.close()
         await asyncio.gather(*(s.close() for s in self.supervisors.values()))
         await self.reaper.stop()
 

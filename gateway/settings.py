@@ -198,6 +198,15 @@ class SessionSettings(_Strict):
 class RoutingSettings(_Strict):
     separator: str = Field("__", min_length=1, max_length=8)
     page_size: int = Field(100, ge=1, le=10_000, description="items per page of merged lists")
+    start_patience: float = Field(
+        1.5, ge=0, le=60, description="seconds a merged list or initialize waits for lazy servers to start"
+    )
+    snapshot_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="memory superseded list snapshots may hold, per list"
+    )
+    snapshot_max_age: float = Field(
+        300.0, gt=0, description="seconds a cursor into a superseded list stays valid"
+    )
 
     @field_validator("separator")
     @classmethod

@@ -110,6 +110,8 @@ def default_settings(servers: Mapping[str, Any], **overrides: Any) -> dict[str, 
         "servers": dict(servers),
     }
     settings.update(overrides)
+    # Lists and initialize wait for every server, as tests that do not test the patience expect.
+    settings["routing"] = {"start_patience": 60, **settings.get("routing", {})}
     return settings
 
 

@@ -35,9 +35,6 @@ class CacheHints:
             scope if scope in ("public", "private") else None,
         )
 
-    def discover(self) -> dict[str, Any]:
-        return {"ttlMs": DISCOVER_TTL_MS, "cacheScope": "public"}
-
     def for_list(self, kind: Kind, servers: Sequence[str], scope: Scope) -> dict[str, Any]:
         ttls: list[int] = []
         private = bool(scope["state"].get("varies_by_principal"))

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 from middleware.protocol import (
     HEADER_MISMATCH,
-    INVALID_PARAMS,
-    LEGACY_VERSIONS,
-    META_SERVER_INFO,
-    METHOD_NOT_FOUND,
-    MODERN_VERSIONS,
     RESOURCE_NOT_FOUND,
+    ClientError,
+    GatewayError,
+    InvalidParams,
     InvalidRequest,
     Message,
+    MethodNotFound,
     Principal,
     Receive,
     Scope,
@@ -34,43 +32,40 @@ from middleware.protocol import (
     result_message,
 )
 from middleware.protocol.headers import HeaderMismatch
-from middleware.protocol.param_headers import annotated, annotation_problem, check_param_headers
+from middleware.protocol.param_headers import annotated, check_param_headers
 from upstream.pool.supervisor import Supervisor
-from upstream.routing.cache_hints import CacheHints
 from upstream.routing.catalog import (
     KIND_BY_LIST_METHOD,
     KINDS,
     PROMPTS,
-    RESOURCES,
     TEMPLATES,
     TOOLS,
-    Catalog,
     CollisionError,
     Kind,
     Namespace,
     Owner,
 )
 from upstream.routing.interest import LOG_LEVELS, Interest
-from upstream.routing.pages import InvalidCursor, Pages
-from upstream.routing.tasks import TaskMap, rewrite_task_ids
+from upstream.routing.lists import Lists
+from upstream.routing.pages import SnapshotLimits
+from upstream.routing.readiness import Readiness
+from upstream.routing.tasks import TaskMap, list_upstream_tasks, rewrite_task_ids
 from upstream.session.channel import ClientChannel
 from upstream.session.connection import UpstreamError
 
 log = logging.getLogger("portcullis.router")
 
-MAX_UPSTREAM_PAGES: Final = 100
-_calling_session: ContextVar[str | None] = ContextVar("calling_session", default=None)
-"""The gateway session of the call being routed, for servers with per-client upstream sessions."""
-GATEWAY_CAPABILITIES: Final = {
-    "tools": {"listChanged": True},
-    "prompts": {"listChanged": True},
-    "resources": {"listChanged": True, "subscribe": True},
-    "completions": {},
-    "logging": {},
-    "tasks": {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}},
-}
-MODERN_CAPABILITIES: Final = {key: value for key, value in GATEWAY_CAPABILITIES.items() if key != "tasks"}
-"""Tasks left the 2026-07-28 core for an extension whose shape the gateway does not speak yet."""
+Handler = Callable[["Router", Scope, Receive, Send, "str | None"], Awaitable[None]]
+"""One method's handler; the last argument is the caller's session for per-client servers."""
+
+
+class ResourceNotFound(ClientError):
+    """No server of the endpoint offers the URI (the legacy era's own code for it)."""
+
+    code = RESOURCE_NOT_FOUND
+
+    def __init__(self, message: str, uri: object) -> None:
+        super().__init__(message, data={"uri": uri})
 
 
 def calling_session(scope: Scope) -> str | None:
@@ -84,102 +79,82 @@ def calling_session(scope: Scope) -> str | None:
 
 
 class Router:
-    """Routes the messages of one endpoint: all servers (prefixed) or one (pinned, unprefixed)."""
+    """Routes the messages of one endpoint that go upstream: all servers (prefixed) or one
+    (pinned, unprefixed). The gateway's own answers (initialize, ping...) are the front's."""
 
     def __init__(
         self,
         supervisors: Mapping[str, Supervisor],
         namespace: Namespace,
         *,
-        server_info: dict[str, Any],
         interest: Interest,
         tasks: TaskMap,
         pinned: str | None = None,
         page_size: int = 100,
+        snapshots: SnapshotLimits | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
-        self._supervisors = supervisors
+        self.supervisors = supervisors
         self._interest = interest
         self._tasks = tasks
-        self._servers: Sequence[str] = [pinned] if pinned is not None else list(supervisors)
-        self._pinned = pinned
-        self._server_info = server_info
-        self._catalogs = {kind: Catalog(kind, namespace, self._servers) for kind in KINDS}
-        self._pages = {kind: Pages(kind.list_method, page_size) for kind in KINDS}
-        self._namespace = namespace
-        self._down: dict[str, UpstreamError] = {}
-        self._reported: set[str] = set()
-        """Why each server could not list its names at the last refresh."""
-        self._hints = CacheHints(supervisors)
+        self.servers: Sequence[str] = [pinned] if pinned is not None else list(supervisors)
+        self.pinned = pinned
+        self._lists = Lists(
+            supervisors,
+            namespace,
+            self.servers,
+            page_size=page_size,
+            snapshots=snapshots,
+            readiness=readiness if pinned is None else None,
+        )
+        self._catalogs = self._lists.catalogs
+        self._hints = self._lists.hints
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method: str = scope["method"]
-        _calling_session.set(calling_session(scope))
         if scope["id"] is None:
             return  # client notifications end here; cancellation is handled by the endpoint
-        kind = KIND_BY_LIST_METHOD.get(method)
-        if kind is not None:
-            await self._list(scope, send, kind)
-        elif method == "tools/call":
-            await self._call_named(scope, receive, send, TOOLS, "name")
-        elif method == "prompts/get":
-            await self._call_named(scope, receive, send, PROMPTS, "name")
-        elif method == "resources/read":
-            await self._call_resource(scope, receive, send)
-        elif method in ("resources/subscribe", "resources/unsubscribe"):
-            await self._subscription(scope, send, subscribe=method == "resources/subscribe")
-        elif method == "logging/setLevel":
-            await self._set_log_level(scope, send)
-        elif method in ("tasks/get", "tasks/result", "tasks/cancel"):
-            await self._task_call(scope, receive, send)
-        elif method == "tasks/list":
-            await self._list_tasks(scope, send)
-        elif method == "completion/complete":
-            await self._complete(scope, receive, send)
-        elif method == "initialize":
-            await send(response_event(result_message(scope["id"], self._initialize_result(scope))))
-        elif method == "server/discover":
-            await send(response_event(result_message(scope["id"], self._discover_result(scope))))
-        elif method == "ping":
-            await send(response_event(result_message(scope["id"], {})))
-        elif self._pinned is not None:
-            await self._forward(scope, receive, send, self._pinned, scope["params"])
-        else:
-            await send(
-                error_event(
-                    scope,
-                    METHOD_NOT_FOUND,
-                    f"method {method!r} is not supported by the aggregate endpoint",
-                    fault="client",
-                )
-            )
+        handler = HANDLERS.get(scope["method"], Router._passthrough)
+        try:
+            await handler(self, scope, receive, send, calling_session(scope))
+        except GatewayError as exc:  # the client's or a policy's: an answer, not a crash
+            await send(response_event(exc.to_message(scope["id"])))
 
     async def prime(self) -> None:
         """List everything of the running servers once, refusing to start on a collision."""
-        problems: list[str] = []
-        for kind in KINDS:
-            problems += await self._refresh(kind, started_only=True)
+        problems = await self._lists.prime()
         if problems:
             raise CollisionError("; ".join(problems))
 
-    async def _set_log_level(self, scope: Scope, send: Send) -> None:
+    async def _passthrough(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
+        """A method the router does not know: a pinned endpoint forwards it as it is."""
+        if self.pinned is not None:
+            await self._forward(scope, receive, send, self.pinned, scope["params"], session=session)
+            return
+        raise MethodNotFound(f"method {scope['method']!r} is not supported by the aggregate endpoint")
+
+    async def _list(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
+        kind = KIND_BY_LIST_METHOD[scope["method"]]
+        result = await self._lists.answer(scope, kind, session)
+        await send(response_event(result_message(scope["id"], result)))
+
+    async def _set_log_level(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
         level = scope["params"].get("level")
         if level not in LOG_LEVELS:
-            await send(
-                error_event(
-                    scope, INVALID_PARAMS, f"level must be one of {', '.join(LOG_LEVELS)}", fault="client"
-                )
-            )
-            return
+            raise InvalidParams(f"level must be one of {', '.join(LOG_LEVELS)}")
         self._interest.set_log_level(_session_of(scope), level)
-        await asyncio.gather(*(apply_log_level(self._supervisors[s], self._interest) for s in self._servers))
+        supervisors = [self.supervisors[s] for s in self.servers]
+        await asyncio.gather(*(apply_log_level(s, self._interest, session) for s in supervisors))
         await send(response_event(result_message(scope["id"], {})))
 
-    async def _subscription(self, scope: Scope, send: Send, *, subscribe: bool) -> None:
+    async def _subscribe(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
+        await self._subscription(scope, send, session, subscribe=True)
+
+    async def _unsubscribe(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
+        await self._subscription(scope, send, session, subscribe=False)
+
+    async def _subscription(self, scope: Scope, send: Send, caller: str | None, *, subscribe: bool) -> None:
         """One upstream subscription per (server, URI), however many sessions hold it."""
-        found = await self._resource_or_refuse(scope, send)
-        if found is None:
-            return
-        uri, owner = found
+        uri, owner = await self._resource_or_refuse(scope, caller)
         server, session = owner.server, _session_of(scope)
         scope["state"]["target_server"] = server
         scope["state"]["target_name"] = uri
@@ -191,21 +166,13 @@ class Router:
         )
         if changed:
             try:
-                connection = await self._supervisors[server].connection(_calling_session.get())
+                connection = await self.supervisors[server].connection(caller)
                 identity = connection.identity
                 if subscribe and not (
                     identity and (identity.capabilities.get("resources") or {}).get("subscribe")
                 ):
                     interest.unsubscribe(session, server, uri)
-                    await send(
-                        error_event(
-                            scope,
-                            METHOD_NOT_FOUND,
-                            f"server {server!r} does not support resource subscriptions",
-                            fault="client",
-                        )
-                    )
-                    return
+                    raise MethodNotFound(f"server {server!r} does not support resource subscriptions")
                 response = await connection.request(scope["method"], {"uri": uri})
             except UpstreamError as exc:
                 if subscribe:
@@ -220,162 +187,38 @@ class Router:
                 return
         await send(response_event(result_message(scope["id"], {})))
 
-    def _initialize_result(self, scope: Scope) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "protocolVersion": scope["protocol_version"],
-            "capabilities": GATEWAY_CAPABILITIES,
-            "serverInfo": self._server_info,
-        }
-        notes = []
-        for server in self._servers:
-            identity = self._supervisors[server].identity
-            if identity is not None and identity.instructions:
-                notes.append(identity.instructions if self._pinned else f"[{server}] {identity.instructions}")
-        if notes:
-            result["instructions"] = "\n\n".join(notes)
-        return result
+    async def _call_tool(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
+        await self._call_named(scope, receive, send, session, TOOLS)
 
-    def _discover_result(self, scope: Scope) -> dict[str, Any]:
-        """What a modern client learns up front: every version we speak, and what we offer."""
-        legacy = self._initialize_result(scope)
-        result: dict[str, Any] = {
-            "supportedVersions": [*MODERN_VERSIONS, *LEGACY_VERSIONS],
-            "capabilities": MODERN_CAPABILITIES,
-            "_meta": {META_SERVER_INFO: self._server_info},
-            **self._hints.discover(),
-        }
-        if "instructions" in legacy:
-            result["instructions"] = legacy["instructions"]
-        return result
+    async def _get_prompt(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
+        await self._call_named(scope, receive, send, session, PROMPTS)
 
-    async def _list(self, scope: Scope, send: Send, kind: Kind) -> None:
-        pages = self._pages[kind]
-        cursor = scope["params"].get("cursor")
-        try:
-            position = pages.decode(cursor) if cursor is not None else None
-        except InvalidCursor as exc:
-            await send(error_event(scope, INVALID_PARAMS, f"invalid cursor: {exc}", fault="client"))
-            return
-        items = pages.snapshot(position) if position is not None else None
-        if items is None:
-            await self._refresh(kind)
-            items = self._catalogs[kind].merged()
-        page, next_cursor = pages.page(items, position)
-        result: dict[str, Any] = {kind.result_key: page}
-        if next_cursor is not None:
-            result["nextCursor"] = next_cursor
-        if is_modern(scope["protocol_version"]):
-            result.update(self._hints.for_list(kind, self._servers, scope))
-        await send(response_event(result_message(scope["id"], result)))
-
-    async def _refresh(self, kind: Kind, *, started_only: bool = False) -> list[str]:
-        servers = [s for s in self._servers if not started_only or self._supervisors[s].identity is not None]
-        lists = await asyncio.gather(*(self._fetch_all(s, kind) for s in servers))
-        catalog = self._catalogs[kind]
-        problems: list[str] = []
-        for server, items in zip(servers, lists, strict=True):
-            if items is None:
-                continue
-            collisions = catalog.replace(server, items)
-            for message in collisions:
-                if message not in self._reported:  # once, not on every list
-                    self._reported.add(message)
-                    log.error("name collision refused: %s", message)
-            problems += collisions
-        return problems
-
-    async def _fetch_all(self, server: str, kind: Kind) -> list[dict[str, Any]] | None:
-        """Every page of one server's list, or None when the server cannot answer now."""
-        try:
-            connection = await self._supervisors[server].connection(_calling_session.get())
-            self._down.pop(server, None)
-            identity = connection.identity
-            if identity is None or kind.capability not in identity.capabilities:
-                return []
-            items: list[dict[str, Any]] = []
-            params: dict[str, Any] = {}
-            for _ in range(MAX_UPSTREAM_PAGES):
-                response = await connection.request(kind.list_method, params or None)
-                result = response.get("result")
-                if not isinstance(result, dict):
-                    log.warning("[%s] %s failed: %s", server, kind.list_method, response.get("error"))
-                    return None
-                items += [i for i in result.get(kind.result_key) or () if isinstance(i, dict)]
-                self._hints.saw_list(server, kind, result)
-                cursor = result.get("nextCursor")
-                if not cursor:
-                    break
-                params = {"cursor": cursor}
-            return self._valid_tools(server, items) if kind is TOOLS else items
-        except UpstreamError as exc:
-            log.warning("%s; left out of %s", exc, kind.list_method)
-            self._down[server] = exc
-            return None
-
-    def _valid_tools(self, server: str, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Leave out tools whose x-mcp-header annotations are invalid, as a 2026-07-28 client
-        must: one bad definition does not take the others with it."""
-        valid = []
-        for tool in tools:
-            problem = annotation_problem(tool.get("inputSchema"))
-            if problem is None:
-                valid.append(tool)
-                continue
-            message = f"[{server}] tool {tool.get('name')!r} left out: {problem}"
-            if message not in self._reported:
-                self._reported.add(message)
-                log.warning("%s", message)
-        return valid
-
-    def _down_owner(self, name: str) -> UpstreamError | None:
-        """Why the server that ``name`` would belong to is down, if it is: a call to a tool of a
-        server that cannot start gets that reason, not a misleading "unknown tool"."""
-        for server in self._servers:
-            error = self._down.get(server)
-            prefix = self._namespace.expose(server, "")
-            if error is not None and (self._pinned is not None or (prefix and name.startswith(prefix))):
-                return error
-        return None
-
-    async def _owner(self, kind: Kind, key: str) -> Owner | None:
-        catalog = self._catalogs[kind]
-        owner = catalog.owner(key)
-        if owner is None:
-            await self._refresh(kind)
-            owner = catalog.owner(key)
-        return owner
-
-    async def _call_named(self, scope: Scope, receive: Receive, send: Send, kind: Kind, field: str) -> None:
+    async def _call_named(
+        self, scope: Scope, receive: Receive, send: Send, session: str | None, kind: Kind
+    ) -> None:
         params: dict[str, Any] = scope["params"]
-        name = params.get(field)
-        owner = await self._owner(kind, name) if isinstance(name, str) else None
-        down = self._down_owner(name) if owner is None and isinstance(name, str) else None
-        if down is not None:
-            await send(error_event(scope, down.code, str(down), fault="upstream"))
-            return
+        name = params.get("name")
+        owner = await self._lists.owner(kind, name, session) if isinstance(name, str) else None
         if owner is None:
+            down = self._lists.down_owner(name, self.pinned is not None) if isinstance(name, str) else None
+            if down is not None:
+                await send(error_event(scope, down.code, str(down), fault="upstream"))
+                return
             noun = kind.result_key[:-1]
-            await send(
-                error_event(
-                    scope,
-                    INVALID_PARAMS,
-                    f"unknown {noun} {name!r}; list them with {kind.list_method}",
-                    fault="client",
-                )
-            )
-            return
-        if kind is TOOLS and isinstance(name, str) and is_modern(scope["protocol_version"]):
-            problem = self._param_header_problem(scope, name)
+            raise InvalidParams(f"unknown {noun} {name!r}; list them with {kind.list_method}")
+        if kind is TOOLS and is_modern(scope["protocol_version"]):
+            problem = self._param_header_problem(scope, owner_key=str(name))
             if problem is not None:
                 await send(error_event(scope, HEADER_MISMATCH, f"Header mismatch: {problem}", fault="client"))
                 return
+        upstream_params = {**params, "name": owner.name}
         await self._forward(
-            scope, receive, send, owner.server, {**params, field: owner.name}, target_name=owner.name
+            scope, receive, send, owner.server, upstream_params, session=session, target_name=owner.name
         )
 
-    def _param_header_problem(self, scope: Scope, name: str) -> str | None:
+    def _param_header_problem(self, scope: Scope, *, owner_key: str) -> str | None:
         """Why the call's ``Mcp-Param-*`` headers disagree with its arguments, if they do."""
-        tool = self._catalogs[TOOLS].item(name)
+        tool = self._catalogs[TOOLS].item(owner_key)
         schema = tool.get("inputSchema") if tool else None
         if not annotated(schema):
             return None
@@ -387,58 +230,36 @@ class Router:
             return str(exc)
         return None
 
-    async def _call_resource(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = await self._resource_or_refuse(scope, send)
-        if found is not None:
-            uri, owner = found
-            await self._forward(scope, receive, send, owner.server, scope["params"], target_name=uri)
+    async def _read_resource(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
+        uri, owner = await self._resource_or_refuse(scope, session)
+        await self._forward(
+            scope, receive, send, owner.server, scope["params"], session=session, target_name=uri
+        )
 
-    async def _resource_or_refuse(self, scope: Scope, send: Send) -> tuple[str, Owner] | None:
-        """The URI of the request and its owner, or None after telling the client there is none."""
+    async def _resource_or_refuse(self, scope: Scope, session: str | None) -> tuple[str, Owner]:
+        """The URI of the request and its owner; raises when no server offers it."""
         uri = scope["params"].get("uri")
-        owner = await self._resource_owner(uri) if isinstance(uri, str) else None
+        owner = await self._lists.resource_owner(uri, session) if isinstance(uri, str) else None
         if owner is None or not isinstance(uri, str):
-            await send(
-                error_event(
-                    scope,
-                    RESOURCE_NOT_FOUND,
-                    f"resource {uri!r} is not offered by any server of this endpoint",
-                    fault="client",
-                    data={"uri": uri},
-                )
-            )
-            return None
+            raise ResourceNotFound(f"resource {uri!r} is not offered by any server of this endpoint", uri)
         return uri, owner
 
-    async def _resource_owner(self, uri: str) -> Owner | None:
-        resources, templates = self._catalogs[RESOURCES], self._catalogs[TEMPLATES]
-        owner = resources.owner(uri) or templates.match_template(uri)
-        if owner is None:
-            await asyncio.gather(self._refresh(RESOURCES), self._refresh(TEMPLATES))
-            owner = resources.owner(uri) or templates.match_template(uri)
-        return owner
-
-    async def _complete(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _complete(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
         params: dict[str, Any] = scope["params"]
         ref = params.get("ref")
         owner: Owner | None = None
+        lists = self._lists
         if isinstance(ref, dict):
             if ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
-                owner = await self._owner(PROMPTS, ref["name"])
+                owner = await lists.owner(PROMPTS, ref["name"], session)
                 ref = {**ref, "name": owner.name} if owner else ref
             elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
-                owner = await self._owner(TEMPLATES, ref["uri"]) or await self._resource_owner(ref["uri"])
-        if owner is None:
-            await send(
-                error_event(
-                    scope,
-                    INVALID_PARAMS,
-                    f"completion reference {ref!r} names no prompt or resource template here",
-                    fault="client",
+                owner = await lists.owner(TEMPLATES, ref["uri"], session) or await lists.resource_owner(
+                    ref["uri"], session
                 )
-            )
-            return
-        await self._forward(scope, receive, send, owner.server, {**params, "ref": ref})
+        if owner is None:
+            raise InvalidParams(f"completion reference {ref!r} names no prompt or resource template here")
+        await self._forward(scope, receive, send, owner.server, {**params, "ref": ref}, session=session)
 
     async def _forward(
         self,
@@ -448,14 +269,15 @@ class Router:
         server: str,
         params: dict[str, Any],
         *,
+        session: str | None,
         target_name: str | None = None,
     ) -> None:
         state: dict[str, Any] = scope["state"]
         state["target_server"] = server
         if target_name is not None:
             state["target_name"] = target_name
-        await self._follow_log_level(scope, server)
-        response = await self._exchange(scope, receive, send, server, params)
+        await self._follow_log_level(scope, session, server)
+        response = await self._exchange(scope, receive, send, server, params, session=session)
         if response is None:
             return
         if scope["method"] == "tools/call" and "task" in params:
@@ -465,13 +287,20 @@ class Router:
         await send(response_event(response))
 
     async def _exchange(
-        self, scope: Scope, receive: Receive, send: Send, server: str, params: dict[str, Any]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        server: str,
+        params: dict[str, Any],
+        *,
+        session: str | None,
     ) -> Message | None:
         """One upstream request for this call; its response with the client's id, or None
         when the upstream could not answer (the client has had the error)."""
         channel = ClientChannel(scope, receive, send)
         try:
-            connection = await self._supervisors[server].connection(_calling_session.get())
+            connection = await self.supervisors[server].connection(session)
             response: Message = await connection.request(scope["method"], params, channel=channel)
         except UpstreamError as exc:
             await send(error_event(scope, exc.code, str(exc), fault="upstream"))
@@ -481,15 +310,14 @@ class Router:
         response["id"] = scope["id"]
         return response
 
-    async def _follow_log_level(self, scope: Scope, server: str) -> None:
+    async def _follow_log_level(self, scope: Scope, session: str | None, server: str) -> None:
         """A 2026-07-28 client asks for logs per request: a legacy upstream learns it the only
         way it can, as the level of the principal's stand-in session (the most verbose wins)."""
         level = scope.get("log_level")
-        holder = calling_session(scope)
-        if level not in LOG_LEVELS or holder is None or self._interest.level_of(holder) == level:
+        if level not in LOG_LEVELS or session is None or self._interest.level_of(session) == level:
             return
-        self._interest.set_log_level(holder, level)
-        await apply_log_level(self._supervisors[server], self._interest)
+        self._interest.set_log_level(session, level)
+        await apply_log_level(self.supervisors[server], self._interest, session)
 
     def _adopt_task(self, scope: Scope, server: str, response: Message) -> Message:
         task = (response.get("result") or {}).get("task")
@@ -500,55 +328,52 @@ class Router:
         mapped: Message = rewrite_task_ids(response, {str(task["taskId"]): gateway_id})
         return mapped
 
-    async def _task_call(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _task_call(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
         """tasks/get, tasks/result, tasks/cancel: to the owning server, for the owner only."""
         params: dict[str, Any] = scope["params"]
         principal: Principal = scope["principal"]
         entry = self._tasks.resolve(params.get("taskId"), principal.name)
-        if entry is None or entry.server not in self._servers:
-            await send(
-                error_event(scope, INVALID_PARAMS, f"unknown task {params.get('taskId')!r}", fault="client")
-            )
-            return
+        if entry is None or entry.server not in self.servers:
+            raise InvalidParams(f"unknown task {params.get('taskId')!r}")
         scope["state"]["target_server"] = entry.server
         upstream_params = {**params, "taskId": entry.upstream_id}
-        response = await self._exchange(scope, receive, send, entry.server, upstream_params)
+        response = await self._exchange(scope, receive, send, entry.server, upstream_params, session=session)
         if response is not None:
             await send(response_event(rewrite_task_ids(response, {entry.upstream_id: params["taskId"]})))
 
-    async def _list_tasks(self, scope: Scope, send: Send) -> None:
+    async def _list_tasks(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
         """The caller's own tasks, from every server that lists them."""
         principal: Principal = scope["principal"]
         owned: dict[str, dict[str, str]] = {}
         for gateway_id, entry in self._tasks.owned_by(principal.name):
-            if entry.server in self._servers:
+            if entry.server in self.servers:
                 owned.setdefault(entry.server, {})[entry.upstream_id] = gateway_id
         tasks: list[dict[str, Any]] = []
         for server, mapping in owned.items():
-            supervisor = self._supervisors[server]
-            identity = supervisor.identity
-            if identity is None or "list" not in (identity.capabilities.get("tasks") or {}):
-                continue
-            try:
-                connection = await supervisor.connection(_calling_session.get())
-                params: dict[str, Any] = {}
-                for _ in range(MAX_UPSTREAM_PAGES):
-                    result = (await connection.request("tasks/list", params or None)).get("result") or {}
-                    for task in result.get("tasks") or ():
-                        if isinstance(task, dict) and str(task.get("taskId")) in mapping:
-                            tasks.append(rewrite_task_ids(task, mapping))
-                    if not result.get("nextCursor"):
-                        break
-                    params = {"cursor": result["nextCursor"]}
-            except UpstreamError as exc:
-                log.warning("%s; its tasks are left out of tasks/list", exc)
+            tasks += await list_upstream_tasks(self.supervisors[server], session, mapping)
         await send(response_event(result_message(scope["id"], {"tasks": tasks})))
 
 
-async def apply_log_level(supervisor: Supervisor, interest: Interest) -> None:
+HANDLERS: Final[dict[str, Handler]] = {
+    **{kind.list_method: Router._list for kind in KINDS},
+    "tools/call": Router._call_tool,
+    "prompts/get": Router._get_prompt,
+    "resources/read": Router._read_resource,
+    "resources/subscribe": Router._subscribe,
+    "resources/unsubscribe": Router._unsubscribe,
+    "logging/setLevel": Router._set_log_level,
+    "tasks/get": Router._task_call,
+    "tasks/result": Router._task_call,
+    "tasks/cancel": Router._task_call,
+    "tasks/list": Router._list_tasks,
+    "completion/complete": Router._complete,
+}
+"""What the router does with each method it knows; any other goes to a pinned server as it is."""
+
+
+async def apply_log_level(supervisor: Supervisor, interest: Interest, session_id: str | None) -> None:
     """Tell a running upstream that logs the level its sessions want: the calling
     session's own for a per-client server, the most verbose of all for a shared one."""
-    session_id = _calling_session.get()
     if supervisor.spec.per_client:
         level = interest.level_of(session_id) if session_id else None
     else:
@@ -570,7 +395,7 @@ async def restore_interest(supervisor: Supervisor, interest: Interest) -> None:
     """After a restart the shared upstream forgot everything: set the level and resubscribe."""
     if supervisor.spec.per_client:
         return
-    await apply_log_level(supervisor, interest)
+    await apply_log_level(supervisor, interest, None)
     for uri in interest.subscriptions_of(supervisor.name):
         try:
             connection = await supervisor.connection()

@@ -8,11 +8,17 @@ principal's task id answers exactly like an unknown one.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final
+
+from upstream.pool.supervisor import Supervisor
+from upstream.session.connection import UpstreamError
+
+log = logging.getLogger("portcullis.router")
 
 RELATED_TASK: Final = "io.modelcontextprotocol/related-task"
 DEFAULT_TTL_MS: Final = 3_600_000
@@ -89,3 +95,31 @@ def rewrite_task_ids(value: Any, mapping: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [rewrite_task_ids(item, mapping) for item in value]
     return value
+
+
+MAX_UPSTREAM_PAGES: Final = 100
+
+
+async def list_upstream_tasks(
+    supervisor: Supervisor, session: str | None, mapping: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The tasks of ``mapping`` (upstream id -> gateway id) that ``supervisor``'s server lists,
+    under their gateway ids; none when the server does not list tasks or cannot answer."""
+    identity = supervisor.identity
+    if identity is None or "list" not in (identity.capabilities.get("tasks") or {}):
+        return []
+    tasks: list[dict[str, Any]] = []
+    try:
+        connection = await supervisor.connection(session)
+        params: dict[str, Any] = {}
+        for _ in range(MAX_UPSTREAM_PAGES):
+            result = (await connection.request("tasks/list", params or None)).get("result") or {}
+            for task in result.get("tasks") or ():
+                if isinstance(task, dict) and str(task.get("taskId")) in mapping:
+                    tasks.append(rewrite_task_ids(task, mapping))
+            if not result.get("nextCursor"):
+                break
+            params = {"cursor": result["nextCursor"]}
+    except UpstreamError as exc:
+        log.warning("%s; its tasks are left out of tasks/list", exc)
+    return tasks
