@@ -103,7 +103,7 @@ async def test_a_silent_legacy_server_is_initialized_after_the_probe_times_out(t
     try:
         identity = await open_session(upstream, era="auto", client_info=CLIENT_INFO, probe_timeout=0.5)
         assert identity.protocol_version == "2025-11-25"
-        assert upstream.session.modern is None
+        assert upstream.modern is None
         echoed = await upstream.request("tools/call", {"name": "echo", "arguments": {"text": "x"}})
         assert echoed["result"]["content"][0]["text"] == "modern:x"
     finally:
@@ -122,7 +122,7 @@ async def test_a_late_discover_answer_makes_the_handshake_probe_again(
         identity = await open_session(upstream, era="auto", client_info=CLIENT_INFO, probe_timeout=0.000_001)
         assert identity.protocol_version == "2026-07-28"
         assert identity.server_info == {"name": "fixture-modern", "version": "1.0"}
-        assert upstream.session.modern is not None
+        assert upstream.modern is not None
         echoed = await upstream.request("tools/call", {"name": "echo", "arguments": {"text": "y"}})
         assert echoed["result"]["content"][0]["text"] == "modern:y"
     finally:
