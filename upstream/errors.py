@@ -16,7 +16,7 @@ from typing import Any, Final
 import aiohttp
 
 from middleware.protocol import UPSTREAM_UNAVAILABLE
-from middleware.protocol.errors import GatewayError, UpstreamFault, UpstreamProtocolError, UpstreamTimeout
+from middleware.protocol.errors import GatewayError, UpstreamFault, UpstreamProtocolError
 
 __all__ = [
     "FOREIGN_ERRORS",
@@ -25,7 +25,6 @@ __all__ = [
     "TransportClosed",
     "UpstreamBrokeProtocol",
     "UpstreamError",
-    "UpstreamTimedOut",
     "mapped",
 ]
 
@@ -65,13 +64,6 @@ class UpstreamBrokeProtocol(UpstreamError, UpstreamProtocolError):
     def __init__(self, server: str, problem: str) -> None:
         super().__init__(server, f"broke the protocol: {problem}")
         self.problem = problem
-
-
-class UpstreamTimedOut(UpstreamError, UpstreamTimeout):
-    """A named upstream did not answer in time."""
-
-    def __init__(self, server: str, detail: str) -> None:
-        super().__init__(server, detail, code=UpstreamTimeout.code)
 
 
 class HandshakeRefused(UpstreamError):
