@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from middleware.protocol import Message
+from upstream.errors import UpstreamError
 from upstream.pool.supervisor import CrashRecord, ServerSpec, open_connection
-from upstream.session.connection import CallChannel, ServerIdentity, UpstreamConnection, UpstreamError
+from upstream.session.connection import CallChannel, ServerIdentity, UpstreamConnection
 
 log = logging.getLogger("portcullis.upstream")
 

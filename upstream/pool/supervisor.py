@@ -16,12 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from upstream.session.connection import (
-    NotificationSink,
-    ServerIdentity,
-    UpstreamConnection,
-    UpstreamError,
-)
+from upstream.errors import UpstreamError
+from upstream.session.connection import NotificationSink, ServerIdentity, UpstreamConnection
 from upstream.session.era import PROBE_TIMEOUT, Era, EraMemory
 from upstream.session.handshake import open_session
 from upstream.transports.base import Transport

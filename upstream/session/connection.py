@@ -16,28 +16,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol
 
 from middleware.protocol import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
     META_SUBSCRIPTION_ID,
     REQUEST_CANCELLED,
-    UPSTREAM_UNAVAILABLE,
     Message,
     error_message,
     result_message,
 )
+from upstream.errors import (
+    HandshakeRefused,
+    ProtocolViolation,
+    TransportClosed,
+    UpstreamBrokeProtocol,
+    UpstreamError,
+)
 from upstream.session.era import HANDSHAKE_VERSIONS
-from upstream.transports.base import Transport, TransportClosed
+from upstream.transports.base import STREAM_PER_REQUEST, Transport
 
 log = logging.getLogger("portcullis.upstream")
 
-__all__ = ["HANDSHAKE_VERSIONS", "CallChannel", "ServerIdentity", "UpstreamConnection", "UpstreamError"]
+__all__ = [
+    "HANDSHAKE_VERSIONS",
+    "CallChannel",
+    "HandshakeRefused",
+    "ServerIdentity",
+    "UpstreamConnection",
+    "UpstreamError",
+]
+# UpstreamError and HandshakeRefused live in upstream.errors; re-exported here for importers
+# (the router) that have not moved yet.
 
 NotificationSink = Callable[[str, Message], None]
 """Receives upstream notifications not tied to a call: (server name, message)."""
@@ -78,16 +92,6 @@ class CallChannel(Protocol):
         ...
 
 
-class UpstreamError(Exception):
-    """The upstream could not answer; always the upstream's fault, never the client's."""
-
-    def __init__(self, server: str, detail: str, *, code: int = UPSTREAM_UNAVAILABLE) -> None:
-        super().__init__(f"upstream server {server!r} {detail}")
-        self.server = server
-        self.detail = detail
-        self.code = code
-
-
 CLIENT_CAPABILITIES: Final = {
     "sampling": {},
     "elicitation": {"form": {}, "url": {}},
@@ -101,24 +105,6 @@ class _Pending:
     future: asyncio.Future[Message]
     channel: CallChannel | None
     client_token: Any
-
-
-class HandshakeRefused(UpstreamError):
-    """The upstream answered ``initialize`` with an error (kept, to read its code and data)."""
-
-    def __init__(self, server: str, error: dict[str, Any]) -> None:
-        super().__init__(server, f"refused initialize: {error.get('message')}")
-        self.error = error
-
-
-@runtime_checkable
-class StreamPerRequest(Protocol):
-    """A transport with one answer stream per request (streamable HTTP)."""
-
-    def abandon(self, request_id: Any) -> bool:
-        """Close the answer stream of ``request_id``: a modern upstream's cancellation signal.
-        False when there is no such stream (then ``notifications/cancelled`` must say it)."""
-        ...
 
 
 class ModernPath(Protocol):
@@ -158,7 +144,8 @@ class UpstreamConnection:
         self._transport = transport
         self._client_info = client_info
         self._on_notification = on_notification
-        self._ids = itertools.count(1)
+        self._next_id = 1
+        """Our ids count up from 1: an answer to a lower one that is not pending is late."""
         self._pending: dict[int, _Pending] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed_reason: str | None = None
@@ -176,7 +163,7 @@ class UpstreamConnection:
     @property
     def description(self) -> str:
         """How the transport describes itself in logs (a pid, a URL)."""
-        return str(getattr(self._transport, "description", type(self._transport).__name__))
+        return self._transport.description
 
     @property
     def modern(self) -> ModernPath | None:
@@ -228,7 +215,8 @@ class UpstreamConnection:
         the request without telling the upstream (a late answer is dropped)."""
         if self._closed_reason is not None:
             raise UpstreamError(self.name, self._closed_reason)
-        upstream_id = next(self._ids)
+        upstream_id = self._next_id
+        self._next_id += 1
         client_token = None
         if params is not None:
             meta = params.get("_meta")
@@ -253,7 +241,7 @@ class UpstreamConnection:
                 transport = self._transport
                 closed = (
                     self._modern is not None
-                    and isinstance(transport, StreamPerRequest)
+                    and STREAM_PER_REQUEST in transport.features
                     and transport.abandon(upstream_id)
                 )
                 if not closed:
@@ -294,6 +282,9 @@ class UpstreamConnection:
                 message, related = await self._transport.receive()
                 await self._dispatch(message, related)
                 del message, related  # not kept alive while idle: it may be a 10 MB result
+        except ProtocolViolation as exc:
+            log.error("[%s] upstream broke the protocol: %s", self.name, exc.detail)
+            self._mark_closed(exc.detail, broke=True)
         except TransportClosed as exc:
             self._mark_closed(exc.detail)
         except Exception as exc:  # boundary: a reader bug must still fail the calls, not hang them
@@ -302,9 +293,7 @@ class UpstreamConnection:
 
     async def _dispatch(self, message: Message, related: Any) -> None:
         if "method" not in message:
-            pending = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
-            if pending is not None and not pending.future.done():
-                pending.future.set_result(message)
+            self._answered(message)
             return
         method = message["method"]
         if "id" in message:
@@ -331,6 +320,19 @@ class UpstreamConnection:
                 # call in flight is the one logging.
                 await self._tell(channel, message)
             self._on_notification(self.name, message)
+
+    def _answered(self, message: Message) -> None:
+        """Hand a response to its call. One to an id we never sent breaks the protocol; one to a
+        call we already gave up on (cancelled, timed out) is late, and dropped quietly."""
+        request_id = message.get("id")
+        pending = self._pending.pop(request_id, None)  # type: ignore[arg-type]
+        if pending is not None:
+            if not pending.future.done():
+                pending.future.set_result(message)
+        elif type(request_id) is int and 0 < request_id < self._next_id:
+            log.debug("[%s] late answer to request %d dropped", self.name, request_id)
+        else:
+            raise ProtocolViolation(f"answered request id {request_id!r}, which the gateway never sent")
 
     def _lone_modern_call(self) -> CallChannel | None:
         calls = [p.channel for p in self._pending.values() if p.channel is not None]
@@ -413,16 +415,24 @@ class UpstreamConnection:
         except TransportClosed as exc:
             self._mark_closed(exc.detail)
 
-    def _mark_closed(self, reason: str) -> None:
+    def _mark_closed(self, reason: str, *, broke: bool = False) -> None:
+        """Fail every call in flight at once with ``reason``; ``broke`` when the upstream broke
+        the protocol (``reason`` says how), which ends the session as a crash does."""
         if self._closed_reason is not None:
             return
+        problem = reason
+        if broke:
+            reason = f"broke the protocol: {problem}"
         self._closed_reason = reason
         for task in self._served.values():
             task.cancel()
         pending, self._pending = self._pending, {}
         for call in pending.values():
             if not call.future.done():
-                call.future.set_exception(UpstreamError(self.name, reason))
+                error = (
+                    UpstreamBrokeProtocol(self.name, problem) if broke else UpstreamError(self.name, reason)
+                )
+                call.future.set_exception(error)
         self.closed.set()
 
 

@@ -8,13 +8,8 @@ import logging
 from typing import Any
 
 from middleware.protocol import UNSUPPORTED_PROTOCOL_VERSION, Message
-from upstream.session.connection import (
-    CLIENT_CAPABILITIES,
-    HandshakeRefused,
-    ServerIdentity,
-    UpstreamConnection,
-    UpstreamError,
-)
+from upstream.errors import HandshakeRefused, UpstreamError
+from upstream.session.connection import CLIENT_CAPABILITIES, ServerIdentity, UpstreamConnection
 from upstream.session.era import (
     HANDSHAKE_VERSIONS,
     Discover,

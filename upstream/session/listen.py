@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from middleware.protocol import META_SUBSCRIPTION_ID, METHOD_NOT_FOUND, Message, error_message
-from upstream.session.connection import CallChannel, UpstreamError
+from upstream.errors import UpstreamError
+from upstream.session.connection import CallChannel
 
 log = logging.getLogger("portcullis.upstream")
 

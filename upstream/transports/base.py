@@ -1,29 +1,49 @@
 """The transport seam: connect, send one message, receive messages, close.
 
 Kept as small as httpx's transport base so that stdio, streamable HTTP and legacy SSE can sit
-behind the same upstream connection, and a test can swap in an in-memory one.
+behind the same upstream connection, and a test can swap in an in-memory one. A transport says
+what it is (``description``) and which optional features it has (``features``) instead of being
+probed for them. Every message it hands up has passed :func:`upstream.transports.envelope.screen`,
+and it raises only members of :mod:`upstream.errors`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from middleware.protocol import Message
+from upstream.errors import ProtocolViolation, TransportClosed
+
+__all__ = [
+    "NO_FEATURES",
+    "STREAM_PER_REQUEST",
+    "ProtocolViolation",
+    "Received",
+    "Transport",
+    "TransportClosed",
+]
 
 Received = tuple[Message, Any]
 """A message from the peer, and the id of our request whose response stream carried it, when
 the transport knows (streamable HTTP does; stdio does not, so it gives None)."""
 
-
-class TransportClosed(Exception):
-    """The peer went away; ``detail`` says how (exit code, EOF, I/O error)."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+STREAM_PER_REQUEST: Final = "stream-per-request"
+"""Each request has its own answer stream (streamable HTTP), which :meth:`Transport.abandon`
+can close: a 2026-07-28 upstream takes that as the call's cancellation."""
+NO_FEATURES: Final[frozenset[str]] = frozenset()
 
 
 class Transport(Protocol):
+    @property
+    def description(self) -> str:
+        """How the transport describes its peer in logs (a pid, a URL without credentials)."""
+        ...
+
+    @property
+    def features(self) -> frozenset[str]:
+        """The optional features it has, such as :data:`STREAM_PER_REQUEST`."""
+        ...
+
     async def connect(self) -> None: ...
 
     async def send(self, message: Message) -> None:
@@ -31,7 +51,13 @@ class Transport(Protocol):
         ...
 
     async def receive(self) -> Received:
-        """The next JSON-RPC message; raises :class:`TransportClosed` at the end."""
+        """The next JSON-RPC message; raises :class:`TransportClosed` at the end, and
+        :class:`ProtocolViolation` when the peer broke the protocol."""
+        ...
+
+    def abandon(self, request_id: Any) -> bool:
+        """Close the answer stream of ``request_id``; False when there is none (a transport
+        without :data:`STREAM_PER_REQUEST`), and then ``notifications/cancelled`` must say it."""
         ...
 
     async def close(self) -> None: ...

@@ -35,7 +35,14 @@ import orjson
 from middleware.protocol import INTERNAL_ERROR, META_PROTOCOL_VERSION, Message, error_message, is_modern
 from middleware.protocol.headers import request_headers
 from middleware.protocol.param_headers import annotated, param_headers
-from upstream.transports.base import Received, Transport, TransportClosed
+from upstream.errors import UpstreamBrokeProtocol, mapped
+from upstream.transports.base import (
+    STREAM_PER_REQUEST,
+    ProtocolViolation,
+    Received,
+    Transport,
+    TransportClosed,
+)
 from upstream.transports.http_support import (
     DEFAULT_MAX_MESSAGE_BYTES,
     EVENT_STREAM,
@@ -101,6 +108,8 @@ def _answers(message: Message, request_id: Any) -> bool:
 
 
 class StreamableHttpTransport(HttpTransportBase):
+    features = frozenset({STREAM_PER_REQUEST})
+
     def __init__(
         self,
         name: str,
@@ -159,13 +168,18 @@ class StreamableHttpTransport(HttpTransportBase):
 
     async def connect(self) -> None:
         """Only builds the pooled client: the initialize POST is the first contact."""
-        self._http = client_session(
-            timeout=self._timeout, ssl_context=self._ssl, limit=self._connection_limit
-        )
+        with mapped(self._failure):
+            self._http = client_session(
+                timeout=self._timeout, ssl_context=self._ssl, limit=self._connection_limit
+            )
 
     async def send(self, message: Message) -> None:
         if self._closed is not None:
             raise TransportClosed(self._closed)
+        with mapped(self._failure):
+            await self._send(message)
+
+    async def _send(self, message: Message) -> None:
         method = message.get("method")
         if method is not None and "id" in message:
             request_id = message["id"]
@@ -295,6 +309,8 @@ class StreamableHttpTransport(HttpTransportBase):
 
         try:
             await self._read_answer(response, request_id, deliver, resumable=resumable)
+        except ProtocolViolation as exc:
+            await deliver(UpstreamBrokeProtocol(self.name, exc.detail).to_message(request_id))
         except _Failed as failure:
             error = upstream_error(self.name, request_id, failure.detail, status=failure.status)
             await deliver(error)
@@ -447,6 +463,10 @@ class StreamableHttpTransport(HttpTransportBase):
                 ) from exc
             except _Failed as failure:
                 raise _Failed(f"forgot our session, and re-initializing failed: {failure.detail}") from None
+            except ProtocolViolation as exc:
+                raise _Failed(
+                    f"forgot our session, and its new initialize broke the protocol: {exc.detail}"
+                ) from None
             answer = answers[0] if answers else {}
             result = answer.get("result")
             if not isinstance(result, dict):
@@ -554,11 +574,20 @@ class StreamableHttpTransport(HttpTransportBase):
     async def _relay_unprompted(self, response: aiohttp.ClientResponse, parser: SseParser) -> None:
         async for chunk in response.content.iter_any():
             for event in parser.feed(chunk):
-                if event.event == "message":
-                    for message in decode_messages(event.data, self.name):
-                        await self._deliver(message, None)
+                if event.event != "message":
+                    continue
+                try:
+                    messages = decode_messages(event.data, self.name)
+                except ProtocolViolation as exc:
+                    log.warning("[%s] dropped a message of the server stream: it %s", self.name, exc.detail)
+                    continue
+                for message in messages:
+                    await self._deliver(message, None)
 
     # --- plumbing -------------------------------------------------------------------------------
+
+    def _failure(self, exc: BaseException) -> str:
+        return describe_failure(exc, self._shown)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -665,10 +694,13 @@ class AutoTransport:
     def current(self) -> Transport:
         return self._current
 
+    @property
+    def features(self) -> frozenset[str]:
+        return self._current.features
+
     def abandon(self, request_id: Any) -> bool:
         """Close a request's answer stream, when the transport in use has one per request."""
-        current = self._current
-        return isinstance(current, StreamableHttpTransport) and current.abandon(request_id)
+        return self._current.abandon(request_id)
 
     async def connect(self) -> None:
         await self._current.connect()

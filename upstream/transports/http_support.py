@@ -21,7 +21,8 @@ import orjson
 from yarl import URL
 
 from middleware.protocol import UPSTREAM_UNAVAILABLE, Message, error_message
-from upstream.transports.base import Received, TransportClosed
+from upstream.transports.base import ProtocolViolation, Received, TransportClosed
+from upstream.transports.envelope import screen
 
 DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 EVENT_STREAM: Final = "text/event-stream"
@@ -297,20 +298,19 @@ _ERROR_BODY_LIMIT: Final = 64 * 1024
 
 
 def decode_messages(data: bytes | bytearray | memoryview, server: str) -> list[Message]:
-    """The JSON-RPC messages in one event or body: an object, or (2025-03-26) a batch."""
+    """The JSON-RPC messages in one event or body: an object, or (2025-03-26) a batch, each
+    screened (see :func:`~upstream.transports.envelope.screen`). Raises
+    :class:`ProtocolViolation` for what is not JSON or cannot be tied to a request."""
     if not len(data) or (not bytes(data[:64]).strip() and bytes(data).isspace()):
         return []
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
-        log.warning("[%s] ignored a message that is not JSON: %.200r", server, data)
-        return []
-    if isinstance(value, dict):
-        return [value]
-    if isinstance(value, list):
-        return [item for item in value if isinstance(item, dict)]
-    log.warning("[%s] ignored a JSON value that is not a message", server)
-    return []
+        log.warning("[%s] sent a message that is not JSON: %.200r", server, bytes(data[:200]))
+        raise ProtocolViolation("sent a message that is not JSON") from None
+    if type(value) is list and value:
+        return [screen(item, server) for item in value]
+    return [screen(value, server)]
 
 
 async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes | bytearray:

@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from middleware.protocol import Message
-from upstream.transports.base import Received, TransportClosed
+from upstream.transports.base import NO_FEATURES, Received, TransportClosed
+from upstream.transports.envelope import screen
 
 Reply = Message | Iterable[Message] | None
 Handler = Callable[[Message], Reply | Awaitable[Reply]]
@@ -27,10 +28,14 @@ _END = object()
 
 
 class MockTransport:
-    """A transport whose peer is ``handler``; see the module docstring."""
+    """A transport whose peer is ``handler``; see the module docstring. What the peer says is
+    screened as a real transport's is (:func:`~upstream.transports.envelope.screen`)."""
 
-    def __init__(self, handler: Handler, *, description: str = "mock") -> None:
+    features = NO_FEATURES
+
+    def __init__(self, handler: Handler, *, name: str = "mock", description: str = "mock") -> None:
         self.handler = handler
+        self.name = name
         self.description = description
         self.sent: list[Message] = []
         """Every message the gateway sent, in order (for assertions)."""
@@ -60,7 +65,11 @@ class MockTransport:
             self._inbox.put_nowait(_END)  # every later receive ends too
             raise TransportClosed(self._ended or "closed")
         assert isinstance(item, tuple)
-        return item
+        message, related = item
+        return screen(message, self.name), related
+
+    def abandon(self, request_id: object) -> bool:
+        return False
 
     async def close(self) -> None:
         self.closed = True
@@ -82,7 +91,7 @@ def _as_messages(reply: Reply) -> list[Message]:
         return []
     if isinstance(reply, Mapping):
         return [dict(reply)]
-    return [dict(m) for m in reply]
+    return list(reply)  # as the peer wrote them: the transport screens what is not a message
 
 
 def mcp_server(

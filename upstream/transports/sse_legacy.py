@@ -20,7 +20,8 @@ import orjson
 from yarl import URL
 
 from middleware.protocol import Message
-from upstream.transports.base import TransportClosed
+from upstream.errors import mapped
+from upstream.transports.base import NO_FEATURES, ProtocolViolation, TransportClosed
 from upstream.transports.http_support import (
     DEFAULT_MAX_MESSAGE_BYTES,
     EVENT_STREAM,
@@ -45,6 +46,10 @@ log = logging.getLogger("portcullis.upstream")
 
 
 class LegacySseTransport(HttpTransportBase):
+    """Everything the server says arrives on one stream, tied to no request."""
+
+    features = NO_FEATURES
+
     def __init__(
         self,
         name: str,
@@ -78,8 +83,22 @@ class LegacySseTransport(HttpTransportBase):
     def endpoint(self) -> URL | None:
         return self._endpoint
 
+    def abandon(self, request_id: object) -> bool:
+        return False  # answers come on the one stream: nothing per request to close
+
     async def connect(self) -> None:
         """Open the stream and wait (up to ``timeout``) for the ``endpoint`` event."""
+        with mapped(self._failure):
+            await self._connect()
+
+    async def send(self, message: Message) -> None:
+        with mapped(self._failure):
+            await self._send(message)
+
+    def _failure(self, exc: BaseException) -> str:
+        return describe_failure(exc, self._shown)
+
+    async def _connect(self) -> None:
         self._http = client_session(timeout=self._timeout, ssl_context=self._ssl)
         try:
             async with asyncio.timeout(self._timeout):
@@ -110,7 +129,7 @@ class LegacySseTransport(HttpTransportBase):
                 "is this a 2024-11-05 HTTP+SSE endpoint?"
             ) from None
 
-    async def send(self, message: Message) -> None:
+    async def _send(self, message: Message) -> None:
         if self._closed is not None:
             raise TransportClosed(self._closed)
         if self._http is None or self._endpoint is None:
@@ -164,8 +183,7 @@ class LegacySseTransport(HttpTransportBase):
                         if event.event == "endpoint":
                             self._on_endpoint(bytes(event.data))
                         elif event.event == "message":
-                            for message in decode_messages(event.data, self.name):
-                                await self._queue.put((message, None))
+                            await self._relay(event.data)
         except MessageTooLarge as exc:
             detail = str(exc)
         except NETWORK_ERRORS as exc:
@@ -176,6 +194,15 @@ class LegacySseTransport(HttpTransportBase):
         if ready is not None and not ready.done():
             ready.set_exception(TransportClosed(detail))
         self._push_eof()
+
+    async def _relay(self, data: bytes | memoryview) -> None:
+        try:
+            messages = decode_messages(data, self.name)
+        except ProtocolViolation as exc:
+            log.warning("[%s] dropped a message of the SSE stream: it %s", self.name, exc.detail)
+            return
+        for message in messages:
+            await self._queue.put((message, None))
 
     def _on_endpoint(self, data: bytes) -> None:
         ready = self._endpoint_ready

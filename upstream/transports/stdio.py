@@ -17,12 +17,16 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from middleware.protocol import Message
-from upstream.transports.base import Received, TransportClosed
+from upstream.errors import mapped
+from upstream.transports.base import NO_FEATURES, ProtocolViolation, Received, TransportClosed
+from upstream.transports.envelope import screen
 from upstream.transports.reaper import Reaper, kill_group
+from upstream.transports.stderr import StderrRelay
 
 log = logging.getLogger("portcullis.upstream")
 
 _PYTHON_ALIASES = frozenset({"python", "python3"})
+_STDERR_CHUNK = 64 * 1024
 
 
 def resolve_command(command: str) -> str:
@@ -34,7 +38,13 @@ def resolve_command(command: str) -> str:
 
 
 class StdioTransport:
-    """Spawns the server in its own process group, so shutdown can kill the whole tree."""
+    """Spawns the server in its own process group, so shutdown can kill the whole tree.
+
+    Its stdout must carry JSON-RPC messages and nothing else: a line that is not one breaks
+    the pipe's framing for good, so it raises :class:`ProtocolViolation` and the session ends
+    as if the server had crashed (the supervisor restarts it)."""
+
+    features = NO_FEATURES
 
     def __init__(
         self,
@@ -87,43 +97,52 @@ class StdioTransport:
             self._reaper.watch(self._process.pid)
         self._stderr_task = asyncio.create_task(self._relay_stderr(), name=f"stderr:{self.name}")
 
+    def abandon(self, request_id: object) -> bool:
+        return False  # one pipe for every request: no answer stream to close
+
     async def send(self, message: Message) -> None:
         process = self._require_process()
         stdin = process.stdin
         assert stdin is not None
         if stdin.is_closing():
             raise TransportClosed(self._exit_detail())
-        try:
-            stdin.write(orjson.dumps(message) + b"\n")
-            await stdin.drain()
-        except (ConnectionError, BrokenPipeError) as exc:
-            raise TransportClosed(self._exit_detail()) from exc
+        with mapped(self._pipe_failure):
+            try:
+                stdin.write(orjson.dumps(message) + b"\n")
+                await stdin.drain()
+            except (ConnectionError, BrokenPipeError) as exc:
+                raise TransportClosed(self._exit_detail()) from exc
 
     async def receive(self) -> Received:
         process = self._require_process()
         stdout = process.stdout
         assert stdout is not None
-        while True:
-            try:
-                line = await stdout.readline()
-            except ValueError as exc:  # a line longer than the limit
-                raise TransportClosed(
-                    f"sent a message larger than max_message_bytes ({self._limit})"
-                ) from exc
-            if not line:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(process.wait(), 1.0)
-                raise TransportClosed(self._exit_detail())
-            if line.isspace():
-                continue
-            try:
-                message = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                log.warning("[%s] ignored a stdout line that is not JSON: %.200r", self.name, line)
-                continue
-            if isinstance(message, dict):
-                return message, None
-            log.warning("[%s] ignored a JSON value that is not a message", self.name)
+        with mapped(self._pipe_failure):
+            while True:
+                try:
+                    line = await stdout.readline()
+                except ValueError as exc:  # a line longer than the limit
+                    raise TransportClosed(
+                        f"sent a message larger than max_message_bytes ({self._limit})"
+                    ) from exc
+                if not line:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(process.wait(), 1.0)
+                    raise TransportClosed(self._exit_detail())
+                if line.isspace():
+                    continue
+                return screen(self._decode(line), self.name), None
+
+    def _decode(self, line: bytes) -> object:
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:
+            log.warning("[%s] wrote a stdout line that is not JSON: %.200r", self.name, line)
+            what = "an unfinished line" if not line.endswith(b"\n") else "a line"
+            raise ProtocolViolation(f"wrote {what} on stdout that is not JSON") from None
+
+    def _pipe_failure(self, exc: BaseException) -> str:
+        return f"failed on its pipes: {exc!r}"
 
     async def close(self) -> None:
         """Close stdin, then SIGTERM the group, then SIGKILL it: the spec's shutdown order."""
@@ -169,14 +188,11 @@ class StdioTransport:
         process = self._require_process()
         stderr = process.stderr
         assert stderr is not None
-        server_log = logging.getLogger(f"portcullis.upstream.{self.name}")
-        while True:
-            try:
-                line = await stderr.readline()
-            except ValueError:  # an over-long line: skip what is buffered
-                continue
-            if not line:
-                return
-            text = line.decode("utf-8", "replace").rstrip()
-            if text:
-                server_log.info("[%s] %s", self.name, text)
+        relay = StderrRelay(self.name, logging.getLogger(f"portcullis.upstream.{self.name}"))
+        try:
+            while chunk := await stderr.read(_STDERR_CHUNK):
+                relay.feed(chunk)
+        except OSError as exc:
+            log.debug("[%s] reading stderr failed: %r", self.name, exc)
+        finally:
+            relay.close()

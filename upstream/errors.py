@@ -1,0 +1,91 @@
+"""The upstream error family: every failure of an upstream, as a member of the gateway's tree.
+
+The lowest layer of ``upstream``: transports raise :class:`TransportClosed` (the peer is gone or
+unusable) and :class:`ProtocolViolation` (it broke JSON-RPC); the session above turns them into
+:class:`UpstreamError` for the calls they fail. Foreign exceptions (aiohttp, OS, timeouts, JSON
+parsing) are mapped here, at the transport boundary, as httpx maps its transports' errors, so
+none reaches the session or the router unnamed. Every class is the upstream's fault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+import aiohttp
+
+from middleware.protocol import UPSTREAM_UNAVAILABLE
+from middleware.protocol.errors import GatewayError, UpstreamFault, UpstreamProtocolError
+
+__all__ = [
+    "FOREIGN_ERRORS",
+    "HandshakeRefused",
+    "ProtocolViolation",
+    "TransportClosed",
+    "UpstreamBrokeProtocol",
+    "UpstreamError",
+    "mapped",
+]
+
+
+class TransportClosed(UpstreamFault):
+    """The peer went away or cannot be used; ``detail`` says how (exit code, EOF, I/O error)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ProtocolViolation(TransportClosed, UpstreamProtocolError):
+    """The peer broke JSON-RPC in a way no single call can be blamed for (garbage on a pipe, an
+    answer to an id we never sent): the session cannot be trusted any more, as after a crash."""
+
+
+class UpstreamError(UpstreamFault):
+    """A named upstream could not answer; always the upstream's fault, never the client's."""
+
+    def __init__(
+        self,
+        server: str,
+        detail: str,
+        *,
+        code: int = UPSTREAM_UNAVAILABLE,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"upstream server {server!r} {detail}", code=code, data=data)
+        self.server = server
+        self.detail = detail
+
+
+class UpstreamBrokeProtocol(UpstreamError, UpstreamProtocolError):
+    """A named upstream sent something that is not valid JSON-RPC."""
+
+    def __init__(self, server: str, problem: str) -> None:
+        super().__init__(server, f"broke the protocol: {problem}")
+        self.problem = problem
+
+
+class HandshakeRefused(UpstreamError):
+    """The upstream answered ``initialize`` with an error (kept, to read its code and data)."""
+
+    def __init__(self, server: str, error: dict[str, Any]) -> None:
+        super().__init__(server, f"refused initialize: {error.get('message')}")
+        self.error = error
+
+
+FOREIGN_ERRORS: Final = (aiohttp.ClientError, OSError, TimeoutError, ValueError)
+"""What the libraries under a transport raise when the network, the pipe or the peer fails
+(``orjson.JSONDecodeError`` is a ``ValueError``)."""
+
+
+@contextlib.contextmanager
+def mapped(describe: Callable[[BaseException], str]) -> Iterator[None]:
+    """Around a transport's public method: a foreign exception leaves as :class:`TransportClosed`
+    saying what happened (``describe`` words it without credentials); ours pass unchanged."""
+    try:
+        yield
+    except GatewayError:
+        raise
+    except FOREIGN_ERRORS as exc:
+        raise TransportClosed(describe(exc)) from exc
