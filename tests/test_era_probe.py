@@ -12,7 +12,8 @@ import pytest
 
 from gateway.settings import SettingsError, load_settings
 from tests.support import ROOT
-from upstream.session.connection import UpstreamConnection, UpstreamError
+from upstream.errors import UpstreamError
+from upstream.session.connection import UpstreamConnection
 from upstream.session.era import EraMemory, ModernRefusal, NotModern, judge_discover
 from upstream.session.handshake import open_session
 from upstream.transports.stdio import StdioTransport

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from upstream.session.connection import UpstreamConnection, UpstreamError
+from upstream.errors import UpstreamError
+from upstream.session.connection import UpstreamConnection
 from upstream.session.handshake import open_session
 from upstream.transports.mock import MockTransport, mcp_server
 

@@ -14,12 +14,12 @@ from typing import Any, Final
 
 from middleware.protocol import InvalidParams, PolicyError, Scope, is_modern
 from middleware.protocol.param_headers import annotation_problem
+from upstream.errors import UpstreamError
 from upstream.pool.supervisor import Supervisor
 from upstream.routing.cache_hints import CacheHints
 from upstream.routing.catalog import KINDS, RESOURCES, TEMPLATES, TOOLS, Catalog, Kind, Namespace, Owner
 from upstream.routing.pages import EXPIRED, InvalidCursor, Pages, SnapshotLimits
 from upstream.routing.readiness import Readiness
-from upstream.session.connection import UpstreamError
 
 log = logging.getLogger("portcullis.router")
 

@@ -13,8 +13,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
+from upstream.errors import UpstreamError
 from upstream.pool.supervisor import Supervisor
-from upstream.session.connection import UpstreamError
 
 log = logging.getLogger("portcullis.router")
 

@@ -33,6 +33,7 @@ from middleware.protocol import (
 )
 from middleware.protocol.headers import HeaderMismatch
 from middleware.protocol.param_headers import annotated, check_param_headers
+from upstream.errors import UpstreamError
 from upstream.pool.supervisor import Supervisor
 from upstream.routing.catalog import (
     KIND_BY_LIST_METHOD,
@@ -51,7 +52,6 @@ from upstream.routing.pages import SnapshotLimits
 from upstream.routing.readiness import Readiness
 from upstream.routing.tasks import TaskMap, list_upstream_tasks, rewrite_task_ids
 from upstream.session.channel import ClientChannel
-from upstream.session.connection import UpstreamError
 
 log = logging.getLogger("portcullis.router")
 

@@ -15,8 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final
 
+from upstream.errors import UpstreamError
 from upstream.pool.supervisor import Supervisor
-from upstream.session.connection import UpstreamError
 
 log = logging.getLogger("portcullis.router")
 

@@ -31,7 +31,6 @@ from middleware.protocol import (
     result_message,
 )
 from upstream.errors import (
-    HandshakeRefused,
     ProtocolViolation,
     TransportClosed,
     UpstreamBrokeProtocol,
@@ -42,16 +41,7 @@ from upstream.transports.base import STREAM_PER_REQUEST, Transport
 
 log = logging.getLogger("portcullis.upstream")
 
-__all__ = [
-    "HANDSHAKE_VERSIONS",
-    "CallChannel",
-    "HandshakeRefused",
-    "ServerIdentity",
-    "UpstreamConnection",
-    "UpstreamError",
-]
-# UpstreamError and HandshakeRefused live in upstream.errors; re-exported here for importers
-# (the router) that have not moved yet.
+__all__ = ["HANDSHAKE_VERSIONS", "CallChannel", "ServerIdentity", "UpstreamConnection"]
 
 NotificationSink = Callable[[str, Message], None]
 """Receives upstream notifications not tied to a call: (server name, message)."""
