@@ -236,6 +236,8 @@ class LoggingSettings(_Strict):
 DEFAULT_MIDDLEWARE = [
     MiddlewareSettings(use="middleware.telemetry.access_log:AccessLog"),
     MiddlewareSettings(use="middleware.timeouts:Timeouts"),
+    # What flows back stays bounded unless a stack is configured without these.
+    MiddlewareSettings(use="middleware.limits:ProgressThrottle"),
 ]
 
 
