@@ -238,6 +238,7 @@ DEFAULT_MIDDLEWARE = [
     MiddlewareSettings(use="middleware.timeouts:Timeouts"),
     # What flows back stays bounded unless a stack is configured without these.
     MiddlewareSettings(use="middleware.limits:ProgressThrottle"),
+    MiddlewareSettings(use="middleware.limits:ResultLimits"),
 ]
 
 

@@ -37,11 +37,26 @@ class ProgressThrottle:
         if scope["id"] is None:
             await self.app(scope, receive, send)
             return
-        gate = _Gate(send, self.per_second, self.burst)
+        gate: _Gate | None = None
+
+        async def throttled(event: Event) -> None:
+            nonlocal gate
+            if gate is None:  # a call without progress never builds one
+                if not _is_progress(event):
+                    await send(event)
+                    return
+                gate = _Gate(send, self.per_second, self.burst)
+            await gate.send(event)
+
         try:
-            await self.app(scope, receive, gate.send)
+            await self.app(scope, receive, throttled)
         finally:
-            gate.close()
+            if gate is not None:
+                gate.close()
+
+
+def _is_progress(event: Event) -> bool:
+    return event["type"] == NOTIFICATION and event["message"].get("method") == PROGRESS
 
 
 class _Gate:
@@ -67,7 +82,7 @@ class _Gate:
         return self._tokens
 
     async def send(self, event: Event) -> None:
-        if event["type"] == NOTIFICATION and event["message"].get("method") == PROGRESS:
+        if _is_progress(event):
             async with self._lock:
                 if self._pending is None and self._refill() >= 1:
                     self._tokens -= 1
