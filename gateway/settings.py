@@ -245,6 +245,9 @@ class LoggingSettings(_Strict):
 DEFAULT_MIDDLEWARE = [
     MiddlewareSettings(use="middleware.telemetry.access_log:AccessLog"),
     MiddlewareSettings(use="middleware.timeouts:Timeouts"),
+    # What flows back stays bounded unless a stack is configured without these.
+    MiddlewareSettings(use="middleware.limits:ProgressThrottle"),
+    MiddlewareSettings(use="middleware.limits:ResultLimits"),
 ]
 
 
