@@ -1,6 +1,6 @@
 """µs per small tools/call result through each limits middleware, in process (no I/O).
 
-Run: ``.venv/bin/python -m tests.bench_limits``. Best of many short runs, since the machine
+Run: ``.venv/bin/python -m bench.limits``. Best of many short runs, since the machine
 may be shared; the numbers are the cost of the hot path, not a throughput.
 """
 
