@@ -11,7 +11,14 @@ from pathlib import Path
 from types import FrameType
 
 from gateway import __version__
-from gateway.settings import Settings, SettingsError, find_settings_file, is_loopback, load_settings
+from gateway.settings import (
+    Settings,
+    SettingsError,
+    command_problems,
+    find_settings_file,
+    is_loopback,
+    load_settings,
+)
 
 log = logging.getLogger("portcullis")
 
@@ -44,6 +51,9 @@ def check(args: argparse.Namespace) -> int:
             return None
 
         build_mcp_stack(settings, nothing)
+        commands = command_problems(settings)
+        if commands:
+            raise SettingsError(str(path or "built-in defaults"), commands)
     except SettingsError as error:
         return _report(error)
     problems = serving_problems(settings)
