@@ -64,8 +64,8 @@ def kill_leftovers(pids: list[int]) -> None:
 
 
 def health(gateway: RunningGateway) -> dict[str, str]:
-    servers: dict[str, str] = httpx2.get(f"{gateway.base}/healthz", timeout=5).json()["servers"]
-    return servers
+    servers: dict[str, dict[str, str]] = httpx2.get(f"{gateway.base}/healthz", timeout=5).json()["servers"]
+    return {name: server["state"] for name, server in servers.items()}
 
 
 # --- shutdown leaves no orphans ----------------------------------------------------------------

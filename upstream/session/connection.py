@@ -121,6 +121,15 @@ class StreamPerRequest(Protocol):
         ...
 
 
+@runtime_checkable
+class ProcessTransport(Protocol):
+    """A transport with a process behind it (stdio), which can say whether it has ended."""
+
+    def exit_detail(self) -> str | None:
+        """How the process ended ("exited with code 1"), or None while it runs."""
+        ...
+
+
 class ModernPath(Protocol):
     """How requests reach a 2026-07-28 upstream (see :mod:`upstream.session.modern`)."""
 
@@ -172,6 +181,17 @@ class UpstreamConnection:
     @property
     def closed_reason(self) -> str | None:
         return self._closed_reason
+
+    def check_alive(self) -> bool:
+        """False once closed. Asks a stdio transport's process too: a server whose process
+        ended while something else holds its stdout open would otherwise look alive; this
+        closes the connection then, so its calls fail and its supervisor restarts it."""
+        transport = self._transport
+        if self._closed_reason is None and isinstance(transport, ProcessTransport):
+            ended = transport.exit_detail()
+            if ended is not None:
+                self._mark_closed(ended)
+        return self._closed_reason is None
 
     @property
     def description(self) -> str:
