@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -168,3 +170,24 @@ async def test_healthz_sees_a_killed_server_at_once_even_if_its_stdout_stays_ope
         status, body = healthz(gateway)
         assert body["servers"]["alpha"] == {"state": "restarting", "last_exit": "was killed by SIGKILL"}
         assert (status, body["status"]) == (200, "degraded")
+
+
+# --- a busy port -------------------------------------------------------------------------------
+
+
+def test_a_busy_port_is_one_line_and_no_key(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        path = write(tmp_path, "[auth]\nenabled = true\n")  # no keys: serve would print a local one
+        result = cli("serve", "--settings", str(path), "--port", str(port))
+    assert result.returncode == 2, result.stderr
+    output = result.stdout + result.stderr
+    assert not re.search(r"pcs_\w", output), output
+    assert "serving" not in output and "Traceback" not in output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert lines[0].endswith(
+        f"127.0.0.1:{port} is already in use; stop the other process or pick another port with --port"
+    )
