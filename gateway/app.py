@@ -40,7 +40,9 @@ from middleware.edge.body_limit import BodyLimit
 from middleware.edge.host_origin import HostOriginGuard
 from middleware.protocol import MCPApp
 from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend
+from upstream.errors import UpstreamError
 from upstream.pool.per_client import PerClientSupervisor
+from upstream.pool.status import COMMAND_NOT_EXECUTABLE, COMMAND_NOT_FOUND, public_reason
 from upstream.pool.supervisor import RestartPolicy, ServerSpec, ServerSupervisor, Supervisor
 from upstream.routing.catalog import CollisionError, Namespace
 from upstream.routing.interest import Interest
@@ -120,6 +122,20 @@ def server_specs(settings: Settings, reaper: Reaper) -> list[ServerSpec]:
             )
         )
     return specs
+
+
+def eager_start_failure(name: str, error: UpstreamError) -> str:
+    """One line for a server that did not start with the gateway: what failed, the fix, and
+    that the others are served anyway."""
+    if public_reason(error) in (COMMAND_NOT_FOUND, COMMAND_NOT_EXECUTABLE):
+        fix = f"install it or fix servers.{name}.command (`portcullis check` tests it)"
+    else:
+        fix = f"see its output above and servers.{name} in the settings"
+    detail = error.detail.removeprefix("failed to start: ")
+    return (
+        f"[{name}] did not start: {detail}; {fix}. Serving the other servers; calls to "
+        f"{name!r} fail until it starts (it is retried when called)"
+    )
 
 
 class Gateway:
@@ -223,7 +239,12 @@ class Gateway:
     async def start(self) -> None:
         self.reaper.start()
         eager = [s for s in self.supervisors.values() if s.spec.start_eagerly and not s.spec.per_client]
-        await asyncio.gather(*(s.connection() for s in eager))
+        started = await asyncio.gather(*(s.connection() for s in eager), return_exceptions=True)
+        for supervisor, outcome in zip(eager, started, strict=True):
+            if isinstance(outcome, UpstreamError):
+                log.error("%s", eager_start_failure(supervisor.name, outcome))
+            elif isinstance(outcome, BaseException):
+                raise outcome
         for router in self.routers.values():
             await router.prime()
         self._janitor = asyncio.create_task(self._expire_sessions(), name="session-janitor")
@@ -256,18 +277,27 @@ class Gateway:
             for session_id in await self.store.expire_idle():
                 self.live.close(session_id)
 
-    def health(self) -> dict[str, Any]:
-        servers = {
-            name: "running" if supervisor.identity is not None else "not started"
-            for name, supervisor in self.supervisors.items()
-        }
-        return {"status": "ok", "version": __version__, "servers": servers}
+    def health(self) -> tuple[dict[str, Any], int]:
+        """The truth about each server, and overall: "ok" (200) when none is failed or
+        restarting, "degraded" (200) when some are, "unavailable" (503) when every configured
+        server has failed. Reasons come from a fixed vocabulary: no command, env or path."""
+        statuses = {name: supervisor.status() for name, supervisor in self.supervisors.items()}
+        states = [status.state for status in statuses.values()]
+        if states and all(state == "failed" for state in states):
+            overall, code = "unavailable", 503
+        elif any(state in ("failed", "restarting") for state in states):
+            overall, code = "degraded", 200
+        else:
+            overall, code = "ok", 200
+        servers = {name: status.as_json() for name, status in statuses.items()}
+        return {"status": overall, "version": __version__, "servers": servers}, code
 
     def asgi(self) -> ASGIApp:
         """The whole app: HTTP tier around a dispatch to the endpoints, Starlette for the rest."""
 
         async def health(request: Request) -> JSONResponse:
-            return JSONResponse(self.health())
+            body, code = self.health()
+            return JSONResponse(body, status_code=code)
 
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import secrets
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
 from gateway import __version__
-from gateway.settings import Settings, SettingsError, find_settings_file, is_loopback, load_settings
+from gateway.settings import (
+    Settings,
+    SettingsError,
+    command_problems,
+    find_settings_file,
+    is_loopback,
+    load_settings,
+)
 
 log = logging.getLogger("portcullis")
 
@@ -44,6 +53,9 @@ def check(args: argparse.Namespace) -> int:
             return None
 
         build_mcp_stack(settings, nothing)
+        commands = command_problems(settings)
+        if commands:
+            raise SettingsError(str(path or "built-in defaults"), commands)
     except SettingsError as error:
         return _report(error)
     problems = serving_problems(settings)
@@ -80,11 +92,7 @@ def serving_problems(settings: Settings) -> list[str]:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from gateway.app import Gateway
     from gateway.logs import configure
-    from middleware.auth.api_key import hash_key
 
     try:
         settings, path = _load(args.settings)
@@ -100,6 +108,44 @@ def serve(args: argparse.Namespace) -> int:
         for problem in problems:
             log.error("refusing to serve: %s", problem)
         return 2
+    listening = listen(settings.host, settings.port)
+    if isinstance(listening, str):
+        log.error("%s", listening)
+        return 2
+    settings.port = listening.getsockname()[1]  # the real one, when asked for port 0
+    with listening:
+        return _serve_on(listening, settings, path)
+
+
+def listen(host: str, port: int) -> socket.socket | str:
+    """The listening socket, bound before anything is printed (a key printed for a gateway
+    that then fails to start is noise); or one line saying why not and what to do."""
+    where = f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        return f"cannot listen on {where} ({exc}); pick another address with --host"
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            return f"{where} is already in use; stop the other process or pick another port with --port"
+        return (
+            f"cannot listen on {where} ({exc.strerror}); pick another address with --host or port with --port"
+        )
+    return sock
+
+
+def _serve_on(sock: socket.socket, settings: Settings, path: Path | None) -> int:
+    import uvicorn
+
+    from gateway.app import Gateway
+    from middleware.auth.api_key import hash_key
+
     key_hashes = {key.sha256: key.principal for key in settings.auth.api_keys}
     if settings.auth.enabled and not key_hashes:
         local_key = new_api_key()
@@ -147,7 +193,7 @@ def serve(args: argparse.Namespace) -> int:
             self._captured_signals.clear()
 
     server = CleanExitServer(config)
-    server.run()
+    server.run(sockets=[sock])
     return 0 if server.started else 1
 
 

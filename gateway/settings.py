@@ -11,6 +11,7 @@ import importlib
 import ipaddress
 import os
 import re
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -392,6 +393,40 @@ def _resolve_relative_cwds(settings: Settings, base: Path) -> None:
                 value = getattr(tls, key)
                 if value is not None and not Path(value).is_absolute():
                     setattr(tls, key, str((base / value).resolve()))
+
+
+def command_problems(settings: Settings) -> list[str]:
+    """Stdio servers whose ``command`` cannot be run, as 'key: what is wrong; the fix'.
+
+    Not part of validation: ``serve`` still starts the other servers (the program may be
+    installed later), but ``check`` reports it with the other settings errors."""
+    from upstream.transports.stdio import resolve_command  # here: keeps settings import-light
+
+    problems = []
+    for name, server in settings.servers.items():
+        if server.command is None:
+            continue
+        env_path = {**os.environ, **server.env}.get("PATH", os.defpath)
+        problem = _command_problem(resolve_command(server.command), server.cwd, env_path)
+        if problem is not None:
+            problems.append(f"servers.{name}.command: {problem}")
+    return problems
+
+
+def _command_problem(command: str, cwd: str | None, env_path: str) -> str | None:
+    """What stops ``command`` from being executed as the server's process would be (a bare name
+    is looked up on the PATH the server gets; a path is relative to its ``cwd``)."""
+    if os.sep not in command:
+        if shutil.which(command, path=env_path) is not None:
+            return None
+        return f"{command!r} was not found on PATH; install it, or give its full path"
+    path = Path(cwd or ".") / command
+    if not path.exists():
+        where = f" (relative to cwd {cwd!r})" if cwd and not Path(command).is_absolute() else ""
+        return f"{command!r} does not exist{where}; fix the path, or install the program there"
+    if not path.is_file() or not os.access(path, os.X_OK):
+        return f"{command!r} is not an executable file; point it at the program, or make it executable"
+    return None
 
 
 def explain(error: Any) -> str:

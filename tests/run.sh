@@ -19,11 +19,7 @@ if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[t
   exit 2
 fi
 rm -f "$install_log"
-echo "== redis-server"       # the replica tests start a private one (nothing kept on disk)
-if ! command -v redis-server >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q redis-server >/dev/null 2>&1; } || true
-fi
-command -v redis-server >/dev/null 2>&1 || { echo "tests/run.sh: redis-server is needed (Debian: apt-get install redis-server)" >&2; exit 2; }
+echo "== redis-server";       bash tests/tools/ensure-redis.sh   # says so before installing with apt
 echo "== node tools";         bash tests/tools/install-node-tools.sh || { rc=$?; [ "$rc" -eq 3 ] && [ -z "${CI:-}" ] || exit "$rc"; }
 
 echo "== ruff check";         .venv/bin/ruff check .

@@ -16,6 +16,7 @@ from typing import Any
 
 from middleware.protocol import Message
 from upstream.errors import UpstreamError
+from upstream.pool.status import ServerStatus, public_reason
 from upstream.pool.supervisor import CrashRecord, ServerSpec, open_connection
 from upstream.session.connection import CallChannel, ServerIdentity, UpstreamConnection
 
@@ -45,11 +46,25 @@ class PerClientSupervisor:
         self._identity: ServerIdentity | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._closing = False
+        self._failure: str | None = None
+        """Why the last open failed (public words), until one works."""
 
     @property
     def identity(self) -> ServerIdentity | None:
         """What the server said at its last handshake with any client."""
         return self._identity
+
+    def status(self) -> ServerStatus:
+        """Running while any client's session is alive; failed when the last open failed."""
+        alive = [c for c in self._connections.values() if c.check_alive()]  # asks every one
+        if alive:
+            return ServerStatus("running")
+        if self._crashes.looping:
+            return ServerStatus("failed", f"is crash-looping; last: {self._failure}")
+        busy = any(not task.done() for task in self._starting.values())
+        if self._failure is not None:
+            return ServerStatus("restarting" if busy else "failed", self._failure)
+        return ServerStatus("starting" if busy else "not started")
 
     async def connection(self, session_id: str | None = None) -> UpstreamConnection:
         if session_id is None:
@@ -82,7 +97,9 @@ class PerClientSupervisor:
             connection = await open_connection(self.spec, self._client_info, deliver, self._era)
         except UpstreamError as exc:
             self._crashes.record(exc.detail)
+            self._failure = public_reason(exc)
             raise
+        self._failure = None
         connection.default_channel = channel
         self._identity = connection.identity
         self._connections[session_id] = connection

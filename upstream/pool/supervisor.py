@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from upstream.errors import UpstreamError
+from upstream.pool.status import ServerStatus, public_reason
 from upstream.session.connection import NotificationSink, ServerIdentity, UpstreamConnection
 from upstream.session.era import PROBE_TIMEOUT, Era, EraMemory
 from upstream.session.handshake import open_session
@@ -118,6 +119,10 @@ class Supervisor(Protocol):
 
     async def connection(self, session_id: str | None = None) -> UpstreamConnection: ...
 
+    def status(self) -> ServerStatus:
+        """The server's state now, for /healthz; cheap, and safe to show anyone."""
+        ...
+
     def release(self, session_id: str) -> None: ...
 
     async def close(self) -> None: ...
@@ -176,11 +181,32 @@ class ServerSupervisor:
         self._crashes = CrashRecord(spec.name, spec.restart)
         self._era = spec.era_memory()
         self._closing = False
+        self._failure: str | None = None
+        """Why the last start failed or the last process ended (public words), until a start works."""
 
     @property
     def identity(self) -> ServerIdentity | None:
         connection = self._connection
         return connection.identity if connection is not None else None
+
+    def status(self) -> ServerStatus:
+        """Asks the process too (not only the reader), so a server killed a moment ago is not
+        reported running; noticing it here also starts its restart."""
+        connection = self._connection
+        if connection is not None and connection.check_alive():
+            return ServerStatus("running")
+        if self._crashes.looping:
+            return ServerStatus("failed", f"is crash-looping; last: {self._failure}")
+        last = self._failure
+        if connection is not None and connection.closed_reason is not None and self._watching():
+            last = public_reason(connection.closed_reason)  # the watcher has not recorded it yet
+        busy = self._watching() or (self._starting is not None and not self._starting.done())
+        if last is None:
+            return ServerStatus("starting" if busy else "not started")
+        return ServerStatus("restarting" if busy else "failed", last)
+
+    def _watching(self) -> bool:
+        return self._watcher is not None and not self._watcher.done()
 
     async def connection(self, session_id: str | None = None) -> UpstreamConnection:
         """The live connection, starting the server if needed (one start for all waiters)."""
@@ -205,8 +231,10 @@ class ServerSupervisor:
             connection = await open_connection(self.spec, self._client_info, self._on_notification, self._era)
         except UpstreamError as exc:
             self._crashes.record(exc.detail)
+            self._failure = public_reason(exc)
             raise
         self._connection = connection
+        self._failure = None
         self._watcher = asyncio.create_task(self._watch(connection), name=f"watch:{self.name}")
         info = connection.identity.server_info if connection.identity else {}
         log.info(
@@ -227,6 +255,7 @@ class ServerSupervisor:
         log.error("[%s] upstream server %s; restarting", self.name, reason)
         await connection.close()
         self._crashes.record(reason)
+        self._failure = public_reason(reason)
         if self._crashes.looping:
             log.error("[%s] crash loop: %d crashes; not restarting for now", self.name, len(self._crashes))
             return

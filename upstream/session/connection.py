@@ -150,6 +150,17 @@ class UpstreamConnection:
     def closed_reason(self) -> str | None:
         return self._closed_reason
 
+    def check_alive(self) -> bool:
+        """False once closed. Asks a stdio transport's process too: a server whose process
+        ended while something else holds its stdout open would otherwise look alive; this
+        closes the connection then, so its calls fail and its supervisor restarts it."""
+        transport = self._transport
+        if self._closed_reason is None:
+            ended = transport.ended()
+            if ended is not None:
+                self._mark_closed(ended)
+        return self._closed_reason is None
+
     @property
     def description(self) -> str:
         """How the transport describes itself in logs (a pid, a URL)."""

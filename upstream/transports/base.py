@@ -60,4 +60,9 @@ class Transport(Protocol):
         without :data:`STREAM_PER_REQUEST`), and then ``notifications/cancelled`` must say it."""
         ...
 
+    def ended(self) -> str | None:
+        """How the peer ended, when the transport can tell without reading (a process's exit
+        status, a peer that hung up); None while it runs or when it cannot tell."""
+        ...
+
     async def close(self) -> None: ...

@@ -204,6 +204,10 @@ class StreamableHttpTransport(HttpTransportBase):
         self._stop_exchange(request_id)
         return True
 
+    def ended(self) -> str | None:
+        """A remote peer cannot be seen to end before a read fails."""
+        return None
+
     async def close(self) -> None:
         if self._closed is None:
             self._closed = "was closed by the gateway"
@@ -701,6 +705,10 @@ class AutoTransport:
     def abandon(self, request_id: Any) -> bool:
         """Close a request's answer stream, when the transport in use has one per request."""
         return self._current.abandon(request_id)
+
+    def ended(self) -> str | None:
+        """A remote peer cannot be seen to end before a read fails."""
+        return None
 
     async def connect(self) -> None:
         await self._current.connect()

@@ -71,6 +71,10 @@ class MockTransport:
     def abandon(self, request_id: object) -> bool:
         return False
 
+    def ended(self) -> str | None:
+        """Set once the mock peer hung up."""
+        return self._ended
+
     async def close(self) -> None:
         self.closed = True
         self.hang_up("closed")

@@ -86,6 +86,10 @@ class LegacySseTransport(HttpTransportBase):
     def abandon(self, request_id: object) -> bool:
         return False  # answers come on the one stream: nothing per request to close
 
+    def ended(self) -> str | None:
+        """A remote peer cannot be seen to end before a read fails."""
+        return None
+
     async def connect(self) -> None:
         """Open the stream and wait (up to ``timeout``) for the ``endpoint`` event."""
         with mapped(self._failure):

@@ -3,11 +3,12 @@
 A server may write anything there, at any rate: one 20 MB line, or a million short ones. Each
 line is cut at ``line_bytes`` (saying how much was cut), and each server may log at most
 ``per_second`` lines a second; what is over the budget is counted and reported in a single
-"suppressed N lines" line when logging resumes, so a flood costs the log a few lines a second.
+"suppressed N lines" line within a second, so a flood costs the log a few lines a second.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Final
@@ -52,11 +53,7 @@ class StderrRelay:
         """At EOF: the unterminated last line, and the count of what was suppressed."""
         if self._partial or self._cut:
             self._emit()
-        if self._suppressed:
-            self._log.warning(
-                "[%s] suppressed %d stderr lines (over %d/s)", self._name, self._suppressed, self._per_second
-            )
-            self._suppressed = 0
+        self._report_suppressed()
 
     def _keep(self, chunk: bytes, start: int, end: int) -> None:
         room = self._line_bytes - len(self._partial)
@@ -75,15 +72,21 @@ class StderrRelay:
         if now - self._window >= 1.0:
             self._window, self._logged = now, 0
         if self._logged >= self._per_second:
+            if not self._suppressed:
+                # Said within a second even if the flood is the server's last word for a while.
+                asyncio.get_running_loop().call_later(1.0, self._report_suppressed)
             self._suppressed += 1
             return
         self._logged += 1
+        self._report_suppressed()
+        if cut:
+            self._log.info("[%s] %s …(%d bytes cut)", self._name, text, cut)
+        else:
+            self._log.info("[%s] %s", self._name, text)
+
+    def _report_suppressed(self) -> None:
         if self._suppressed:
             self._log.warning(
                 "[%s] suppressed %d stderr lines (over %d/s)", self._name, self._suppressed, self._per_second
             )
             self._suppressed = 0
-        if cut:
-            self._log.info("[%s] %s …(%d bytes cut)", self._name, text, cut)
-        else:
-            self._log.info("[%s] %s", self._name, text)

@@ -174,6 +174,14 @@ class StdioTransport:
             raise TransportClosed("not started")
         return self._process
 
+    def ended(self) -> str | None:
+        """How the process ended, or None while it runs (the event loop records its exit as
+        soon as it is reaped, before the pipes reach EOF)."""
+        process = self._process
+        if process is None or process.returncode is None:
+            return None
+        return self._exit_detail()
+
     def _exit_detail(self) -> str:
         process = self._process
         if process is None or process.returncode is None:
