@@ -121,7 +121,8 @@ class Unsolicited:
             self._spawn(restore_interest(self._supervisors[server], self._interest))
         self._started_once.add(server)
 
-    def session_ended(self, session_id: str) -> None:
+    async def session_ended(self, session_id: str) -> None:
+        """A session holder: release its per-client upstream sessions and its interest."""
         for supervisor in self._supervisors.values():
             supervisor.release(session_id)
         for server, uri in self._interest.drop_session(session_id):
