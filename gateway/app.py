@@ -29,7 +29,7 @@ from gateway.front.modern import ModernFront
 from gateway.front.mrtr import ParkedCalls
 from gateway.front.own_answers import OwnAnswers
 from gateway.front.request_state import RequestStates
-from gateway.front.sessions import LiveSessions, SessionStore
+from gateway.front.sessions import EndReason, LiveSessions, SessionEnds, SessionStore
 from gateway.front.unsolicited import LIST_CHANGED, SessionChannel, Unsolicited
 from gateway.remote import http_connector
 from gateway.settings import MiddlewareSettings, Settings, SettingsError
@@ -146,7 +146,11 @@ class Gateway:
         self.key_hashes = key_hashes
         self.reaper = Reaper()
         self.live = LiveSessions()
-        self.store: SessionStore = InMemorySessionStore(idle_timeout=settings.sessions.idle_timeout)
+        self.ends = SessionEnds()
+        self.store: SessionStore = InMemorySessionStore(
+            idle_timeout=settings.sessions.idle_timeout,
+            on_expired=partial(self.ends.end, reason=EndReason.EXPIRED_ON_READ),
+        )
         self.interest = Interest()
         self.tasks = TaskMap()
         self.events: EventStore = InMemoryEventStore()
@@ -164,7 +168,7 @@ class Gateway:
         client_info = {"name": "portcullis", "version": __version__}
         self.supervisors: dict[str, Supervisor] = {}
         self.unsolicited = Unsolicited(self.live, self.interest, self.supervisors, self.tasks)
-        self.live.on_close = self.unsolicited.session_ended
+        self._register_session_holders()
         for spec in server_specs(settings, self.reaper):
             self.supervisors[spec.name] = (
                 PerClientSupervisor(spec, client_info=client_info, session_channel=self._session_channel)
@@ -204,6 +208,17 @@ class Gateway:
         for method in LIST_CHANGED:
             self.unsolicited.notification(server, {"jsonrpc": "2.0", "method": method})
 
+    def _register_session_holders(self) -> None:
+        """Everything that keeps per-session state hears when a session ends, whatever ended
+        it: first the record goes (nobody can reach the session any more), then the rest."""
+        ends = self.ends
+        # A shared record outlives this replica: shutting down here does not end it.
+        ends.register("session store", self.store.delete, skip=[EndReason.SHUTDOWN])
+        ends.register("live sessions", self.live.session_ended)
+        ends.register("event store", self.events.forget)
+        # Upstreams are closing anyway on shutdown: no goodbyes to send them one by one.
+        ends.register("upstream interest", self.unsolicited.session_ended, skip=[EndReason.SHUTDOWN])
+
     def _add_endpoint(self, path: str, router: Router, pinned: str | None = None) -> None:
         self.routers[path] = router
         own = OwnAnswers(router, server_info=self.server_info, readiness=self.readiness)
@@ -215,7 +230,9 @@ class Gateway:
             states=self.request_states,
             parked=self.parked,
             resumed_elsewhere=self.ledger.resumed_elsewhere if self.ledger is not None else None,
-            listener=Listener(stack, self.live, path=path, keepalive=keepalive, server_info=self.server_info),
+            listener=Listener(
+                stack, self.live, self.ends, path=path, keepalive=keepalive, server_info=self.server_info
+            ),
             server_info=self.server_info,
             keepalive=keepalive,
         )
@@ -227,6 +244,7 @@ class Gateway:
             store=self.store,
             live=self.live,
             events=self.events,
+            ends=self.ends,
             max_sessions=self.settings.sessions.max_sessions,
             keepalive=keepalive,
         )
@@ -261,7 +279,8 @@ class Gateway:
             self._janitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._janitor
-        self.live.close_all()
+        for session_id in self.live.ids():
+            await self.ends.end(session_id, EndReason.SHUTDOWN)
         self.parked.close()
         if self.ledger is not None:
             await self.ledger.close()
@@ -274,8 +293,14 @@ class Gateway:
         interval = min(60.0, self.settings.sessions.idle_timeout / 2)
         while True:
             await asyncio.sleep(interval)
-            for session_id in await self.store.expire_idle():
-                self.live.close(session_id)
+            await self.expire_idle_sessions()
+
+    async def expire_idle_sessions(self) -> int:
+        """One pass of the janitor: end every session idle past the limit; how many ended."""
+        expired = await self.store.expire_idle()
+        for session_id in expired:
+            await self.ends.end(session_id, EndReason.IDLE)
+        return len(expired)
 
     def health(self) -> tuple[dict[str, Any], int]:
         """The truth about each server, and overall: "ok" (200) when none is failed or

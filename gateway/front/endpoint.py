@@ -20,9 +20,11 @@ from gateway.front.failures import failure_message
 from gateway.front.modern import ModernFront, is_modern_request
 from gateway.front.reply import KEEPALIVE, SSE_HEADERS, Journal, Reply, body_chunk, sse_event
 from gateway.front.sessions import (
+    EndReason,
     Inbox,
     LiveSession,
     LiveSessions,
+    SessionEnds,
     SessionRecord,
     SessionStore,
     new_session_id,
@@ -86,6 +88,7 @@ class MCPEndpoint:
         store: SessionStore,
         live: LiveSessions,
         events: EventStore,
+        ends: SessionEnds,
         max_sessions: int,
         keepalive: float,
     ) -> None:
@@ -96,6 +99,7 @@ class MCPEndpoint:
         self.store = store
         self.live = live
         self.events = events
+        self.ends = ends
         self.max_sessions = max_sessions
         self.keepalive = keepalive
 
@@ -470,9 +474,7 @@ class MCPEndpoint:
         session = await self._session(scope, send, principal)
         if session is None:
             return
-        await self.store.delete(session.id)
-        self.live.close(session.id)
-        await self.events.forget(session.id)
+        await self.ends.end(session.id, EndReason.DELETED)
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

@@ -3,7 +3,8 @@
 Each open stream is a live "session" of this replica for delivery purposes only, so the list
 changes and resource updates that reach the GET streams of legacy sessions reach it too, with
 the same routing; its resource subscriptions go through the MCP tier (the same policy as a
-legacy ``resources/subscribe``) and are released when the stream closes.
+legacy ``resources/subscribe``) and are released when the stream closes, which ends that
+session the one way every session ends (:class:`gateway.front.sessions.SessionEnds`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Final
 
 from gateway.front.client_stream import no_input, queued, watch_disconnect
 from gateway.front.reply import SSE_HEADERS, body_chunk, sse_event
-from gateway.front.sessions import LiveSessions, StreamItem
+from gateway.front.sessions import EndReason, LiveSessions, SessionEnds, StreamItem
 from middleware.protocol import (
     INVALID_PARAMS,
     META_SERVER_INFO,
@@ -53,10 +54,18 @@ def _filter_problem(wanted: Any) -> str | None:
 
 class Listener:
     def __init__(
-        self, app: MCPApp, live: LiveSessions, *, path: str, keepalive: float, server_info: dict[str, Any]
+        self,
+        app: MCPApp,
+        live: LiveSessions,
+        ends: SessionEnds,
+        *,
+        path: str,
+        keepalive: float,
+        server_info: dict[str, Any],
     ) -> None:
         self.app = app
         self.live = live
+        self.ends = ends
         self.path = path
         self.keepalive = keepalive
         self.server_info = server_info
@@ -106,7 +115,7 @@ class Listener:
                 await send(body_chunk(sse_event(closing)))
             await send(body_chunk(b"", more=False))
         finally:
-            self.live.close(stream_key)
+            await self.ends.end(stream_key, EndReason.LISTEN_CLOSED)
 
     async def _relay(  # noqa: PLR0917
         self,

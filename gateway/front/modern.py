@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from gateway.front.listen import Listener
 from gateway.front.mrtr import (
-    ENDED,
-    GONE,
-    PARKED,
-    REFUSED,
+    Carrier,
     Exchange,
     ModernCall,
+    Outcome,
     ParkedCalls,
     Watchdog,
     attach,
@@ -141,7 +139,6 @@ class ModernFront:
         self.listener = listener
         self.server_info = server_info
         self.keepalive = keepalive
-        self._settling: set[asyncio.Task[None]] = set()
 
     async def handle(
         self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend, message: Message, principal: Principal
@@ -233,20 +230,10 @@ class ModernFront:
         reply: Reply,
         receive: ASGIReceive,
     ) -> None:
-        """Run a new call in this request's own task. If it needs the client, the exchange
-        ends (``input_required``) while this task goes on running the call, parked."""
+        """Start a new call in a task of its own, and carry it in this exchange."""
         carrier = await attach(call, exchange, self._writer(reply, mcp_scope))
-        watchdog = Watchdog(receive, carrier.client_left)
-
-        def ended_early(done: asyncio.Future[str]) -> None:
-            watchdog.stop()
-            if done.result() in (PARKED, REFUSED):  # the call is suspended: settle elsewhere
-                self._spawn(self._settle(done.result(), call, mcp_scope, exchange, reply))
-
-        carrier.done.add_done_callback(ended_early)
-        await call.run(self.app, mcp_scope)
-        if carrier.done.done() and carrier.done.result() == ENDED:
-            await self._settle(ENDED, call, mcp_scope, exchange, reply)
+        call.start(self.app, mcp_scope)
+        await self._carry(call, carrier, mcp_scope, exchange, reply, receive)
 
     async def _resume(
         self,
@@ -258,30 +245,41 @@ class ModernFront:
     ) -> None:
         """Carry a parked call, answered, into this retry's exchange."""
         carrier = await attach(call, exchange, self._writer(reply, mcp_scope))
+        await self._carry(call, carrier, mcp_scope, exchange, reply, receive)
+
+    async def _carry(  # noqa: PLR0917
+        self,
+        call: ModernCall,
+        carrier: Carrier,
+        mcp_scope: MCPScope,
+        exchange: Exchange,
+        reply: Reply,
+        receive: ASGIReceive,
+    ) -> None:
+        """This request's task carries the call until the exchange ends, then ends it; the
+        call's own task goes on if it is parked."""
         watchdog = Watchdog(receive, carrier.client_left)
         try:
-            outcome = await carrier.done
+            outcome: Outcome = await carrier.done
+        except asyncio.CancelledError:
+            call.cancel()  # nobody carries it any more, and it is not parked
+            raise
         finally:
             watchdog.stop()
         await self._settle(outcome, call, mcp_scope, exchange, reply)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
-
     async def _settle(
-        self, outcome: str, call: ModernCall, mcp_scope: MCPScope, exchange: Exchange, reply: Reply
+        self, outcome: Outcome, call: ModernCall, mcp_scope: MCPScope, exchange: Exchange, reply: Reply
     ) -> None:
-        """End the exchange as its outcome says."""
-        if outcome == GONE:
+        """End the exchange as its outcome says: the one place an exchange ends."""
+        if outcome is Outcome.GONE:
             return
-        if outcome == REFUSED:  # it needs what the client did not declare: it cannot go on
+        if outcome is Outcome.REFUSED:  # it needs what the client did not declare: it cannot go on
             call.cancel()
             refusal = missing_capability_error(call, exchange.request_id)
             await reply({"type": RESPONSE, "message": refusal}, 400)
             return
-        if outcome == ENDED:
+        if outcome is Outcome.ENDED:
             await reply.finish(
                 error_message(
                     exchange.request_id, INTERNAL_ERROR, "the gateway produced no response", fault="gateway"

@@ -10,6 +10,7 @@ response. A call parked longer than its token lives is cancelled, which cancels 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import secrets
 from collections import Counter
@@ -48,9 +49,10 @@ LOG_RANK: Final = {level: rank for rank, level in enumerate(LOG_LEVELS)}
 
 @dataclass(slots=True)
 class ModernCall:
-    """One call of a modern client, run by the task of the request that started it (which goes
-    on after that response while the call is parked). While an HTTP exchange carries it, its
-    events go straight to that exchange; between exchanges they wait in ``backlog``."""
+    """One call of a modern client, run in a task of its own (:meth:`start`) that outlives the
+    HTTP exchange that started it while the call is parked. While an exchange carries it (see
+    :func:`attach`), its events go straight to that exchange; between exchanges they wait in
+    ``backlog``."""
 
     id: str
     method: str
@@ -67,7 +69,7 @@ class ModernCall:
     the call on another replica needs so the client is not asked twice."""
     backlog: list[Event] = field(default_factory=list)
     finished: bool = False
-    carrier: _Carrier | None = None
+    carrier: Carrier | None = None
 
     on_purpose: bool = False
     """Set when the gateway cancels the call itself (its client left, it cannot go on, or it
@@ -78,10 +80,12 @@ class ModernCall:
         known = scope["state"].get(KNOWN_ANSWERS) or {}
         return cls(id=secrets.token_hex(12), method=scope["method"], state=scope["state"], known=dict(known))
 
-    async def run(self, app: MCPApp, scope: Scope) -> None:
-        """Run the call in the current task (it may outlive the HTTP exchange that started
-        it: the task goes on after that response is complete, while the call is parked)."""
-        self.task = asyncio.current_task()
+    def start(self, app: MCPApp, scope: Scope) -> None:
+        """Run the call in its own task: the request's task carries the exchange meanwhile,
+        and ends it (answered, parked, refused, or its client gone) while the call goes on."""
+        self.task = asyncio.create_task(self._run(app, scope), name=f"modern-call:{self.method}")
+
+    async def _run(self, app: MCPApp, scope: Scope) -> None:
         try:
             await app(scope, self.inbox.receive, self._emit)
         except asyncio.CancelledError:
@@ -94,11 +98,11 @@ class ModernCall:
         finally:
             self.finished = True
             if self.carrier is not None:
-                self.carrier.finish(ENDED)
+                self.carrier.finish(Outcome.ENDED)
 
     async def _emit(self, event: Event) -> None:
         carrier = self.carrier
-        if carrier is None or carrier.done.done():
+        if carrier is None:
             self.backlog.append(event)
         else:
             await carrier.take(event)
@@ -142,14 +146,22 @@ class Exchange:
     log_level: str | None
 
 
-ENDED: Final = "ended"
-PARKED: Final = "parked"
-GONE: Final = "gone"
-REFUSED: Final = "refused"
+class Outcome(enum.Enum):
+    """How an HTTP exchange carrying a call ends."""
+
+    ENDED = "ended"
+    """The call ended: its response went to this exchange."""
+    PARKED = "parked"
+    """It needs the client: ``call.questions`` go back as ``input_required``."""
+    REFUSED = "refused"
+    """It only asks what the client cannot answer (``call.unanswerable``): -32021."""
+    GONE = "gone"
+    """The client left, which cancels a 2026-07-28 call."""
 
 
-class _Carrier:
-    """Takes a call's events into one HTTP exchange, and says how the exchange ends."""
+class Carrier:
+    """Takes a call's events into one HTTP exchange, and says how the exchange ends: the
+    outcome is decided in one place (:meth:`finish`), and only once."""
 
     def __init__(
         self, call: ModernCall, exchange: Exchange, write: Callable[[Event], Awaitable[None]]
@@ -157,7 +169,7 @@ class _Carrier:
         self.call = call
         self.exchange = exchange
         self.write = write
-        self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._gathering: asyncio.TimerHandle | None = None
 
     async def take(self, event: Event) -> None:
@@ -166,7 +178,7 @@ class _Carrier:
             if self._gathering is not None:
                 self._gathering.cancel()
             await self.write({"type": RESPONSE, "message": {**message, "id": self.exchange.request_id}})
-            self.finish(ENDED)
+            self.finish(Outcome.ENDED)
         elif kind == SERVER_REQUEST:
             if call.method not in MRTR_METHODS:
                 why = f"a 2026-07-28 client cannot be asked anything during {call.method}"
@@ -191,44 +203,41 @@ class _Carrier:
 
     def _asked(self) -> None:
         if not self.call.questions:
-            self.finish(REFUSED)
+            self.finish(Outcome.REFUSED)
             return
         _refuse(self.call, self.call.unanswerable)  # the upstream may manage without those
-        self.finish(PARKED)
+        self.finish(Outcome.PARKED)
 
     def client_left(self) -> None:
         """Closing the stream is how a 2026-07-28 client cancels."""
         if not self.done.done():
-            self.finish(GONE)
+            self.finish(Outcome.GONE)
             self.call.cancel()
 
-    def finish(self, outcome: str) -> None:
+    def finish(self, outcome: Outcome) -> None:
+        """End the exchange (the first outcome wins): the call's events wait in its backlog
+        from now on, for the next exchange."""
         if self._gathering is not None:
             self._gathering.cancel()
-        if not self.done.done():
-            self.done.set_result(outcome)
+        if self.done.done():
+            return
+        if self.call.carrier is self:
+            self.call.carrier = None
+        self.done.set_result(outcome)
 
 
-async def attach(call: ModernCall, exchange: Exchange, write: Callable[[Event], Awaitable[None]]) -> _Carrier:
+async def attach(call: ModernCall, exchange: Exchange, write: Callable[[Event], Awaitable[None]]) -> Carrier:
     """Let ``exchange`` carry ``call`` from now on: what waited in the backlog first. The
-    carrier's ``done`` says how the exchange ends: ``ENDED`` (answered), ``PARKED`` (it needs
-    the client: ``call.questions``), ``REFUSED`` (it only asks what the client cannot answer:
-    ``call.unanswerable``) or ``GONE`` (the client left)."""
-    carrier = _Carrier(call, exchange, write)
+    carrier's ``done`` says how the exchange ends (an :class:`Outcome`)."""
+    carrier = Carrier(call, exchange, write)
     call.carrier = carrier
     while call.backlog and not carrier.done.done():
         await carrier.take(call.backlog.pop(0))
     if call.finished:
-        carrier.finish(ENDED)
+        carrier.finish(Outcome.ENDED)
     elif call.questions or call.unanswerable:
         carrier.gather()
-    carrier.done.add_done_callback(lambda _: _detach(call, carrier))
     return carrier
-
-
-def _detach(call: ModernCall, carrier: _Carrier) -> None:
-    if call.carrier is carrier:
-        call.carrier = None
 
 
 class Watchdog:

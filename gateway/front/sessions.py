@@ -9,10 +9,11 @@ replica holding the connection and is rebuilt on demand.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,11 +39,60 @@ class SessionRecord:
     last_seen: float = field(default_factory=time.time)
 
 
+class EndReason(enum.StrEnum):
+    """Why a session ended; every holder of its state hears which."""
+
+    DELETED = "deleted"
+    """The client sent DELETE."""
+    IDLE = "idle"
+    """The janitor found it idle past the limit."""
+    EXPIRED_ON_READ = "expired_on_read"
+    """A request found its record expired before the janitor did."""
+    SHUTDOWN = "shutdown"
+    """This replica is stopping; a shared record outlives it."""
+    LISTEN_CLOSED = "listen_closed"
+    """A 2026-07-28 ``subscriptions/listen`` stream (a delivery-only session) closed."""
+
+
+SessionHolder = Callable[[str], Awaitable[object]]
+"""Something that keeps per-session state, told (with the session id) when a session ends."""
+
+
+class SessionEnds:
+    """The one way a session ends: every place that keeps per-session state registers here,
+    and each path that ends a session (DELETE, the janitor, an expired record found on read,
+    shutdown, a listen stream closing) calls :meth:`end`, so none forgets a holder."""
+
+    def __init__(self) -> None:
+        self._holders: list[tuple[str, SessionHolder, frozenset[EndReason]]] = []
+
+    def register(self, name: str, holder: SessionHolder, *, skip: Iterable[EndReason] = ()) -> None:
+        """Tell ``holder`` of every session end (but those for a reason in ``skip``), after
+        the holders registered before it. A holder must take an unknown or already ended
+        session calmly: two paths may end the same session."""
+        self._holders.append((name, holder, frozenset(skip)))
+
+    async def end(self, session_id: str, reason: EndReason) -> None:
+        """End a session everywhere."""
+        for name, holder, skip in self._holders:
+            if reason in skip:
+                continue
+            try:
+                await holder(session_id)
+            except Exception:  # boundary: one holder failing must not keep the others' state
+                log.exception("the %s failed to let go of an ended session (%s)", name, reason)
+
+
 class SessionStore(Protocol):
+    on_expired: Callable[[str], Awaitable[None]]
+    """Told when :meth:`get` finds an expired record, so the session ends everywhere
+    (:attr:`EndReason.EXPIRED_ON_READ`) rather than only in the store."""
+
     async def create(self, record: SessionRecord) -> None: ...
 
     async def get(self, session_id: str) -> SessionRecord | None:
-        """The live record, refreshing its idle clock; None if unknown, deleted or expired."""
+        """The live record, refreshing its idle clock; None if unknown, deleted or expired
+        (an expired one is dropped and reported to :attr:`on_expired` first)."""
         ...
 
     async def delete(self, session_id: str) -> bool: ...
@@ -95,8 +145,6 @@ class LiveSessions:
 
     def __init__(self) -> None:
         self._sessions: dict[str, LiveSession] = {}
-        self.on_close: Callable[[str], None] = lambda session_id: None
-        """Called when a session ends here (deleted or expired)."""
 
     def get(self, session_id: str, endpoint: str) -> LiveSession:
         live = self._sessions.get(session_id)
@@ -113,10 +161,13 @@ class LiveSessions:
         task.cancel()
         return True
 
+    async def session_ended(self, session_id: str) -> None:
+        """A :class:`SessionHolder`: the session ended, so its live state goes."""
+        self.close(session_id)
+
     def close(self, session_id: str) -> None:
-        """End a session here: cancel its calls and end its GET stream."""
+        """Drop a session's live state: cancel its calls and end its GET stream."""
         live = self._sessions.pop(session_id, None)
-        self.on_close(session_id)
         if live is None:
             return
         for request_id, task in live.in_flight.items():
@@ -151,6 +202,9 @@ class LiveSessions:
             delivered += 1
         return delivered
 
-    def close_all(self) -> None:
-        for session_id in list(self._sessions):
-            self.close(session_id)
+    def ids(self) -> list[str]:
+        """The sessions (and listen streams) with live state here."""
+        return list(self._sessions)
+
+    def __len__(self) -> int:
+        return len(self._sessions)

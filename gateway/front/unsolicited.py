@@ -121,18 +121,24 @@ class Unsolicited:
             self._spawn(restore_interest(self._supervisors[server], self._interest))
         self._started_once.add(server)
 
-    def session_ended(self, session_id: str) -> None:
+    async def session_ended(self, session_id: str) -> None:
+        """A session holder: release its per-client upstream sessions and its interest."""
         for supervisor in self._supervisors.values():
             supervisor.release(session_id)
         for server, uri in self._interest.drop_session(session_id):
             self._spawn(self._unsubscribe(server, uri))
 
     async def _unsubscribe(self, server: str, uri: str) -> None:
+        """Release an upstream subscription nobody held, in its turn: a session that took it
+        up since (before this task ran) keeps it, and no subscribe overtakes this one."""
         supervisor = self._supervisors[server]
         if supervisor.identity is None or supervisor.spec.per_client:
             return
-        connection = await supervisor.connection()
-        await connection.request("resources/unsubscribe", {"uri": uri})
+        async with self._interest.ordered(server, uri):
+            if self._interest.held(server, uri):
+                return
+            connection = await supervisor.connection()
+            await connection.request("resources/unsubscribe", {"uri": uri})
 
     def _spawn(self, work: Awaitable[None]) -> None:
         async def run() -> None:
@@ -144,6 +150,10 @@ class Unsolicited:
         task = asyncio.create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def upkeep_pending(self) -> int:
+        """How many background upkeep calls (upstream unsubscribes, restores) are in flight."""
+        return len(self._tasks)
 
     async def close(self) -> None:
         for task in self._tasks:

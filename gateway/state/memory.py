@@ -9,18 +9,29 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from gateway.front.events import Message, Replayed
 from gateway.front.sessions import SessionRecord
 
 
+async def _nobody_told(session_id: str) -> None:
+    """Until the composition root wires the store to the session's end."""
+
+
 class InMemorySessionStore:
     """The embedded default: one process, nothing persisted."""
 
-    def __init__(self, *, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        idle_timeout: float,
+        on_expired: Callable[[str], Awaitable[None]] = _nobody_told,
+    ) -> None:
         self._records: dict[str, SessionRecord] = {}
         self._idle_timeout = idle_timeout
+        self.on_expired = on_expired
 
     async def create(self, record: SessionRecord) -> None:
         self._records[record.id] = record
@@ -31,7 +42,9 @@ class InMemorySessionStore:
             return None
         now = time.time()
         if now - record.last_seen > self._idle_timeout:
+            # Expired before the janitor came by: the session still ends everywhere.
             del self._records[session_id]
+            await self.on_expired(session_id)
             return None
         record.last_seen = now
         return record
@@ -97,3 +110,7 @@ class InMemoryEventStore:
 
     async def forget(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
+
+    def __len__(self) -> int:
+        """How many sessions have events kept here."""
+        return len(self._sessions)

@@ -3,21 +3,38 @@
 Upstream sessions are shared, so the upstream is told the union (the most verbose level, one
 subscription per URI however many sessions hold it) and the gateway hands each session only
 what it asked for.
+
+Who holds a subscription changes at once; telling the upstream takes a round trip. So each
+(server, URI) has its own turn (:meth:`Interest.ordered`): whoever changes the holders and
+then tells the upstream does both in its turn, and the upstream hears subscribe and
+unsubscribe in the order the holders changed (a stream that closes and one that opens on the
+same URI must not leave the upstream unsubscribed).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Final
 
 LOG_LEVELS: Final = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 _RANK: Final = {level: rank for rank, level in enumerate(LOG_LEVELS)}
 
 
+@dataclass(slots=True)
+class _Turn:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class Interest:
     def __init__(self) -> None:
         self._log_levels: dict[str, str] = {}
         self._subscribers: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._turns: dict[tuple[str, str], _Turn] = {}
 
     # --- logging ------------------------------------------------------------------------------
 
@@ -40,6 +57,23 @@ class Interest:
 
     # --- resource subscriptions ---------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def ordered(self, server: str, uri: str) -> AsyncIterator[None]:
+        """Hold the turn of (server, uri) while deciding from its holders what to tell the
+        upstream and telling it; turns are taken first come, first served."""
+        key = (server, uri)
+        turn = self._turns.get(key)
+        if turn is None:
+            turn = self._turns[key] = _Turn()
+        turn.users += 1
+        try:
+            async with turn.lock:
+                yield
+        finally:
+            turn.users -= 1
+            if not turn.users:
+                del self._turns[key]
+
     def subscribe(self, session_id: str, server: str, uri: str) -> bool:
         """Record it; True when it is the first for (server, uri), so subscribe upstream."""
         holders = self._subscribers[(server, uri)]
@@ -57,6 +91,10 @@ class Interest:
             return False
         del self._subscribers[(server, uri)]
         return True
+
+    def held(self, server: str, uri: str) -> bool:
+        """Whether any session holds (server, uri) now."""
+        return bool(self._subscribers.get((server, uri)))
 
     def subscribers(self, server: str, uri: str) -> set[str]:
         return set(self._subscribers.get((server, uri), ()))

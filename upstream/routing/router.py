@@ -159,32 +159,34 @@ class Router:
         scope["state"]["target_server"] = server
         scope["state"]["target_name"] = uri
         interest = self._interest
-        changed = (
-            interest.subscribe(session, server, uri)
-            if subscribe
-            else interest.unsubscribe(session, server, uri)
-        )
-        if changed:
-            try:
-                connection = await self.supervisors[server].connection(caller)
-                identity = connection.identity
-                if subscribe and not (
-                    identity and (identity.capabilities.get("resources") or {}).get("subscribe")
-                ):
-                    interest.unsubscribe(session, server, uri)
-                    raise MethodNotFound(f"server {server!r} does not support resource subscriptions")
-                response = await connection.request(scope["method"], {"uri": uri})
-            except UpstreamError as exc:
-                if subscribe:
-                    interest.unsubscribe(session, server, uri)
-                await send(error_event(scope, exc.code, str(exc), fault="upstream"))
-                return
-            if "error" in response:
-                if subscribe:
-                    interest.unsubscribe(session, server, uri)
-                response["id"] = scope["id"]
-                await send(response_event(response))
-                return
+        # In the turn of (server, uri): the upstream hears changes in the order they happen.
+        async with interest.ordered(server, uri):
+            changed = (
+                interest.subscribe(session, server, uri)
+                if subscribe
+                else interest.unsubscribe(session, server, uri)
+            )
+            if changed:
+                try:
+                    connection = await self.supervisors[server].connection(caller)
+                    identity = connection.identity
+                    if subscribe and not (
+                        identity and (identity.capabilities.get("resources") or {}).get("subscribe")
+                    ):
+                        interest.unsubscribe(session, server, uri)
+                        raise MethodNotFound(f"server {server!r} does not support resource subscriptions")
+                    response = await connection.request(scope["method"], {"uri": uri})
+                except UpstreamError as exc:
+                    if subscribe:
+                        interest.unsubscribe(session, server, uri)
+                    await send(error_event(scope, exc.code, str(exc), fault="upstream"))
+                    return
+                if "error" in response:
+                    if subscribe:
+                        interest.unsubscribe(session, server, uri)
+                    response["id"] = scope["id"]
+                    await send(response_event(response))
+                    return
         await send(response_event(result_message(scope["id"], {})))
 
     async def _call_tool(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:

@@ -95,6 +95,8 @@ class _Pending:
     future: asyncio.Future[Message]
     channel: CallChannel | None
     client_token: Any
+    listen: bool = False
+    """A ``subscriptions/listen`` stream: it is in flight for good, and logs nothing."""
 
 
 class ModernPath(Protocol):
@@ -225,7 +227,7 @@ class UpstreamConnection:
                 client_token = meta["progressToken"]
                 params = {**params, "_meta": {**meta, "progressToken": upstream_id}}
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[upstream_id] = _Pending(future, channel, client_token)
+        self._pending[upstream_id] = _Pending(future, channel, client_token, method == "subscriptions/listen")
         message: Message = {"jsonrpc": "2.0", "id": upstream_id, "method": method}
         if params is not None:
             message["params"] = params
@@ -312,15 +314,19 @@ class UpstreamConnection:
             if channel is not None:
                 await self._tell(channel, message)
             else:
-                self._on_notification(self.name, message)
+                await self._unrelated(method, message)
         elif related is not None and (channel := self._call_channel(related)) is not None:
             await self._tell(channel, message)
         else:
-            if method == "notifications/message" and (channel := self._lone_modern_call()) is not None:
-                # A 2026-07-28 client hears logs only on its call's stream; over stdio the only
-                # call in flight is the one logging.
-                await self._tell(channel, message)
-            self._on_notification(self.name, message)
+            await self._unrelated(method, message)
+
+    async def _unrelated(self, method: str, message: Message) -> None:
+        """A notification that names no call (stdio, either era): to the sink, and a log
+        message also to the 2026-07-28 client of the only call in flight, which hears logs
+        only on its call's stream (that call is the one logging)."""
+        if method == "notifications/message" and (channel := self._lone_modern_call()) is not None:
+            await self._tell(channel, message)
+        self._on_notification(self.name, message)
 
     def _answered(self, message: Message) -> None:
         """Hand a response to its call. One to an id we never sent breaks the protocol; one to a
@@ -336,7 +342,8 @@ class UpstreamConnection:
             raise ProtocolViolation(f"answered request id {request_id!r}, which the gateway never sent")
 
     def _lone_modern_call(self) -> CallChannel | None:
-        calls = [p.channel for p in self._pending.values() if p.channel is not None]
+        """The one call in flight, if it is a modern client's; listen streams do not count."""
+        calls = [p.channel for p in self._pending.values() if p.channel is not None and not p.listen]
         if len(calls) == 1 and calls[0].speaks_mrtr and not calls[0].waiting_on_client:
             return calls[0]
         return None
