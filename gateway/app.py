@@ -210,6 +210,7 @@ class Gateway:
             events=self.events,
             max_sessions=self.settings.sessions.max_sessions,
             keepalive=keepalive,
+            max_depth=self.settings.http.max_json_depth,
         )
 
     async def _session_channel(self, session_id: str) -> SessionChannel:
