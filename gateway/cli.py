@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import secrets
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +18,8 @@ from gateway.settings import Settings, SettingsError, find_settings_file, is_loo
 log = logging.getLogger("portcullis")
 
 KEY_PREFIX = "pcs_"
+SHUTDOWN_GRACE = 2
+"""Seconds calls in flight get to finish on SIGTERM before they are answered with an error."""
 
 
 def new_api_key() -> str:
@@ -133,7 +137,7 @@ def serve(args: argparse.Namespace) -> int:
         lifespan="on",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=3,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE + 2,
         server_header=False,
     )
 
@@ -145,6 +149,15 @@ def serve(args: argparse.Namespace) -> int:
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             super().handle_exit(sig, frame)
             self._captured_signals.clear()
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            """While uvicorn stops listening and waits, the gateway answers every call still
+            running before uvicorn's timeout would cancel it into a plain-text 500."""
+            draining = asyncio.create_task(gateway.drain(SHUTDOWN_GRACE))
+            try:
+                await super().shutdown(sockets)
+            finally:
+                await draining
 
     server = CleanExitServer(config)
     server.run()

@@ -28,6 +28,7 @@ from gateway.front.sessions import (
     SessionStore,
     new_session_id,
 )
+from gateway.front.shutdown import InFlight
 from middleware.protocol import (
     ANONYMOUS,
     CLIENT_RESPONSE,
@@ -91,6 +92,7 @@ class MCPEndpoint:
         max_sessions: int,
         keepalive: float,
         max_depth: int = 64,
+        in_flight: InFlight | None = None,
     ) -> None:
         self.app = app
         self.modern = modern
@@ -102,6 +104,7 @@ class MCPEndpoint:
         self.max_sessions = max_sessions
         self.keepalive = keepalive
         self.max_depth = max_depth
+        self.in_flight = in_flight or InFlight()
 
     async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         method = scope["method"]
@@ -286,11 +289,18 @@ class MCPEndpoint:
     async def _run(self, mcp_scope: MCPScope, receive: Any, send: Any, reply: Reply) -> None:
         """Run one request through the MCP tier; whatever happens, the client gets an answer."""
         request_id = mcp_scope["id"]
-        try:
-            await self.app(mcp_scope, receive, send)
-        except Exception as exc:  # boundary: one broken call must not take the endpoint down
-            await reply.finish(failure_message(mcp_scope, exc))
-            return
+        with self.in_flight.track():
+            try:
+                await self.app(mcp_scope, receive, send)
+            except asyncio.CancelledError:
+                stopped = self.in_flight.stopped(request_id)
+                if stopped is None:
+                    raise
+                await reply.finish(stopped)
+                return
+            except Exception as exc:  # boundary: one broken call must not take the endpoint down
+                await reply.finish(failure_message(mcp_scope, exc))
+                return
         await reply.finish(
             error_message(request_id, INTERNAL_ERROR, "the gateway produced no response", fault="gateway")
         )
