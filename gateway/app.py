@@ -38,6 +38,7 @@ from gateway.state.redis_ledger import RedisLedger
 from middleware.auth.api_key import ApiKeyAuth
 from middleware.edge.body_limit import BodyLimit
 from middleware.edge.host_origin import HostOriginGuard
+from middleware.edge.not_found import NotFound, no_route, send_not_found
 from middleware.protocol import MCPApp
 from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend
 from upstream.pool.per_client import PerClientSupervisor
@@ -289,16 +290,30 @@ class Gateway:
             finally:
                 await self.stop()
 
-        side = cast(ASGIApp, Starlette(routes=[Route("/healthz", health)], lifespan=lifespan))
+        side_routes = [Route("/healthz", health)]
+        side = cast(ASGIApp, Starlette(routes=side_routes, lifespan=lifespan))
+        side_paths = frozenset(route.path for route in side_routes)
         endpoints = self.endpoints
 
         async def dispatch(scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
-            if scope["type"] == "http":
-                endpoint = endpoints.get(scope["path"].rstrip("/") or "/")
-                if endpoint is not None:
-                    await endpoint(scope, receive, send)
-                    return
-            await side(scope, receive, send)
+            if scope["type"] != "http":
+                await side(scope, receive, send)
+                return
+            path = scope["path"].rstrip("/") or "/"
+            endpoint = endpoints.get(path)
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+            elif path in side_paths:
+                await side(scope, receive, send)
+            elif _is_server_path(path):  # authenticated by now: the name may be said unknown
+                name = path.split("/")[2][:100]
+                await send_not_found(scope, send, f"Not Found: no server named {name!r} is configured here")
+            else:
+                await send_not_found(scope, send, no_route(path))
+
+        def is_route(raw: str) -> bool:
+            path = raw.rstrip("/") or "/"
+            return path in endpoints or path in side_paths or _is_server_path(path)
 
         http = self.settings.http
         app: ASGIApp = BodyLimit(dispatch, max_bytes=http.max_body_bytes)
@@ -308,4 +323,15 @@ class Gateway:
             enabled=self.settings.auth.enabled,
             public_paths=self.settings.auth.public_paths,
         )
+        # Paths outside every route get 404 before authentication: that reveals nothing about
+        # the configuration. /servers/NAME/mcp is authenticated first whatever NAME is, and
+        # only then is an unknown NAME 404: answering 404 before authentication would let
+        # anyone enumerate the configured server names (401 for a name that exists).
+        app = NotFound(app, is_route=is_route)
         return HostOriginGuard(app, allowed_hosts=http.allowed_hosts, allowed_origins=http.allowed_origins)
+
+
+def _is_server_path(path: str) -> bool:
+    """Has ``path`` the shape of a per-server endpoint, /servers/NAME/mcp?"""
+    parts = path.split("/")
+    return len(parts) == 4 and parts[1] == "servers" and parts[2] != "" and parts[3] == "mcp"

@@ -332,3 +332,54 @@ async def test_a_deep_response_is_refused(
     body = ('{"jsonrpc":"2.0","id":1,"result":{"x":' + nested(100) + "}}").encode()
     response = await http.post(gateway.url, headers=legacy, content=body)
     assert_client_error(response, INVALID_REQUEST, "more than 64 levels deep")
+
+
+# --- paths that are no route ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/nope", "/", "/mcpx", "/mcp/extra", "/servers/alpha/other", "/servers/a/b/mcp"]
+)
+@pytest.mark.parametrize("with_key", [False, True], ids=["anonymous", "authenticated"])
+async def test_a_path_outside_every_route_is_404_before_authentication(
+    http: httpx2.AsyncClient, gateway: RunningGateway, path: str, with_key: bool
+) -> None:
+    headers = gateway.headers() if with_key else {"accept": "application/json, text/event-stream"}
+    response = await http.post(gateway.base + path, headers=headers, content=b"{}")
+    assert response.status_code == 404, response.text
+    assert "www-authenticate" not in response.headers
+    body = response.json()
+    if path.startswith(("/mcp", "/servers/")):
+        assert body["jsonrpc"] == "2.0" and body["error"]["data"]["fault"] == "client", body
+        assert "/servers/NAME/mcp" in body["error"]["message"]
+    else:
+        assert "no endpoint at" in body["error"], body
+
+
+async def test_api_looking_paths_answer_json_and_others_plain_text(
+    http: httpx2.AsyncClient, gateway: RunningGateway
+) -> None:
+    api = await http.get(gateway.base + "/api/v1/servers")
+    assert api.status_code == 404 and "no endpoint at" in api.json()["error"]
+    page = await http.get(gateway.base + "/favicon.ico", headers={"accept": "text/html"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/plain")
+
+
+async def test_an_unknown_server_is_401_without_a_key_exactly_like_a_known_one_and_404_with_one(
+    http: httpx2.AsyncClient, gateway: RunningGateway
+) -> None:
+    """404 before authentication would tell anyone which server names are configured."""
+    anonymous = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    unknown = await http.post(gateway.server_url("ghost"), headers=anonymous, content=b"{}")
+    known = await http.post(gateway.server_url("alpha"), headers=anonymous, content=b"{}")
+    assert unknown.status_code == known.status_code == 401
+    assert unknown.json()["error"] == known.json()["error"]
+    answer = await http.post(gateway.server_url("ghost"), headers=gateway.headers(), content=b"{}")
+    assert answer.status_code == 404, answer.text
+    assert "no server named 'ghost'" in answer.json()["error"]["message"]
+
+
+async def test_routes_still_answer(http: httpx2.AsyncClient, gateway: RunningGateway) -> None:
+    assert (await http.get(gateway.base + "/healthz")).status_code == 200
+    assert (await http.post(gateway.url, content=b"{}")).status_code == 401
+    assert (await http.post(gateway.url + "/", content=b"{}")).status_code == 401
