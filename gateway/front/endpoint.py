@@ -29,6 +29,7 @@ from gateway.front.sessions import (
     new_session_id,
 )
 from gateway.front.shutdown import InFlight
+from middleware.edge.refusals import log_refusal
 from middleware.protocol import (
     ANONYMOUS,
     CLIENT_RESPONSE,
@@ -168,6 +169,7 @@ class MCPEndpoint:
             check_depth(body, message, self.max_depth)
             check_shape(message)
         except ClientError as exc:
+            log_refusal(scope, exc.http_status, exc.message)
             await send_json(send, exc.http_status, exc.to_message(answer_id(message)))
             return
         principal: Principal = scope.get(PRINCIPAL_KEY, ANONYMOUS)
