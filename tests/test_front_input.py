@@ -13,6 +13,8 @@ import httpx2
 import orjson
 import pytest
 
+from gateway.front.inbound import might_be_deeper, nesting_depth_over
+from gateway.settings import SettingsError, load_settings
 from tests.support import (
     RunningGateway,
     default_settings,
@@ -121,6 +123,15 @@ async def test_a_cancellation_naming_a_malformed_request_id_is_refused_not_a_500
     response = await http.post(gateway.url, headers=legacy, content=orjson.dumps(cancel))
     assert_client_error(response, INVALID_PARAMS, "requestId", "string or an integer")
     await still_serves(http, gateway.url, legacy)
+
+
+async def test_a_cancellation_without_a_request_id_is_accepted(
+    http: httpx2.AsyncClient, gateway: RunningGateway, legacy: dict[str, str]
+) -> None:
+    """2025-11-25 makes requestId optional (it must not be sent to cancel a task)."""
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"reason": "done"}}
+    response = await http.post(gateway.url, headers=legacy, content=orjson.dumps(cancel))
+    assert response.status_code == 202, response.text
 
 
 @pytest.mark.parametrize("kind", BAD_IDS)
@@ -383,3 +394,22 @@ async def test_routes_still_answer(http: httpx2.AsyncClient, gateway: RunningGat
     assert (await http.get(gateway.base + "/healthz")).status_code == 200
     assert (await http.post(gateway.url, content=b"{}")).status_code == 401
     assert (await http.post(gateway.url + "/", content=b"{}")).status_code == 401
+
+
+@pytest.mark.parametrize("depth", [1, 300])
+def test_a_depth_limit_out_of_range_is_refused_naming_the_key(tmp_path: Path, depth: int) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(f"[http]\nmax_json_depth = {depth}\n")
+    with pytest.raises(SettingsError) as refused:
+        load_settings(path)
+    assert any(problem.startswith("http.max_json_depth:") for problem in refused.value.problems)
+
+
+@pytest.mark.parametrize(("depth", "walked"), [(64, False), (65, True)], ids=["at-the-limit", "one-past"])
+def test_the_depth_check_walks_only_bodies_with_enough_brackets(depth: int, walked: bool) -> None:
+    """The common small message costs two byte counts, never a walk."""
+    body = ("[" * depth + "]" * depth).encode()
+    assert might_be_deeper(body, 64) is walked
+    assert nesting_depth_over(orjson.loads(body), 64) is walked
+    small = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"a":[1]}}}'
+    assert might_be_deeper(small, 64) is False

@@ -74,13 +74,13 @@ def _check_call(message: dict[str, Any]) -> None:
     params = message.get("params")
     if params is not None and not isinstance(params, dict):
         raise InvalidRequest('Invalid Request: "params" must be an object')
-    if message["method"] == "notifications/cancelled" and "id" not in message:
-        request_id = (params or {}).get("requestId")
-        if not valid_id(request_id):
-            raise InvalidParams(
-                "Invalid params: notifications/cancelled needs params.requestId, the id of the "
-                f"request to cancel: {_id_problem(request_id, 'it')}"
-            )
+    # 2025-11-25 lets a cancellation go without requestId (tasks): only a bad one is refused.
+    cancelled = message["method"] == "notifications/cancelled" and "id" not in message
+    if cancelled and params and "requestId" in params and not valid_id(params["requestId"]):
+        raise InvalidParams(
+            "Invalid params: params.requestId of notifications/cancelled is the id of the "
+            f"request to cancel: {_id_problem(params['requestId'], 'it')}"
+        )
 
 
 def _check_response(message: dict[str, Any]) -> None:
