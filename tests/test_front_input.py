@@ -182,6 +182,36 @@ async def test_a_huge_string_id_is_answered_under_that_id(
     assert response.status_code == 200 and response.json()["id"] == request_id
 
 
+@pytest.mark.parametrize(
+    "token", [[1], {"a": 1}, True, 1.5, None], ids=["array", "object", "bool", "float", "null"]
+)
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+async def test_a_request_with_a_malformed_progress_token_is_refused(
+    http: httpx2.AsyncClient, gateway: RunningGateway, legacy: dict[str, str], token: Any, era: str
+) -> None:
+    """Progress tokens are remapped and matched like ids: they must be strings or integers."""
+    params: dict[str, Any] = {"name": "alpha__echo", "arguments": {"text": "x"}}
+    if era == "modern":
+        params = modern_params(params)
+        headers = modern_headers(gateway, "tools/call", "alpha__echo")
+    else:
+        params["_meta"], headers = {}, legacy
+    params["_meta"]["progressToken"] = token
+    message = {"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": params}
+    response = await http.post(gateway.url, headers=headers, content=orjson.dumps(message))
+    assert assert_client_error(response, INVALID_PARAMS, "progressToken")["id"] == 8
+
+
+async def test_a_request_whose_meta_is_not_an_object_is_refused(
+    http: httpx2.AsyncClient, gateway: RunningGateway, legacy: dict[str, str]
+) -> None:
+    """It used to fail inside the gateway ("internal gateway error", the gateway's fault)."""
+    params = {"name": "alpha__echo", "arguments": {"text": "x"}, "_meta": [1]}
+    message = {"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": params}
+    response = await http.post(gateway.url, headers=legacy, content=orjson.dumps(message))
+    assert_client_error(response, INVALID_PARAMS, "params._meta must be an object, not an array")
+
+
 async def test_a_notification_with_an_odd_progress_token_is_accepted_and_ignored(
     http: httpx2.AsyncClient, gateway: RunningGateway, legacy: dict[str, str]
 ) -> None:

@@ -41,7 +41,13 @@ def _id_problem(value: Any, what: str) -> str:
     return f"{what} must be a string or an integer, not {_json_type(value)}"
 
 
-_TYPE_NAMES: Final = {type(None): "null", bool: "a boolean", float: "a number with a fraction"}
+_TYPE_NAMES: Final = {
+    type(None): "null",
+    bool: "a boolean",
+    float: "a number with a fraction",
+    str: "a string",
+    int: "an integer",
+}
 
 
 def _json_type(value: Any) -> str:
@@ -75,12 +81,22 @@ def _check_call(message: dict[str, Any]) -> None:
     if params is not None and not isinstance(params, dict):
         raise InvalidRequest('Invalid Request: "params" must be an object')
     # 2025-11-25 lets a cancellation go without requestId (tasks): only a bad one is refused.
+    if params is not None and "_meta" in params:
+        _check_meta(params["_meta"])
     cancelled = message["method"] == "notifications/cancelled" and "id" not in message
     if cancelled and params and "requestId" in params and not valid_id(params["requestId"]):
         raise InvalidParams(
             "Invalid params: params.requestId of notifications/cancelled is the id of the "
             f"request to cancel: {_id_problem(params['requestId'], 'it')}"
         )
+
+
+def _check_meta(meta: Any) -> None:
+    if not isinstance(meta, dict):
+        raise InvalidParams(f"Invalid params: params._meta must be an object, not {_json_type(meta)}")
+    if "progressToken" in meta and not valid_id(meta["progressToken"]):
+        problem = _id_problem(meta["progressToken"], "it")
+        raise InvalidParams(f"Invalid params: params._meta.progressToken is a token like an id: {problem}")
 
 
 def _check_response(message: dict[str, Any]) -> None:
