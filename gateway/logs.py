@@ -44,7 +44,7 @@ class MaskSecrets(logging.Filter):
         args = record.args
         message = record.getMessage()
         masked = mask(message)
-        if isinstance(args, Mapping):
+        if isinstance(args, Mapping) and "%(" in str(record.msg):  # not log.info("%s", a_dict)
             record.fields = args if masked == message else {k: _masked(v) for k, v in args.items()}
         if masked != message or args:
             record.msg, record.args = masked, None

@@ -5,6 +5,7 @@ and secrets masked in both formats."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import httpx2
 import orjson
 import pytest
 
+from gateway.logs import JsonFormatter, MaskSecrets
 from tests.support import (
     ACCEPT_BOTH,
     RunningGateway,
@@ -222,3 +224,27 @@ async def test_json_fields_are_masked_too(http: httpx2.AsyncClient, json_gateway
     entry = wait_for_entry(json_gateway, lambda e: str(e.get("name", "")).startswith("password="))
     assert entry["name"] == "password=****", entry
     assert "sesame-json-88" not in json_gateway.log()
+
+
+# --- the formatter in process -----------------------------------------------------------------------
+
+
+def formatted(fmt: str, *args: Any) -> dict[str, Any]:
+    """One record through the filter and JSON formatter the gateway installs."""
+    record = logging.LogRecord("portcullis.test", logging.INFO, __file__, 1, fmt, args, None)
+    assert MaskSecrets().filter(record)
+    entry: dict[str, Any] = json.loads(JsonFormatter().format(record))
+    return entry
+
+
+def test_json_fields_come_only_from_a_mapping_template() -> None:
+    entry = formatted("a=%(a)s b=%(b)s", {"a": 1, "b": "-"})
+    assert entry["msg"] == "a=1 b=-" and entry["a"] == 1 and entry["b"] is None
+    plain = formatted("got %s", {"a": 1})  # a dict as a value is not fields
+    assert plain["msg"] == "got {'a': 1}" and "a" not in plain
+
+
+def test_json_fields_cannot_overwrite_the_envelope_and_are_masked() -> None:
+    entry = formatted("level=%(level)s who=%(who)s", {"level": "fake", "who": "Bearer abcdef123456"})
+    assert entry["level"] == "info"
+    assert entry["who"] == "Bearer ****" and "abcdef123456" not in entry["msg"]
