@@ -23,9 +23,8 @@ ANSWER_TIME: Final = 1.0
 
 
 class ShuttingDown(GatewayError):
-    """The gateway stopped while the call was in flight: nothing is wrong with it, retry."""
-
-    http_status = 503
+    """The gateway stopped while the call was in flight: nothing is wrong with it, retry.
+    (Answered in the call's own response, with its usual status, so every client reads it.)"""
 
     def __init__(self) -> None:
         super().__init__("the gateway is shutting down; retry")
