@@ -30,6 +30,7 @@ from gateway.front.mrtr import ParkedCalls
 from gateway.front.own_answers import OwnAnswers
 from gateway.front.request_state import RequestStates
 from gateway.front.sessions import EndReason, LiveSessions, SessionEnds, SessionStore
+from gateway.front.shutdown import InFlight
 from gateway.front.unsolicited import LIST_CHANGED, SessionChannel, Unsolicited
 from gateway.remote import http_connector
 from gateway.settings import MiddlewareSettings, Settings, SettingsError
@@ -38,6 +39,7 @@ from gateway.state.redis_ledger import RedisLedger
 from middleware.auth.api_key import ApiKeyAuth
 from middleware.edge.body_limit import BodyLimit
 from middleware.edge.host_origin import HostOriginGuard
+from middleware.edge.not_found import NotFound, no_route, send_not_found
 from middleware.protocol import MCPApp
 from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend
 from upstream.errors import UpstreamError
@@ -181,6 +183,8 @@ class Gateway:
                 )
             )
         self._janitor: asyncio.Task[None] | None = None
+        self.in_flight = InFlight()
+        """Every call being answered, so that shutting down answers each (:meth:`drain`)."""
         namespace = Namespace(settings.prefixes, settings.routing.separator)
         server_info = {"name": "portcullis", "title": "Portcullis MCP gateway", "version": __version__}
         self.server_info = server_info
@@ -235,6 +239,7 @@ class Gateway:
             ),
             server_info=self.server_info,
             keepalive=keepalive,
+            in_flight=self.in_flight,
         )
         self.endpoints[path] = MCPEndpoint(
             stack,
@@ -247,6 +252,8 @@ class Gateway:
             ends=self.ends,
             max_sessions=self.settings.sessions.max_sessions,
             keepalive=keepalive,
+            max_depth=self.settings.http.max_json_depth,
+            in_flight=self.in_flight,
         )
 
     async def _session_channel(self, session_id: str) -> SessionChannel:
@@ -273,6 +280,11 @@ class Gateway:
         # requests allocate (~70 ms -> <1 ms per gen-2 pass, measured by bench).
         gc.collect()
         gc.freeze()
+
+    async def drain(self, grace: float) -> None:
+        """Before the server stops: let calls in flight finish for ``grace`` seconds, then
+        answer the rest with a JSON-RPC error saying the gateway is shutting down."""
+        await self.in_flight.drain(grace)
 
     async def stop(self) -> None:
         if self._janitor is not None:
@@ -337,16 +349,30 @@ class Gateway:
             finally:
                 await self.stop()
 
-        side = cast(ASGIApp, Starlette(routes=[Route("/healthz", health)], lifespan=lifespan))
+        side_routes = [Route("/healthz", health)]
+        side = cast(ASGIApp, Starlette(routes=side_routes, lifespan=lifespan))
+        side_paths = frozenset(route.path for route in side_routes)
         endpoints = self.endpoints
 
         async def dispatch(scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
-            if scope["type"] == "http":
-                endpoint = endpoints.get(scope["path"].rstrip("/") or "/")
-                if endpoint is not None:
-                    await endpoint(scope, receive, send)
-                    return
-            await side(scope, receive, send)
+            if scope["type"] != "http":
+                await side(scope, receive, send)
+                return
+            path = scope["path"].rstrip("/") or "/"
+            endpoint = endpoints.get(path)
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+            elif path in side_paths:
+                await side(scope, receive, send)
+            elif _is_server_path(path):  # authenticated by now: the name may be said unknown
+                name = path.split("/")[2][:100]
+                await send_not_found(scope, send, f"Not Found: no server named {name!r} is configured here")
+            else:
+                await send_not_found(scope, send, no_route(path))
+
+        def is_route(raw: str) -> bool:
+            path = raw.rstrip("/") or "/"
+            return path in endpoints or path in side_paths or _is_server_path(path)
 
         http = self.settings.http
         app: ASGIApp = BodyLimit(dispatch, max_bytes=http.max_body_bytes)
@@ -356,4 +382,15 @@ class Gateway:
             enabled=self.settings.auth.enabled,
             public_paths=self.settings.auth.public_paths,
         )
+        # Paths outside every route get 404 before authentication: that reveals nothing about
+        # the configuration. /servers/NAME/mcp is authenticated first whatever NAME is, and
+        # only then is an unknown NAME 404: answering 404 before authentication would let
+        # anyone enumerate the configured server names (401 for a name that exists).
+        app = NotFound(app, is_route=is_route)
         return HostOriginGuard(app, allowed_hosts=http.allowed_hosts, allowed_origins=http.allowed_origins)
+
+
+def _is_server_path(path: str) -> bool:
+    """Has ``path`` the shape of a per-server endpoint, /servers/NAME/mcp?"""
+    parts = path.split("/")
+    return len(parts) == 4 and parts[1] == "servers" and parts[2] != "" and parts[3] == "mcp"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import errno
 import logging
 import secrets
@@ -25,6 +26,8 @@ from gateway.settings import (
 log = logging.getLogger("portcullis")
 
 KEY_PREFIX = "pcs_"
+SHUTDOWN_GRACE = 2
+"""Seconds calls in flight get to finish on SIGTERM before they are answered with an error."""
 
 
 def new_api_key() -> str:
@@ -179,7 +182,7 @@ def _serve_on(sock: socket.socket, settings: Settings, path: Path | None) -> int
         lifespan="on",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=3,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE + 2,
         server_header=False,
     )
 
@@ -191,6 +194,15 @@ def _serve_on(sock: socket.socket, settings: Settings, path: Path | None) -> int
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             super().handle_exit(sig, frame)
             self._captured_signals.clear()
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            """While uvicorn stops listening and waits, the gateway answers every call still
+            running before uvicorn's timeout would cancel it into a plain-text 500."""
+            draining = asyncio.create_task(gateway.drain(SHUTDOWN_GRACE))
+            try:
+                await super().shutdown(sockets)
+            finally:
+                await draining
 
     server = CleanExitServer(config)
     server.run(sockets=[sock])

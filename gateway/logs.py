@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 import time
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
+
+import orjson
 
 _SECRET_PATTERNS: Final = (
     re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
@@ -32,28 +34,50 @@ def mask(text: str) -> str:
 
 
 class MaskSecrets(logging.Filter):
-    """Rewrites the formatted message; cheap next to the I/O of writing the line."""
+    """Rewrites the formatted message; cheap next to the I/O of writing the line.
+
+    A record logged with one mapping of fields (``log.info("a=%(a)s", {"a": ...})``) keeps
+    them, masked, as ``record.fields`` for the JSON format to write as keys.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
         message = record.getMessage()
         masked = mask(message)
-        if masked != message or record.args:
+        if isinstance(args, Mapping) and "%(" in str(record.msg):  # not log.info("%s", a_dict)
+            record.fields = args if masked == message else {k: _masked(v) for k, v in args.items()}
+        if masked != message or args:
             record.msg, record.args = masked, None
         return True
 
 
+def _masked(value: Any) -> Any:
+    return mask(value) if isinstance(value, str) else value
+
+
+_RESERVED: Final = frozenset({"ts", "level", "logger", "msg", "exception"})
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, and each field of the record as its
+    own key ("-", the text format's placeholder for nothing, becomes null)."""
+
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "msg": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)
+        if fields:
+            for key, value in fields.items():
+                if key not in _RESERVED:
+                    entry[key] = None if value == "-" else value
         if record.exc_info:
             entry["exception"] = mask(self.formatException(record.exc_info))
-        return json.dumps(entry)
+        return orjson.dumps(entry, default=str).decode()
 
 
 def configure(level: str, fmt: str) -> None:

@@ -162,6 +162,12 @@ class HttpSettings(_Strict):
     )
     allowed_origins: list[str] = Field([], description="browser origins allowed to call us")
     sse_keepalive: float = Field(15.0, gt=0, description="seconds between SSE keep-alive comments")
+    max_json_depth: int = Field(
+        64,
+        ge=2,
+        le=250,  # orjson writes at most 254 levels: a deeper message could not be forwarded
+        description="deepest nesting of arrays and objects accepted in a client's message",
+    )
 
 
 class SessionSettings(_Strict):

@@ -17,6 +17,7 @@ import orjson
 from gateway.front.client_stream import ignore, no_input, queued, watch_disconnect
 from gateway.front.events import EventStore, parse_event_id
 from gateway.front.failures import failure_message
+from gateway.front.inbound import answer_id, check_depth, check_shape, shown, too_deep
 from gateway.front.modern import ModernFront, is_modern_request
 from gateway.front.reply import KEEPALIVE, SSE_HEADERS, Journal, Reply, body_chunk, sse_event
 from gateway.front.sessions import (
@@ -29,6 +30,8 @@ from gateway.front.sessions import (
     SessionStore,
     new_session_id,
 )
+from gateway.front.shutdown import InFlight
+from middleware.edge.refusals import log_refusal
 from middleware.protocol import (
     ANONYMOUS,
     CLIENT_RESPONSE,
@@ -41,6 +44,7 @@ from middleware.protocol import (
     REQUEST_CANCELLED,
     RESPONSE,
     SERVER_REQUEST,
+    ClientError,
     Event,
     MCPApp,
     MCPScope,
@@ -49,7 +53,7 @@ from middleware.protocol import (
     error_message,
     make_scope,
 )
-from middleware.protocol.http import ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
+from middleware.protocol.http import ASGIReceive, ASGIScope, ASGISend, header, send_json, send_jsonrpc_error
 
 log = logging.getLogger("portcullis.endpoint")
 
@@ -91,6 +95,8 @@ class MCPEndpoint:
         ends: SessionEnds,
         max_sessions: int,
         keepalive: float,
+        max_depth: int = 64,
+        in_flight: InFlight | None = None,
     ) -> None:
         self.app = app
         self.modern = modern
@@ -102,6 +108,8 @@ class MCPEndpoint:
         self.ends = ends
         self.max_sessions = max_sessions
         self.keepalive = keepalive
+        self.max_depth = max_depth
+        self.in_flight = in_flight or InFlight()
 
     async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         method = scope["method"]
@@ -152,13 +160,21 @@ class MCPEndpoint:
         try:
             message = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            await send_jsonrpc_error(
-                send, 400, PARSE_ERROR, f"Parse error: the body is not valid JSON ({exc})"
-            )
+            if str(exc).startswith("depth limit"):  # orjson stops at 1,024 levels: not bad JSON
+                await send_jsonrpc_error(
+                    send, 400, INVALID_REQUEST, f"Invalid Request: {too_deep(self.max_depth)}"
+                )
+            else:
+                await send_jsonrpc_error(
+                    send, 400, PARSE_ERROR, f"Parse error: the body is not valid JSON ({exc})"
+                )
             return
-        problem = _shape_problem(message)
-        if problem is not None:
-            await send_jsonrpc_error(send, 400, INVALID_REQUEST, f"Invalid Request: {problem}")
+        try:
+            check_depth(body, message, self.max_depth)
+            check_shape(message)
+        except ClientError as exc:
+            log_refusal(scope, exc.http_status, exc.message)
+            await send_json(send, exc.http_status, exc.to_message(answer_id(message)))
             return
         principal: Principal = scope.get(PRINCIPAL_KEY, ANONYMOUS)
         if is_modern_request(scope, message):
@@ -247,6 +263,18 @@ class MCPEndpoint:
                 live.awaiting[event["message"]["id"]] = inbox
             await reply(event)
 
+        if request_id in live.in_flight:
+            # The spec forbids reusing an id within a session; two calls under one id would
+            # make a cancellation (or the bookkeeping of the first to end) hit the other.
+            await send_jsonrpc_error(
+                send,
+                400,
+                INVALID_REQUEST,
+                f"Invalid Request: id {shown(request_id)} is already used by a request in flight "
+                "in this session; give every request a fresh id",
+                request_id=request_id,
+            )
+            return
         task = asyncio.current_task()
         assert task is not None
         live.in_flight[request_id] = task
@@ -258,7 +286,8 @@ class MCPEndpoint:
             task.uncancel()
             await reply.finish(error_message(request_id, REQUEST_CANCELLED, "request cancelled"))
         finally:
-            live.in_flight.pop(request_id, None)
+            if live.in_flight.get(request_id) is task:
+                del live.in_flight[request_id]
             live.cancelled.discard(request_id)
             for server_request_id in asked:
                 live.awaiting.pop(server_request_id, None)
@@ -266,11 +295,18 @@ class MCPEndpoint:
     async def _run(self, mcp_scope: MCPScope, receive: Any, send: Any, reply: Reply) -> None:
         """Run one request through the MCP tier; whatever happens, the client gets an answer."""
         request_id = mcp_scope["id"]
-        try:
-            await self.app(mcp_scope, receive, send)
-        except Exception as exc:  # boundary: one broken call must not take the endpoint down
-            await reply.finish(failure_message(mcp_scope, exc))
-            return
+        with self.in_flight.track():
+            try:
+                await self.app(mcp_scope, receive, send)
+            except asyncio.CancelledError:
+                stopped = self.in_flight.stopped(request_id)
+                if stopped is None:
+                    raise
+                await reply.finish(stopped)
+                return
+            except Exception as exc:  # boundary: one broken call must not take the endpoint down
+                await reply.finish(failure_message(mcp_scope, exc))
+                return
         await reply.finish(
             error_message(request_id, INTERNAL_ERROR, "the gateway produced no response", fault="gateway")
         )
@@ -490,35 +526,9 @@ async def _read_body(receive: ASGIReceive) -> bytes | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _shape_problem(message: Any) -> str | None:
-    """Why ``message`` is not a single JSON-RPC 2.0 message, or None if it is one."""
-    if isinstance(message, list):
-        return "JSON-RPC batches are not accepted; send one message per POST"
-    if not isinstance(message, dict):
-        return "the body must be a JSON-RPC message object"
-    if message.get("jsonrpc") != "2.0":
-        return 'the message must carry "jsonrpc": "2.0"'
-    if "method" in message:
-        if not isinstance(message["method"], str):
-            return '"method" must be a string'
-        if "id" in message and not _valid_id(message["id"]):
-            return '"id" must be a string or an integer'
-        params = message.get("params")
-        if params is not None and not isinstance(params, dict):
-            return '"params" must be an object'
-        return None
-    if "id" in message and ("result" in message or "error" in message):
-        return None
-    return 'a message needs a "method" (request or notification) or a "result"/"error" (response)'
-
-
 def _modern_version(scope: ASGIScope) -> bool:
     version = header(scope, VERSION_HEADER)
     return version is not None and version.decode("latin-1") in MODERN_VERSIONS
-
-
-def _valid_id(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from gateway.front.request_state import (
     is_ours,
     request_digest,
 )
+from gateway.front.shutdown import InFlight
 from middleware.protocol import (
     HEADER_MISMATCH,
     INTERNAL_ERROR,
@@ -130,8 +131,10 @@ class ModernFront:
         resumed_elsewhere: Callable[[str], Awaitable[None]] | None = None,
         server_info: dict[str, Any],
         keepalive: float,
+        in_flight: InFlight | None = None,
     ) -> None:
         self.app = app
+        self.in_flight = in_flight or InFlight()
         self.pinned = pinned
         self.states = states
         self.parked = parked
@@ -162,10 +165,17 @@ class ModernFront:
             return
         exchange = Exchange(message["id"], meta.get("progressToken"), mcp_scope["log_level"])
         reply = Reply(send, [], self.keepalive)
-        if params.get("requestState") is None:
-            await self._start(ModernCall.new(mcp_scope), mcp_scope, exchange, reply, receive)
-        else:
-            await self._retry(mcp_scope, params, exchange, reply, receive)
+        with self.in_flight.track():
+            try:
+                if params.get("requestState") is None:
+                    await self._start(ModernCall.new(mcp_scope), mcp_scope, exchange, reply, receive)
+                else:
+                    await self._retry(mcp_scope, params, exchange, reply, receive)
+            except asyncio.CancelledError:
+                stopped = self.in_flight.stopped(exchange.request_id)
+                if stopped is None:
+                    raise
+                await reply.finish(stopped)
 
     async def _retry(
         self,

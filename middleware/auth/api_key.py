@@ -7,10 +7,13 @@ this middleware: the principal does, and upstream requests carry their own crede
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Mapping
 
 from middleware.protocol import ANONYMOUS, PRINCIPAL_KEY, UNAUTHORIZED, Principal
 from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
+
+log = logging.getLogger("portcullis.http")
 
 _CHALLENGE = [(b"www-authenticate", b'Bearer realm="portcullis"')]
 
@@ -27,6 +30,21 @@ def presented_key(scope: ASGIScope) -> str | None:
             return token.strip()
     api_key = header(scope, b"x-api-key")
     return api_key.decode("latin-1").strip() if api_key else None
+
+
+def _log_refusal(scope: ASGIScope, reason: str) -> None:
+    """One line per refused request, the same fields as the edge's; never the key itself."""
+    client = scope.get("client")
+    log.info(
+        "refused %(method)s %(path)s status=%(status)d reason=%(reason)s client=%(client)s",
+        {
+            "method": scope["method"],
+            "path": scope["path"][:200],
+            "status": 401,
+            "reason": reason,
+            "client": f"{client[0]}:{client[1]}" if client else "-",
+        },
+    )
 
 
 class ApiKeyAuth:
@@ -58,6 +76,7 @@ class ApiKeyAuth:
         principal = self.principals.get(hash_key(key)) if key else None
         if principal is None:
             reason = "the API key is not valid" if key else "no API key was presented"
+            _log_refusal(scope, reason)
             await send_jsonrpc_error(
                 send,
                 401,

@@ -6,6 +6,7 @@ transport security does; MCP messages are read whole anyway, so this costs no ex
 
 from __future__ import annotations
 
+from middleware.edge.refusals import log_refusal
 from middleware.protocol import PAYLOAD_TOO_LARGE
 from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
 
@@ -23,7 +24,7 @@ class BodyLimit:
             return
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -34,7 +35,7 @@ class BodyLimit:
             chunk: bytes = event.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
             chunks.append(chunk)
             if not event.get("more_body", False):
@@ -51,7 +52,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: ASGISend) -> None:
+    async def _refuse(self, scope: ASGIScope, send: ASGISend) -> None:
+        log_refusal(scope, 413, f"the body is over http.max_body_bytes ({self.max_bytes})")
         await send_jsonrpc_error(
             send,
             413,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from middleware.edge.refusals import log_refusal
 from middleware.protocol import FORBIDDEN
 from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
 
@@ -41,6 +42,7 @@ class HostOriginGuard:
             return
         host = (header(scope, b"host") or b"").decode("latin-1").lower()
         if not self._host_allowed(host):
+            log_refusal(scope, 421, f"Host {host[:100]!r} is not allowed")
             await send_jsonrpc_error(
                 send,
                 421,
@@ -53,6 +55,7 @@ class HostOriginGuard:
         if origin is not None:
             text = origin.decode("latin-1").lower().rstrip("/")
             if not self._origin_allowed(text):
+                log_refusal(scope, 403, f"Origin {text[:100]!r} is not allowed")
                 await send_jsonrpc_error(
                     send,
                     403,
