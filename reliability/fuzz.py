@@ -18,8 +18,10 @@ from typing import Any
 
 import orjson
 
+from bench.harness import API_KEY, Era
 from reliability.fuzz_cases import Case, Cases
 from reliability.lab import FAULTS, Exchange, Lab, auth_header, clients, exchange, messages, ok
+from reliability.report import Part
 
 BY_DESIGN = {
     502: "upstream failed or unreachable (data.fault = upstream)",
@@ -50,7 +52,8 @@ class FuzzReport:
         shown = self.examples.setdefault(kind, [])
         if len(shown) < EXAMPLES:
             response = f"{answer.status} {answer.headers.get(b'content-type', b'')!r} {answer.body[:300]!r}"
-            shown.append({"era": case.era, "input": repr(case.raw[:600]), "response": response})
+            sent = case.raw[:600].replace(API_KEY.encode(), b"pcs_bench_<key>")
+            shown.append({"era": case.era, "input": repr(sent), "response": response})
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -155,7 +158,8 @@ async def worker(lab: Lab, queue: asyncio.Queue[Case | None], report: FuzzReport
 
 
 async def fresh_sessions(lab: Lab, count: int) -> list[str]:
-    async with clients(lab.port, *["legacy"] * count) as made:
+    eras: list[Era] = ["legacy"] * count
+    async with clients(lab.port, *eras) as made:
         for client in made:
             await client.request("ping", {})
         return [client.session_id for client in made]
@@ -187,3 +191,22 @@ async def run(lab: Lab, inputs: int, *, seed: int = 1, pool: int = 3000, concurr
     report.tracebacks_in_log = lab.tracebacks()
     report.rss_mb = (report.rss_mb[0], lab.rss_mb() if lab.alive() else 0.0)
     return report
+
+
+async def part(lab: Lab, inputs: int, seed: int, pool: int) -> Part:
+    """Run the fuzzing as one part of the suite."""
+    report = await run(lab, inputs, seed=seed, pool=pool)
+    found = dict(report.problems)
+    not_by_design = {k: v for k, v in found.items() if "not by design" in k}
+    malformed = {k: v for k, v in found.items() if k not in not_by_design}
+    return Part(
+        "(a) front-door fuzzing",
+        report.as_dict(),
+        {
+            "gateway alive (no crash)": report.gateway_alive,
+            "no 5xx except by design": not not_by_design,
+            "every answer well-formed (JSON-RPC error or JSON)": not malformed,
+            "canary sessions unaffected": report.canary_failures == 0,
+            "no traceback in the gateway log": report.tracebacks_in_log == 0,
+        },
+    )

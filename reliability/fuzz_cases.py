@@ -48,6 +48,10 @@ def texts(max_size: int = 30) -> st.SearchStrategy[str]:
     return st.text(st.characters(exclude_categories=["Cs"]), max_size=max_size)
 
 
+INVALID_UTF8 = (
+    b'{"jsonrpc":"2.0","id":1,"method":"tools/call",'
+    b'"params":{"name":"up__echo","arguments":{"text":"\xff\xfe"}}}'
+)
 scalars = st.none() | st.booleans() | INTEGERS | st.floats(allow_nan=False) | texts()
 json_values = st.recursive(
     scalars,
@@ -79,7 +83,11 @@ def params_for(draw: st.DrawFn, method: str) -> Any:
         return {"uri": draw(st.sampled_from(["rel://info", "rel://x", "", "file:///etc/passwd"]) | texts())}
     if method == "initialize":
         version = draw(st.sampled_from(["2025-11-25", "2025-03-26", MODERN, "1999-01-01"]) | texts())
-        return {"protocolVersion": version, "capabilities": draw(json_values), "clientInfo": draw(json_values)}
+        return {
+            "protocolVersion": version,
+            "capabilities": draw(json_values),
+            "clientInfo": draw(json_values),
+        }
     if method == "logging/setLevel":
         return {"level": draw(st.sampled_from(["debug", "error", "nope"]) | texts())}
     return draw(st.dictionaries(st.sampled_from(["cursor", "name", "uri", "_meta"]), json_values, max_size=3))
@@ -111,11 +119,22 @@ header_mutations = st.lists(
         st.tuples(
             st.sampled_from(
                 [
-                    "accept", "content-type", "authorization", "mcp-session-id", "mcp-protocol-version",
-                    "mcp-method", "mcp-name", "mcp-param-text", "origin", "host", "last-event-id",
-                    "x-forwarded-for", "content-encoding", "transfer-encoding",
+                    "accept",
+                    "content-type",
+                    "authorization",
+                    "mcp-session-id",
+                    "mcp-protocol-version",
+                    "mcp-method",
+                    "mcp-name",
+                    "mcp-param-text",
+                    "origin",
+                    "host",
+                    "last-event-id",
+                    "x-forwarded-for",
+                    "content-encoding",
+                    "transfer-encoding",
                 ]
-            ),  # fmt: skip
+            ),
             st.sampled_from(["", "application/json", "text/event-stream", "Bearer x", MODERN, "*/*"]) | TOKEN,
         ),
         st.tuples(TOKEN.filter(bool), TOKEN),
@@ -153,7 +172,7 @@ def bodies(draw: st.DrawFn) -> bytes | None:
         depth = draw(st.integers(1, 5000))
         return b"[" * depth + b"]" * depth
     if kind == 2:
-        return b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up__echo","arguments":{"text":"\xff\xfe"}}}'
+        return INVALID_UTF8
     if kind == 3:
         return orjson.dumps(draw(st.lists(messages(), max_size=3)))
     if kind == 4:
@@ -247,7 +266,8 @@ def modernise(message: dict[str, Any], rng: random.Random) -> dict[str, Any]:
         params = {}
     if not isinstance(params, dict):
         return message
-    meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+    given = params.get("_meta")
+    meta: dict[str, Any] = given if isinstance(given, dict) else {}
     version = MODERN if rng.random() < 0.9 else rng.choice(["2025-11-25", "", "2099-01-01"])
     meta = {**meta, META_PROTOCOL_VERSION: version}
     meta.setdefault("io.modelcontextprotocol/clientCapabilities", {})

@@ -24,12 +24,12 @@ import orjson
 from bench.harness import (
     API_KEY,
     PYTHON,
+    Era,
     GatewayConfig,
     HttpConnection,
     Processes,
     ProcStats,
     Service,
-    Era,
     header_lines,
     mcp_headers,
     mirrored_headers,
@@ -59,7 +59,8 @@ def upstream(name: str, directory: Path, *, child: bool = False) -> dict[str, An
 
 @dataclass
 class Lab:
-    """A running gateway with two upstreams: ``up`` (steady) and ``victim`` (part (b) kills it)."""
+    """A running gateway with three upstreams: ``up`` (steady), ``victim`` (part (b) kills it)
+    and ``holder`` (killed too; its child lives on holding its stdout until someone kills it)."""
 
     procs: Processes
     gateway: Service
@@ -101,7 +102,11 @@ def lab() -> Any:
             },
         )
         config = GatewayConfig("reliability", stack=stack)
-        servers = {"up": upstream("up", procs.dir), "victim": upstream("victim", procs.dir, child=True)}
+        servers = {
+            "up": upstream("up", procs.dir),
+            "victim": upstream("victim", procs.dir),
+            "holder": upstream("holder", procs.dir, child=True),
+        }
         yield Lab(procs, start_gateway(procs, "reliability", config, servers))
 
 

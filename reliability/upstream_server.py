@@ -123,7 +123,9 @@ class Server:
         elif name == "chatty":
             text = await self.chatty(params, int(args.get("count", 1)), int(args.get("size", 10)))
         else:
-            self.answer(request_id, {"content": [{"type": "text", "text": f"no tool {name!r}"}], "isError": True})
+            self.answer(
+                request_id, {"content": [{"type": "text", "text": f"no tool {name!r}"}], "isError": True}
+            )
             return
         self.answer(request_id, {"content": [{"type": "text", "text": text}]})
 
