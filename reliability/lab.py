@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,7 @@ class Lab:
 
 
 @contextlib.contextmanager
-def lab() -> Any:
+def lab() -> Iterator[Lab]:
     """Start the gateway (API key, access log, Timeouts with tools/call at TOOL_TIMEOUT)."""
     with Processes() as procs:
         stack = (
@@ -144,7 +144,7 @@ def alive(pid: int) -> bool:
     return stat[0] != "Z"
 
 
-async def wait_for(condition: Any, timeout: float, interval: float = 0.01) -> bool:
+async def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
     """Poll ``condition()`` until it holds or ``timeout`` passes; whether it held."""
     deadline = time.monotonic() + timeout
     while True:
