@@ -133,7 +133,7 @@ def check(case: Case, answer: Exchange, report: FuzzReport) -> None:
     report.outcomes["rpc error" if errors else f"answered {status // 100}xx"] += 1
 
 
-async def canary(lab: Lab, report: FuzzReport, pair: Any) -> None:
+async def canary(report: FuzzReport, pair: Any) -> None:
     """Other sessions are unaffected: each era's canary calls a tool and must succeed."""
     for client in pair:
         report.canary_calls += 1
@@ -178,14 +178,14 @@ async def run(lab: Lab, inputs: int, *, seed: int = 1, pool: int = 3000, concurr
             if index % 2000 == 0:
                 cases.sessions = await fresh_sessions(lab, 4)
             if index % canary_every == 0:
-                await canary(lab, report, pair)
+                await canary(report, pair)
                 if not lab.alive():
                     break
             await queue.put(cases.next())
         for _ in workers:
             await queue.put(None)
         await asyncio.gather(*workers)
-        await canary(lab, report, pair)
+        await canary(report, pair)
     report.seconds = time.monotonic() - started
     report.gateway_alive = lab.alive()
     report.tracebacks_in_log = lab.tracebacks()

@@ -1,8 +1,10 @@
 """Part (b): an upstream killed mid-call, over and over.
 
-Each round: ask the ``victim`` upstream its pid (and its child's), put a slow call in flight
+Each round: ask the upstream its pid (and its child's, if it has one), put a slow call in flight
 from a legacy and a 2026-07-28 client, SIGKILL the upstream, and time how long each call takes
-to fail. Then the upstream and its child must be gone (no orphans), and at the end the
+to fail. ``victim`` is a plain upstream; ``holder`` has a child that inherited its stdout, so
+its pipe stays open after the kill, as with a server that starts helpers.
+Then the upstream and its child must be gone (no orphans), and at the end the
 gateway's process tree must hold no more than it started with, and its RSS must be flat.
 """
 
