@@ -286,8 +286,9 @@ class GatewayConfig:
 
     label: str
     auth: bool = True
-    stack: tuple[str, ...] | None = None
-    """None: the default stack (settings.toml); otherwise these import paths, in order."""
+    stack: tuple[str | Mapping[str, Any], ...] | None = None
+    """None: the default stack (settings.toml); otherwise these import paths (or whole
+    ``{"use": ..., "options": {...}}`` entries), in order."""
     log_level: str = "info"
 
 
@@ -305,11 +306,15 @@ def _toml(value: Any) -> str:
     raise TypeError(value)
 
 
+def _entry(use: str | Mapping[str, Any]) -> Mapping[str, Any]:
+    return {"use": use} if isinstance(use, str) else use
+
+
 API_KEY = "pcs_bench_" + secrets.token_urlsafe(24)
 
 
 def gateway_settings(config: GatewayConfig, servers: Mapping[str, Mapping[str, Any]]) -> str:
-    stack = DEFAULT_STACK if config.stack is None else [{"use": use} for use in config.stack]
+    stack = DEFAULT_STACK if config.stack is None else [_entry(use) for use in config.stack]
     lines = ["middleware = []"] if not stack else []
     lines += ["[auth]", f"enabled = {_toml(config.auth)}"]
     if config.auth:

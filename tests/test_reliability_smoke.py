@@ -1,0 +1,49 @@
+"""A tiny run of the reliability suite (``python -m reliability --smoke``), so that it cannot
+rot and so that its checks run with the tests. The full run is slow and is not part of the
+test command: ``python -m reliability all`` (see README, Reliability)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import ROOT
+
+KNOWN_FINDINGS = {
+    # Reported, not yet fixed (product code): Starlette's own 404/405 for paths other than the
+    # MCP endpoints answer in plain text, not JSON; a legacy request its client cancelled is
+    # answered -32800 without data.fault.
+    ("(a) front-door fuzzing", "every answer well-formed (JSON-RPC error or JSON)"),
+    # Reported, not yet fixed: a killed stdio upstream whose child keeps its stdout open is not
+    # noticed; its in-flight calls end only at the Timeouts deadline.
+    ("(b) upstream killed mid-call, its child holding its stdout", "every in-flight call errors within 1 s"),
+    # Reported, not yet fixed: a client reading a progress-heavy SSE answer slowly stalls the
+    # shared upstream's reader (progress is relayed with an await), so other clients wait, up to
+    # their tools/call deadline.
+    ("(d) slow and vanishing clients", "other clients served promptly (every canary call < 1 s)"),
+    ("(d) slow and vanishing clients", "other clients served throughout"),
+}
+"""Checks that fail today because of defects reported to the product's owners. The test passes
+when they fail or pass; remove an entry once its defect is fixed, so it is guarded again."""
+
+
+def test_the_smoke_run_covers_every_part_and_its_checks_hold(tmp_path: Path) -> None:
+    figures = tmp_path / "reliability.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "reliability", "--smoke", "--json", str(figures)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert figures.exists(), result.stderr[-4000:]
+    parts = json.loads(figures.read_text())["parts"]
+    assert len(parts) == 6, parts.keys()
+    failed = {(name, check) for name, part in parts.items() for check, ok in part["checks"].items() if not ok}
+    assert failed <= KNOWN_FINDINGS, result.stdout
+    fuzz = parts["(a) front-door fuzzing"]["figures"]
+    assert fuzz["inputs"] >= 1_500 and fuzz["canary_calls"] > 0 and fuzz["canary_failures"] == 0
+    assert "| check / figure | value |" in result.stdout
+    assert parts["(e) soak"]["figures"]["requests"] > 0
