@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import orjson
+
 from gateway.front.events import Message, Replayed
 from gateway.front.sessions import SessionRecord
 
@@ -65,40 +67,71 @@ class InMemorySessionStore:
 
 @dataclass(slots=True)
 class _Stream:
-    events: deque[tuple[int, Message | None]]
+    events: deque[tuple[int, Message | None, int]]
+    """(sequence number, message, its size in bytes)."""
     next_seq: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class InMemoryEventStore:
-    """The embedded default: bounded per stream and per session, nothing persisted."""
+@dataclass(slots=True)
+class _Session:
+    streams: dict[str, _Stream] = field(default_factory=dict)
+    size: int = 0
+    """Bytes of every event kept for the session."""
 
-    def __init__(self, *, events_per_stream: int = 1000, streams_per_session: int = 64) -> None:
+
+class InMemoryEventStore:
+    """The embedded default: bounded per stream (events), per session (streams and bytes),
+    nothing persisted. Over the byte budget, the oldest events of the session go first: a
+    slow reader of a large stream cannot make the gateway keep what it already relayed."""
+
+    def __init__(
+        self,
+        *,
+        events_per_stream: int = 1000,
+        streams_per_session: int = 64,
+        bytes_per_session: int = 4 * 1024 * 1024,
+    ) -> None:
         self._events_per_stream = events_per_stream
         self._streams_per_session = streams_per_session
-        self._sessions: dict[str, dict[str, _Stream]] = {}
+        self._bytes_per_session = bytes_per_session
+        self._sessions: dict[str, _Session] = {}
 
     async def append(self, session_id: str, stream_id: str, message: Message | None) -> str:
-        streams = self._sessions.setdefault(session_id, {})
-        stream = streams.get(stream_id)
+        session = self._sessions.setdefault(session_id, _Session())
+        stream = session.streams.get(stream_id)
         if stream is None:
-            if len(streams) >= self._streams_per_session:
-                del streams[next(iter(streams))]  # the oldest stream goes first
-            stream = streams[stream_id] = _Stream(deque(maxlen=self._events_per_stream))
+            if len(session.streams) >= self._streams_per_session:
+                oldest = session.streams.pop(next(iter(session.streams)))
+                session.size -= sum(size for _, _, size in oldest.events)
+            stream = session.streams[stream_id] = _Stream(deque())
+        if len(stream.events) >= self._events_per_stream:
+            session.size -= stream.events.popleft()[2]
+        size = len(orjson.dumps(message)) if message is not None else 0
         seq = stream.next_seq
         stream.next_seq += 1
-        stream.events.append((seq, message))
+        stream.events.append((seq, message, size))
+        session.size += size
+        if session.size > self._bytes_per_session:
+            _shrink(session, self._bytes_per_session, stream)
         stream.changed.set()
         return f"{stream_id}.{seq}"
 
     async def after(self, session_id: str, stream_id: str, seq: int) -> Replayed | None:
-        stream = self._sessions.get(session_id, {}).get(stream_id)
+        session = self._sessions.get(session_id)
+        stream = session.streams.get(stream_id) if session is not None else None
         if stream is None:
             return None
-        return [(f"{stream_id}.{s}", m) for s, m in stream.events if s > seq]
+        return [(f"{stream_id}.{s}", m) for s, m, _ in stream.events if s > seq]
+
+    def kept_bytes(self, session_id: str) -> int:
+        """Bytes of events kept for a session (for tests and metrics)."""
+        session = self._sessions.get(session_id)
+        return session.size if session is not None else 0
 
     async def wait(self, session_id: str, stream_id: str, patience: float) -> None:
-        stream = self._sessions.get(session_id, {}).get(stream_id)
+        session = self._sessions.get(session_id)
+        stream = session.streams.get(stream_id) if session is not None else None
         if stream is None:
             await asyncio.sleep(patience)
             return
@@ -114,3 +147,16 @@ class InMemoryEventStore:
     def __len__(self) -> int:
         """How many sessions have events kept here."""
         return len(self._sessions)
+
+
+def _shrink(session: _Session, budget: int, current: _Stream) -> None:
+    """Drop the session's oldest events (oldest stream first) until it fits ``budget``; the
+    event just kept on ``current`` stays. A stream keeps its sequence, so ids stay unique and a
+    resumed stream replays what it still has."""
+    for stream in session.streams.values():
+        events = stream.events
+        floor = 1 if stream is current else 0
+        while len(events) > floor and session.size > budget:
+            session.size -= events.popleft()[2]
+        if session.size <= budget:
+            return
