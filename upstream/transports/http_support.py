@@ -21,7 +21,7 @@ import orjson
 from yarl import URL
 
 from middleware.protocol import UPSTREAM_UNAVAILABLE, Message, error_message
-from upstream.transports.base import ProtocolViolation, Received, TransportClosed
+from upstream.transports.base import ProtocolViolation, Received, SessionExpired, TransportClosed
 from upstream.transports.envelope import screen
 
 DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
@@ -410,7 +410,7 @@ class HttpTransportBase:
         self._ssl = ssl_context
         self._limit = max_message_bytes
         self._http: aiohttp.ClientSession | None = None
-        self._queue: asyncio.Queue[Received] = asyncio.Queue(QUEUE_SIZE)
+        self._queue: asyncio.Queue[Received | SessionExpired] = asyncio.Queue(QUEUE_SIZE)
         self._closed: str | None = None
 
     async def receive(self) -> Received:
@@ -418,7 +418,9 @@ class HttpTransportBase:
         if item is _EOF:
             self._queue.put_nowait(_EOF)  # for any other reader
             raise TransportClosed(self._closed or "was closed")
-        return item
+        if type(item) is SessionExpired:
+            raise item
+        return item  # type: ignore[return-value]
 
     def _push_eof(self) -> None:
         while True:
