@@ -35,17 +35,16 @@ from typing import Any, Final
 import aiohttp
 import orjson
 
-from middleware.protocol import INTERNAL_ERROR, META_PROTOCOL_VERSION, Message, error_message, is_modern
+from middleware.protocol import META_PROTOCOL_VERSION, Message, is_modern
 from middleware.protocol.headers import request_headers
-from upstream.errors import SessionExpired, UpstreamBrokeProtocol, mapped
-from upstream.transports.base import STREAM_PER_REQUEST, ProtocolViolation, TransportClosed
+from upstream.errors import SessionExpired, mapped
+from upstream.transports.base import STREAM_PER_REQUEST, TransportClosed
 from upstream.transports.http_support import (
     DEFAULT_MAX_MESSAGE_BYTES,
     EVENT_STREAM,
     JSON,
     NETWORK_ERRORS,
     HttpTransportBase,
-    MessageTooLarge,
     client_session,
     describe_failure,
     describe_first_contact,
@@ -53,7 +52,7 @@ from upstream.transports.http_support import (
     status_detail,
     upstream_error,
 )
-from upstream.transports.streamable_answer import AnswerFailed, answers, read_answer
+from upstream.transports.streamable_answer import answer_or_error, answers
 from upstream.transports.streamable_listen import listen
 
 log = logging.getLogger("portcullis.upstream")
@@ -297,25 +296,10 @@ class StreamableHttpTransport(HttpTransportBase):
     async def _answer(
         self, request_id: Any, response: aiohttp.ClientResponse, *, resumable: bool = True
     ) -> None:
-        """Relay what ``response`` carries for ``request_id``; deliver an error if the answer
-        cannot come, so the caller never hangs."""
-
         async def deliver(message: Message) -> None:
             await self.deliver(message, request_id)
 
-        try:
-            await read_answer(self, response, request_id, deliver, resumable=resumable)
-        except ProtocolViolation as exc:
-            await deliver(UpstreamBrokeProtocol(self.name, exc.detail).to_message(request_id))
-        except AnswerFailed as failure:
-            await deliver(upstream_error(self.name, request_id, failure.detail, status=failure.status))
-        except (*NETWORK_ERRORS, MessageTooLarge) as exc:
-            await deliver(upstream_error(self.name, request_id, describe_failure(exc, self._shown)))
-        except Exception as exc:  # boundary: a bug here must still answer the call
-            log.exception("[%s] reading the answer to %r failed", self.name, request_id)
-            await deliver(_gateway_failure(request_id, exc))
-        finally:
-            response.release()
+        await answer_or_error(self, response, request_id, deliver, resumable=resumable)
 
     # --- session --------------------------------------------------------------------------------
 
@@ -403,12 +387,6 @@ class StreamableHttpTransport(HttpTransportBase):
         task = self._exchanges.pop(request_id, None) if request_id is not None else None
         if task is not None:
             task.cancel()
-
-
-def _gateway_failure(request_id: Any, exc: Exception) -> Message:
-    return error_message(
-        request_id, INTERNAL_ERROR, f"gateway failed reading the answer: {exc!r}", fault="gateway"
-    )
 
 
 def _modern_version(message: Message) -> str | None:

@@ -14,17 +14,21 @@ from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
-from middleware.protocol import Message
+from middleware.protocol import INTERNAL_ERROR, Message, error_message
+from upstream.errors import ProtocolViolation, UpstreamBrokeProtocol
 from upstream.transports.http_support import (
     EVENT_STREAM,
     JSON,
     NETWORK_ERRORS,
+    MessageTooLarge,
     SseParser,
     decode_messages,
+    describe_failure,
     error_body,
     forward_error,
     read_limited,
     status_detail,
+    upstream_error,
 )
 
 if TYPE_CHECKING:
@@ -55,6 +59,33 @@ def answers(message: Message, request_id: Any) -> bool:
         and message.get("id") == request_id
         and ("result" in message or "error" in message)
     )
+
+
+async def answer_or_error(
+    transport: StreamableHttpTransport,
+    response: aiohttp.ClientResponse,
+    request_id: Any,
+    deliver: Deliver,
+    *,
+    resumable: bool = True,
+) -> None:
+    """Relay what ``response`` carries for ``request_id``; deliver an error if the answer
+    cannot come, so the caller never hangs."""
+    name = transport.name
+    try:
+        await read_answer(transport, response, request_id, deliver, resumable=resumable)
+    except ProtocolViolation as exc:
+        await deliver(UpstreamBrokeProtocol(name, exc.detail).to_message(request_id))
+    except AnswerFailed as failure:
+        await deliver(upstream_error(name, request_id, failure.detail, status=failure.status))
+    except (*NETWORK_ERRORS, MessageTooLarge) as exc:
+        await deliver(upstream_error(name, request_id, describe_failure(exc, transport.shown)))
+    except Exception as exc:  # boundary: a bug here must still answer the call
+        log.exception("[%s] reading the answer to %r failed", name, request_id)
+        failure_text = f"gateway failed reading the answer: {exc!r}"
+        await deliver(error_message(request_id, INTERNAL_ERROR, failure_text, fault="gateway"))
+    finally:
+        response.release()
 
 
 async def read_answer(
