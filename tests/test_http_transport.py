@@ -14,6 +14,8 @@ import pytest
 from aiohttp import web
 
 from tests.support import INITIALIZE, free_port
+from upstream.session.connection import UpstreamConnection
+from upstream.session.handshake import initialize
 from upstream.transports.base import Received, Transport, TransportClosed
 from upstream.transports.http import AutoTransport, StreamableHttpTransport, TransportKind, http_transport
 from upstream.transports.http_support import MessageTooLarge, SseEvent, SseParser
@@ -95,6 +97,7 @@ class Script:
     protocol: str = "2025-11-25"
     on_request: Handler | None = None
     on_get: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+    refuse_initialize: Handler | None = None
 
     def forget_sessions(self) -> None:
         self.sessions.clear()
@@ -134,6 +137,8 @@ def make_app(script: Script) -> web.Application:
                 return web.Response(status=405)
             return await script.on_get(request)
         assert message is not None
+        if message.get("method") == "initialize" and script.refuse_initialize is not None:
+            return await script.refuse_initialize(request, message)
         if message.get("method") == "initialize":
             script.initializes += 1
             new = f"session-{script.initializes}"
@@ -225,19 +230,37 @@ async def test_session_and_protocol_headers_follow_the_handshake() -> None:
     assert [headers["Mcp-Session-Id"] for headers in deletes] == ["session-1"], "close() ends the session"
 
 
+@contextlib.asynccontextmanager
+async def connected(script: Script) -> AsyncIterator[tuple[UpstreamConnection, StreamableHttpTransport]]:
+    """A session-layer connection over the transport, past the initialize handshake."""
+    async with serving(make_app(script)) as port:
+        transport = StreamableHttpTransport("fake", f"http://127.0.0.1:{port}/mcp")
+        connection = UpstreamConnection(
+            "fake", transport, client_info={"name": "test", "version": "0"}, on_notification=lambda *_: None
+        )
+        await connection.connect()
+        try:
+            await initialize(connection, {"name": "test", "version": "0"})
+            yield connection, transport
+        finally:
+            await connection.close()
+
+
 async def test_forgotten_session_is_reinitialized_once_and_the_request_retried() -> None:
     script = Script()
-    async with scripted(script) as (transport, _):
-        await handshake(transport)
-        await call(transport, 2)
+    async with connected(script) as (connection, transport):
+        await connection.send_request("tools/call", {"n": 2})
         script.forget_sessions()
-        answers = await asyncio.gather(call(transport, 3), call(transport, 4), call(transport, 5))
+        answers = await asyncio.gather(
+            *(asyncio.wait_for(connection.send_request("tools/call", {"n": n}), 5) for n in (3, 4, 5))
+        )
         assert [answer["result"]["echo"]["n"] for answer in answers] == [3, 4, 5]
         assert script.initializes == 2, "one renewal serves every request that saw the stale session"
         assert transport.session_id == "session-2"
-    replayed = [message for _, message in posts(script) if message.get("method") == "initialize"][1]
-    assert replayed["params"] == INITIALIZE["params"]
-    assert replayed["id"] != 1
+        assert connection.check_alive()
+    first, replayed = [message for _, message in posts(script) if message.get("method") == "initialize"]
+    assert replayed["params"] == first["params"]
+    assert replayed["id"] != first["id"]
     methods = [message.get("method") for _, message in posts(script)]
     assert methods.count("notifications/initialized") == 2
 
@@ -248,13 +271,33 @@ async def test_second_404_becomes_an_error() -> None:
     async def always_gone(request: web.Request, message: dict[str, Any]) -> web.StreamResponse:
         return web.Response(status=404)
 
-    async with scripted(script) as (transport, _):
-        await handshake(transport)
+    async with connected(script) as (connection, _):
         script.on_request = always_gone
-        answer = await call(transport, 2)
+        answer = await asyncio.wait_for(connection.send_request("tools/call", {"n": 2}), 5)
+        assert connection.check_alive(), "one call's failure does not end the connection"
     assert answer["error"]["code"] == UPSTREAM_UNAVAILABLE
     assert "again right after a fresh initialize" in answer["error"]["message"]
+    assert answer["error"]["data"] == {"fault": "upstream", "status": 404}
     assert script.initializes == 2
+
+
+async def test_a_refused_renewal_fails_the_call_not_the_connection() -> None:
+    script = Script()
+
+    async def refuse(request: web.Request, message: dict[str, Any]) -> web.StreamResponse:
+        error = {"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32603, "message": "no more"}}
+        return web.json_response(error)
+
+    async with connected(script) as (connection, _):
+        script.forget_sessions()
+        script.refuse_initialize = refuse
+        answer = await asyncio.wait_for(connection.send_request("tools/call", {"n": 2}), 5)
+        assert connection.check_alive()
+    assert answer["error"]["code"] == UPSTREAM_UNAVAILABLE
+    assert (
+        "forgot our session, and re-initializing failed: refused a new initialize: no more"
+        in (answer["error"]["message"])
+    )
 
 
 async def test_http_errors_become_jsonrpc_errors_for_the_request() -> None:

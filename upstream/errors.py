@@ -1,7 +1,8 @@
 """The upstream error family: every failure of an upstream, as a member of the gateway's tree.
 
 The lowest layer of ``upstream``: transports raise :class:`TransportClosed` (the peer is gone or
-unusable) and :class:`ProtocolViolation` (it broke JSON-RPC); the session above turns them into
+unusable), :class:`ProtocolViolation` (it broke JSON-RPC) and :class:`SessionExpired` (it
+forgot our session, which the session layer renews); the session above turns them into
 :class:`UpstreamError` for the calls they fail. Foreign exceptions (aiohttp, OS, timeouts, JSON
 parsing) are mapped here, at the transport boundary, as httpx maps its transports' errors, so
 none reaches the session or the router unnamed. Every class is the upstream's fault.
@@ -22,6 +23,7 @@ __all__ = [
     "FOREIGN_ERRORS",
     "HandshakeRefused",
     "ProtocolViolation",
+    "SessionExpired",
     "TransportClosed",
     "UpstreamBrokeProtocol",
     "UpstreamError",
@@ -40,6 +42,19 @@ class TransportClosed(UpstreamFault):
 class ProtocolViolation(TransportClosed, UpstreamProtocolError):
     """The peer broke JSON-RPC in a way no single call can be blamed for (garbage on a pipe, an
     answer to an id we never sent): the session cannot be trusted any more, as after a crash."""
+
+
+class SessionExpired(UpstreamFault):
+    """The peer forgot the transport-level session (streamable HTTP answered 404 to a request
+    carrying our ``Mcp-Session-Id``). Raised by ``receive()`` as an event, not an end: the
+    session layer re-runs the handshake and sends ``request_id`` (None for the server's own
+    stream) once more. ``session_id`` is the forgotten one, so one renewal serves every request
+    that saw it."""
+
+    def __init__(self, request_id: Any, session_id: str) -> None:
+        super().__init__(f"forgot our session (request {request_id!r})")
+        self.request_id = request_id
+        self.session_id = session_id
 
 
 class UpstreamError(UpstreamFault):

@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from middleware.protocol import (
     INTERNAL_ERROR,
@@ -32,95 +31,33 @@ from middleware.protocol import (
 )
 from upstream.errors import (
     ProtocolViolation,
+    SessionExpired,
     TransportClosed,
     UpstreamBrokeProtocol,
     UpstreamError,
 )
+from upstream.session.calls import (
+    CLIENT_CAPABILITIES,
+    CallChannel,
+    ModernPath,
+    NotificationSink,
+    Pending,
+    ServerIdentity,
+)
 from upstream.session.era import HANDSHAKE_VERSIONS
+from upstream.session.renewal import SessionRenewal
 from upstream.transports.base import STREAM_PER_REQUEST, Transport
 
 log = logging.getLogger("portcullis.upstream")
 
-__all__ = ["HANDSHAKE_VERSIONS", "CallChannel", "ServerIdentity", "UpstreamConnection"]
-
-NotificationSink = Callable[[str, Message], None]
-"""Receives upstream notifications not tied to a call: (server name, message)."""
-
-
-class CallChannel(Protocol):
-    """The way back to the client of one call: related notifications, and questions
-    (server-to-client requests) whose answers go back upstream."""
-
-    @property
-    def client_capabilities(self) -> dict[str, Any]:
-        """What the client declared; a modern upstream gets them in each request's ``_meta``."""
-        ...
-
-    @property
-    def speaks_mrtr(self) -> bool:
-        """True when the client is modern and answers ``input_required`` itself: a modern
-        upstream's ``input_required`` result then goes to it as is, instead of being asked
-        question by question through :meth:`ask`."""
-        ...
-
-    @property
-    def waiting_on_client(self) -> bool:
-        """True while the call is parked until its client retries (MRTR): the call cannot be
-        the one asking a new question, so it is not a candidate when a shared stdio session
-        must guess which call a server request belongs to."""
-        ...
-
-    @property
-    def log_level(self) -> str | None:
-        """The least severe log level the client wants for this call, if it said."""
-        ...
-
-    async def notify(self, message: Message) -> None: ...
-
-    async def ask(self, request: Message) -> Message:
-        """Relay ``request`` to the client; returns its response (``result`` or ``error``)."""
-        ...
-
-
-CLIENT_CAPABILITIES: Final = {
-    "sampling": {},
-    "elicitation": {"form": {}, "url": {}},
-    "roots": {"listChanged": True},
-}
-"""Declared upstream because we relay them; a client that lacks one gets a clear error."""
-
-
-@dataclass(slots=True)
-class _Pending:
-    future: asyncio.Future[Message]
-    channel: CallChannel | None
-    client_token: Any
-    listen: bool = False
-    """A ``subscriptions/listen`` stream: it is in flight for good, and logs nothing."""
-
-
-class ModernPath(Protocol):
-    """How requests reach a 2026-07-28 upstream (see :mod:`upstream.session.modern`)."""
-
-    version: str
-
-    async def request(
-        self, method: str, params: dict[str, Any] | None, channel: CallChannel | None
-    ) -> Message: ...
-
-    def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ServerIdentity:
-    """What the upstream said about itself at initialize, or in its ``server/discover`` result."""
-
-    protocol_version: str
-    capabilities: dict[str, Any]
-    server_info: dict[str, Any]
-    instructions: str | None
+__all__ = [
+    "CLIENT_CAPABILITIES",
+    "HANDSHAKE_VERSIONS",
+    "CallChannel",
+    "NotificationSink",
+    "ServerIdentity",
+    "UpstreamConnection",
+]
 
 
 class UpstreamConnection:
@@ -138,7 +75,7 @@ class UpstreamConnection:
         self._on_notification = on_notification
         self._next_id = 1
         """Our ids count up from 1: an answer to a lower one that is not pending is late."""
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, Pending] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed_reason: str | None = None
         self._served: dict[Any, asyncio.Task[None]] = {}
@@ -147,6 +84,9 @@ class UpstreamConnection:
         self._modern: ModernPath | None = None
         self.default_channel: CallChannel | None = None
         """Where unsolicited server requests go when this connection serves one client."""
+        self.renewal: SessionRenewal | None = None
+        """Set by the initialize handshake: how to start a new session when one is forgotten."""
+        self._renewing: set[asyncio.Task[None]] = set()
 
     @property
     def closed_reason(self) -> str | None:
@@ -213,9 +153,11 @@ class UpstreamConnection:
         *,
         channel: CallChannel | None = None,
         patience: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Message:
-        """Send one request as it is. Past ``patience`` seconds it raises :class:`TimeoutError` and forgets
-        the request without telling the upstream (a late answer is dropped)."""
+        """Send one request as it is (``headers``: extra HTTP headers for it, see the transport).
+        Past ``patience`` seconds it raises :class:`TimeoutError` and forgets the request without
+        telling the upstream (a late answer is dropped)."""
         if self._closed_reason is not None:
             raise UpstreamError(self.name, self._closed_reason)
         upstream_id = self._next_id
@@ -227,12 +169,13 @@ class UpstreamConnection:
                 client_token = meta["progressToken"]
                 params = {**params, "_meta": {**meta, "progressToken": upstream_id}}
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[upstream_id] = _Pending(future, channel, client_token, method == "subscriptions/listen")
         message: Message = {"jsonrpc": "2.0", "id": upstream_id, "method": method}
         if params is not None:
             message["params"] = params
+        listen = method == "subscriptions/listen"
+        self._pending[upstream_id] = Pending(future, channel, client_token, listen, message, headers)
         try:
-            await self._transport.send(message)
+            await self._transport.send(message, headers)
             return await asyncio.wait_for(future, patience) if patience is not None else await future
         except TransportClosed as exc:
             self._pending.pop(upstream_id, None)  # failed here: no one would await its future
@@ -282,7 +225,13 @@ class UpstreamConnection:
     async def _read_loop(self) -> None:
         try:
             while True:
-                message, related = await self._transport.receive()
+                try:
+                    message, related = await self._transport.receive()
+                except SessionExpired as expired:
+                    task = asyncio.create_task(self._renew_and_resend(expired))
+                    self._renewing.add(task)
+                    task.add_done_callback(self._renewing.discard)
+                    continue
                 await self._dispatch(message, related)
                 del message, related  # not kept alive while idle: it may be a 10 MB result
         except ProtocolViolation as exc:
@@ -293,6 +242,40 @@ class UpstreamConnection:
         except Exception as exc:  # boundary: a reader bug must still fail the calls, not hang them
             log.exception("[%s] upstream reader failed", self.name)
             self._mark_closed(f"reader failed: {exc!r}")
+
+    async def _renew_and_resend(self, expired: SessionExpired) -> None:
+        """The upstream forgot our session: start a new one and send the request once more
+        (a request that meets a forgotten session twice in a row fails)."""
+        request_id = expired.request_id
+        pending = self._pending.get(request_id) if request_id is not None else None
+        where = self._transport.description
+        if pending is not None and pending.retried:
+            detail = f"answered 404 (session not found) again right after a fresh initialize ({where})"
+            self._fail(request_id, UpstreamError(self.name, detail, data={"status": 404}))
+            return
+        try:
+            if self.renewal is None:
+                raise UpstreamError(self.name, f"cannot be re-initialized ({where})")
+            await self.renewal.renew(expired.session_id, where)
+        except UpstreamError as exc:
+            detail = f"forgot our session, and re-initializing failed: {exc.detail}"
+            if pending is None:
+                log.warning("[%s] %s", self.name, detail)
+            self._fail(request_id, UpstreamError(self.name, detail))
+            return
+        if pending is None or pending.message is None or self._pending.get(request_id) is not pending:
+            return
+        pending.retried = True
+        try:
+            await self._transport.send(pending.message, pending.headers)
+        except TransportClosed as exc:
+            self._mark_closed(exc.detail)
+
+    def _fail(self, request_id: Any, error: UpstreamError) -> None:
+        """Answer a call in flight with ``error`` (the connection stays usable)."""
+        pending = self._pending.pop(request_id, None) if request_id is not None else None
+        if pending is not None and not pending.future.done():
+            pending.future.set_result(error.to_message(request_id))
 
     async def _dispatch(self, message: Message, related: Any) -> None:
         if "method" not in message:
@@ -432,7 +415,7 @@ class UpstreamConnection:
         if broke:
             reason = f"broke the protocol: {problem}"
         self._closed_reason = reason
-        for task in self._served.values():
+        for task in [*self._served.values(), *self._renewing]:
             task.cancel()
         pending, self._pending = self._pending, {}
         for call in pending.values():

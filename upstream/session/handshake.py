@@ -22,6 +22,7 @@ from upstream.session.era import (
     server_info_of,
 )
 from upstream.session.modern import ModernSession
+from upstream.session.renewal import SessionRenewal
 
 log = logging.getLogger("portcullis.upstream")
 
@@ -79,7 +80,9 @@ def adopt_modern(
     )
     session = ModernSession(
         connection.name,
-        lambda method, params, channel: connection.send_request(method, params, channel=channel),
+        lambda method, params, channel, headers: connection.send_request(
+            method, params, channel=channel, headers=headers
+        ),
         version=version,
         client_info=client_info,
         server_capabilities=identity.capabilities,
@@ -88,16 +91,18 @@ def adopt_modern(
     connection.adopt(identity, session)
 
 
+def _initialize_params(client_info: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "protocolVersion": HANDSHAKE_VERSIONS[0],
+        "capabilities": CLIENT_CAPABILITIES,
+        "clientInfo": client_info,
+    }
+
+
 async def initialize(connection: UpstreamConnection, client_info: dict[str, Any]) -> ServerIdentity:
-    """The initialize handshake, declaring what we can relay."""
-    response = await connection.send_request(
-        "initialize",
-        {
-            "protocolVersion": HANDSHAKE_VERSIONS[0],
-            "capabilities": CLIENT_CAPABILITIES,
-            "clientInfo": client_info,
-        },
-    )
+    """The initialize handshake, declaring what we can relay; it is run again (see
+    :mod:`upstream.session.renewal`) when the upstream forgets the session."""
+    response = await connection.send_request("initialize", _initialize_params(client_info))
     error = response.get("error")
     if isinstance(error, dict):
         raise HandshakeRefused(connection.name, error)
@@ -113,7 +118,22 @@ async def initialize(connection: UpstreamConnection, client_info: dict[str, Any]
     )
     connection.adopt(identity)
     await connection.notify("notifications/initialized")
+    connection.renewal = SessionRenewal(connection.name, lambda: _reinitialize(connection, client_info))
     return identity
+
+
+async def _reinitialize(connection: UpstreamConnection, client_info: dict[str, Any]) -> None:
+    """A new session for one the upstream forgot: the same initialize, then initialized."""
+    response = await connection.send_request("initialize", _initialize_params(client_info))
+    result = response.get("result")
+    if not isinstance(result, dict):
+        reason = (response.get("error") or {}).get("message", "no result")
+        raise UpstreamError(connection.name, f"refused a new initialize: {reason}")
+    version = result.get("protocolVersion")
+    old = connection.identity.protocol_version if connection.identity is not None else None
+    if version != old:
+        log.warning("[%s] the new session speaks protocol %s, not %s", connection.name, version, old)
+    await connection.notify("notifications/initialized")
 
 
 def _discoverer(connection: UpstreamConnection, client_info: dict[str, Any]) -> Discover:

@@ -94,10 +94,12 @@ class Listener:
         if self.notifications() and self._task is None:
             self._task = self._spawn(_StreamChannel(self._sink))
 
-    async def listen_to(self, uris: frozenset[str], *, wait: float) -> None:
-        """Listen for updates of ``uris`` from now on; returns once the upstream acknowledged
-        the new filter (or ``wait`` seconds passed)."""
+    async def listen_to(self, change: Callable[[frozenset[str]], frozenset[str]], *, wait: float) -> None:
+        """Listen for updates of ``change(current URIs)`` from now on; returns once the upstream
+        acknowledged the new filter (or ``wait`` seconds passed). The new set is computed under
+        the lock, so concurrent changes (two subscribes) all land."""
         async with self._lock:
+            uris = change(self.uris)
             if uris == self.uris or self._closed:
                 return
             self.uris = uris

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from middleware.protocol import (
@@ -32,6 +32,7 @@ from middleware.protocol import (
 from upstream.session.connection import CallChannel
 from upstream.session.era import modern_meta
 from upstream.session.listen import Listener
+from upstream.session.tool_headers import ToolHeaders
 
 log = logging.getLogger("portcullis.upstream")
 
@@ -40,7 +41,10 @@ MAX_ROUNDS: Final = 10
 SUBSCRIBE_WAIT: Final = 5.0
 """How long a subscription waits for the upstream to acknowledge the new listen filter."""
 
-SendRequest = Callable[[str, dict[str, Any], CallChannel | None], Awaitable[Message]]
+SendRequest = Callable[
+    [str, dict[str, Any], CallChannel | None, Mapping[str, str] | None], Awaitable[Message]
+]
+"""Sends one request upstream: (method, params, channel, extra HTTP headers)."""
 
 
 def is_input_required(result: Any) -> bool:
@@ -67,6 +71,7 @@ class ModernSession:
         self.log_level: str | None = None
         """The level a legacy client set with logging/setLevel, for requests that name none."""
         self.listener = Listener(name, self._listen, server_capabilities, on_notification)
+        self._tool_headers = ToolHeaders()
 
     def start(self) -> None:
         self.listener.start()
@@ -86,7 +91,7 @@ class ModernSession:
             return result_message(None, {})
         if method in ("resources/subscribe", "resources/unsubscribe"):
             return await self._subscription(params, subscribe=method == "resources/subscribe")
-        response = await self._send(method, self.stamp(params, channel), channel)
+        response = await self._call(method, self.stamp(params, channel), channel)
         if method in MRTR_METHODS and channel is not None and not channel.speaks_mrtr:
             return await self._answer_inputs(method, params, channel, response)
         return response
@@ -102,15 +107,24 @@ class ModernSession:
             meta[META_LOG_LEVEL] = level
         return {**params, "_meta": meta}
 
+    async def _call(self, method: str, params: dict[str, Any], channel: CallChannel | None) -> Message:
+        """Send a stamped request, with the ``Mcp-Param-*`` headers a tool call needs."""
+        headers = self._tool_headers.for_call(params) if method == "tools/call" else None
+        response = await self._send(method, params, channel, headers)
+        if method == "tools/list":
+            self._tool_headers.learn(response)
+        return response
+
     async def _listen(self, params: dict[str, Any], channel: CallChannel) -> Message:
-        return await self._send("subscriptions/listen", self.stamp(params, None), channel)
+        return await self._send("subscriptions/listen", self.stamp(params, None), channel, None)
 
     async def _subscription(self, params: dict[str, Any], *, subscribe: bool) -> Message:
         uri = params.get("uri")
         if not isinstance(uri, str):
             return error_message(None, INVALID_PARAMS, "uri must be a string", fault="client")
-        uris = self.listener.uris | {uri} if subscribe else self.listener.uris - {uri}
-        await self.listener.listen_to(uris, wait=SUBSCRIBE_WAIT)
+        await self.listener.listen_to(
+            (lambda uris: uris | {uri}) if subscribe else (lambda uris: uris - {uri}), wait=SUBSCRIBE_WAIT
+        )
         return result_message(None, {})
 
     async def _answer_inputs(
@@ -141,7 +155,7 @@ class ModernSession:
             retry["inputResponses"] = responses
             if "requestState" in result:
                 retry["requestState"] = result["requestState"]
-            response = await self._send(method, self.stamp(retry, channel), channel)
+            response = await self._call(method, self.stamp(retry, channel), channel)
         if not is_input_required(response.get("result")):
             return response
         return error_message(

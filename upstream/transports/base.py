@@ -9,16 +9,18 @@ and it raises only members of :mod:`upstream.errors`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 from middleware.protocol import Message
-from upstream.errors import ProtocolViolation, TransportClosed
+from upstream.errors import ProtocolViolation, SessionExpired, TransportClosed
 
 __all__ = [
     "NO_FEATURES",
     "STREAM_PER_REQUEST",
     "ProtocolViolation",
     "Received",
+    "SessionExpired",
     "Transport",
     "TransportClosed",
 ]
@@ -46,13 +48,16 @@ class Transport(Protocol):
 
     async def connect(self) -> None: ...
 
-    async def send(self, message: Message) -> None:
-        """Write one JSON-RPC message; raises :class:`TransportClosed` if the peer is gone."""
+    async def send(self, message: Message, headers: Mapping[str, str] | None = None) -> None:
+        """Write one JSON-RPC message; raises :class:`TransportClosed` if the peer is gone.
+        ``headers`` are extra HTTP headers the session layer wants sent with this message (the
+        ``Mcp-Param-*`` of a tool call); a transport without headers ignores them."""
         ...
 
     async def receive(self) -> Received:
-        """The next JSON-RPC message; raises :class:`TransportClosed` at the end, and
-        :class:`ProtocolViolation` when the peer broke the protocol."""
+        """The next JSON-RPC message; raises :class:`TransportClosed` at the end,
+        :class:`ProtocolViolation` when the peer broke the protocol, and :class:`SessionExpired`
+        (not an end: read on) when the peer forgot the transport's session."""
         ...
 
     def abandon(self, request_id: Any) -> bool:

@@ -1,10 +1,6 @@
-"""What the HTTP transports share: their configuration and queue of received messages, an
-incremental SSE parser, TLS contexts, the pooled client session, and error descriptions that
-never show credentials.
-
-The parser follows the event-stream interpretation of the HTML standard (any of CRLF, LF or CR
-ends a line, ``:`` starts a comment, ``data`` lines join with LF, ``id`` and ``retry`` are kept)
-and works on whatever chunks the socket gives, so events are relayed as they arrive.
+"""What the HTTP transports share: their configuration and queue of received messages, TLS
+contexts, the pooled client session, and error descriptions that never show credentials. The
+SSE parser is :mod:`upstream.transports.sse` (re-exported here).
 """
 
 from __future__ import annotations
@@ -13,7 +9,6 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
@@ -21,13 +16,23 @@ import orjson
 from yarl import URL
 
 from middleware.protocol import UPSTREAM_UNAVAILABLE, Message, error_message
-from upstream.transports.base import ProtocolViolation, Received, TransportClosed
+from upstream.transports.base import ProtocolViolation, Received, SessionExpired, TransportClosed
 from upstream.transports.envelope import screen
+from upstream.transports.sse import DEFAULT_MAX_MESSAGE_BYTES, MessageTooLarge, SseEvent, SseParser
 
-DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "EVENT_STREAM",
+    "JSON",
+    "NETWORK_ERRORS",
+    "HttpTransportBase",
+    "MessageTooLarge",
+    "SseEvent",
+    "SseParser",
+]
+
 EVENT_STREAM: Final = "text/event-stream"
 JSON: Final = "application/json"
-_BOM: Final = b"\xef\xbb\xbf"
 MANAGED_HEADERS: Final = frozenset(
     {"accept", "content-type", "content-length", "host", "mcp-session-id", "mcp-protocol-version",
      "last-event-id", "transfer-encoding", "connection"}
@@ -35,151 +40,6 @@ MANAGED_HEADERS: Final = frozenset(
 """Headers the transports set themselves; a server's configured ``headers`` may not."""
 
 log = logging.getLogger("portcullis.upstream")
-
-
-class MessageTooLarge(Exception):
-    """A message (an SSE event's data, or a JSON body) exceeded ``max_message_bytes``."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"sent a message larger than max_message_bytes ({limit})")
-        self.limit = limit
-
-
-_VIEW_FROM: Final = 64 * 1024
-"""Data lines longer than this stay views into the received buffer."""
-
-
-@dataclass(frozen=True, slots=True)
-class SseEvent:
-    event: str
-    data: bytes | memoryview
-    """A view into the received buffer for data over 64 KiB (no copy), else bytes."""
-    id: str | None
-
-
-class SseParser:
-    """Feed it chunks, get complete events back. ``last_event_id`` and ``retry`` (milliseconds)
-    keep what the server said for reconnecting."""
-
-    __slots__ = (
-        "_data",
-        "_event",
-        "_id_buffer",
-        "_limit",
-        "_partial",
-        "_size",
-        "_skip_lf",
-        "_started",
-        "events",
-        "last_event_id",
-        "retry",
-    )
-
-    def __init__(self, max_event_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
-        self._limit = max_event_bytes
-        self._partial = bytearray()
-        self._skip_lf = False
-        self._started = False
-        self._data: list[bytes | memoryview] = []
-        self._size = 0
-        self._event = ""
-        self._id_buffer: str | None = None
-        self.last_event_id: str | None = None
-        self.retry: int | None = None
-        self.events = 0
-        """How many events were dispatched (with data or without), to tell a stream that moved."""
-
-    def feed(self, chunk: bytes) -> list[SseEvent]:
-        events: list[SseEvent] = []
-        if not self._started:
-            chunk = bytes(self._partial) + chunk
-            self._partial.clear()
-            if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
-                self._partial += chunk  # maybe a BOM split across chunks
-                return events
-            self._started = True
-            if chunk.startswith(_BOM):
-                chunk = chunk[len(_BOM) :]
-        start = 0
-        if self._skip_lf:
-            self._skip_lf = False
-            if chunk[:1] == b"\n":
-                start = 1
-        size = len(chunk)
-        next_cr = chunk.find(b"\r", start)
-        next_lf = chunk.find(b"\n", start)
-        while True:
-            if -1 < next_cr < start:
-                next_cr = chunk.find(b"\r", start)
-            if -1 < next_lf < start:
-                next_lf = chunk.find(b"\n", start)
-            if next_cr == -1 and next_lf == -1:
-                break
-            if next_lf == -1 or -1 < next_cr < next_lf:
-                end = next_cr
-                after = end + 1
-                if after == size:
-                    self._skip_lf = True  # a CRLF may be split across two chunks
-                elif chunk[after] == 0x0A:
-                    after += 1
-            else:
-                end = next_lf
-                after = end + 1
-            if self._partial:
-                # Hand the buffer over instead of copying it: a 10 MB line is copied once, here.
-                self._partial += memoryview(chunk)[start:end]
-                line: bytes | bytearray = self._partial
-                self._partial = bytearray()
-            else:
-                line = chunk[start:end]
-            self._line(line, events)
-            start = after
-        if start < size:
-            self._partial += memoryview(chunk)[start:]
-            if len(self._partial) > self._limit:
-                raise MessageTooLarge(self._limit)
-        return events
-
-    def _line(self, line: bytes | bytearray, events: list[SseEvent]) -> None:
-        if not line:
-            self._dispatch(events)
-            return
-        if line[0] == 0x3A:  # ":" starts a comment (keep-alives)
-            return
-        colon = line.find(b":")
-        value: bytes | memoryview
-        if colon < 0:
-            name, value = bytes(line), b""
-        else:
-            name = bytes(line[:colon])
-            start = colon + 2 if line[colon + 1 : colon + 2] == b" " else colon + 1
-            # A view, not a copy: data lines can be megabytes.
-            value = memoryview(line)[start:] if len(line) - start > _VIEW_FROM else bytes(line[start:])
-        if name == b"data":
-            self._size += len(value) + 1
-            if self._size > self._limit:
-                raise MessageTooLarge(self._limit)
-            self._data.append(value)
-        elif name == b"event":
-            self._event = bytes(value).decode("utf-8", "replace")
-        elif name == b"id":
-            if b"\0" not in value:
-                self._id_buffer = bytes(value).decode("utf-8", "replace")
-        elif name == b"retry" and bytes(value).isdigit():
-            self.retry = int(value)
-
-    def _dispatch(self, events: list[SseEvent]) -> None:
-        if self._id_buffer is not None:
-            self.last_event_id = self._id_buffer or None
-        data, self._data, self._size = self._data, [], 0
-        event, self._event = self._event, ""
-        if not data and self._id_buffer is None:
-            return
-        self._id_buffer = None
-        self.events += 1
-        if data:
-            joined = data[0] if len(data) == 1 else b"\n".join(data)
-            events.append(SseEvent(event or "message", joined, self.last_event_id))
 
 
 def safe_url(url: str | URL) -> str:
@@ -410,7 +270,7 @@ class HttpTransportBase:
         self._ssl = ssl_context
         self._limit = max_message_bytes
         self._http: aiohttp.ClientSession | None = None
-        self._queue: asyncio.Queue[Received] = asyncio.Queue(QUEUE_SIZE)
+        self._queue: asyncio.Queue[Received | SessionExpired] = asyncio.Queue(QUEUE_SIZE)
         self._closed: str | None = None
 
     async def receive(self) -> Received:
@@ -418,7 +278,9 @@ class HttpTransportBase:
         if item is _EOF:
             self._queue.put_nowait(_EOF)  # for any other reader
             raise TransportClosed(self._closed or "was closed")
-        return item
+        if type(item) is SessionExpired:
+            raise item
+        return item  # type: ignore[return-value]
 
     def _push_eof(self) -> None:
         while True:

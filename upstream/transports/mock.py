@@ -49,7 +49,7 @@ class MockTransport:
             raise TransportClosed("the mock transport was closed")
         self.connected = True
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message, headers: Mapping[str, str] | None = None) -> None:
         if self._ended is not None or self.closed:
             raise TransportClosed(self._ended or "closed")
         self.sent.append(message)

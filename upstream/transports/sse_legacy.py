@@ -95,7 +95,7 @@ class LegacySseTransport(HttpTransportBase):
         with mapped(self._failure):
             await self._connect()
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message, headers: Mapping[str, str] | None = None) -> None:
         with mapped(self._failure):
             await self._send(message)
 

@@ -100,7 +100,7 @@ class StdioTransport:
     def abandon(self, request_id: object) -> bool:
         return False  # one pipe for every request: no answer stream to close
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message, headers: Mapping[str, str] | None = None) -> None:
         process = self._require_process()
         stdin = process.stdin
         assert stdin is not None
