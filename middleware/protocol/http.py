@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from middleware.protocol import Fault, error_message
+from middleware.protocol.errors import GatewayError
 
 ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
@@ -48,6 +49,17 @@ async def send_jsonrpc_error(
     data: Mapping[str, Any] | None = None,
 ) -> None:
     await send_json(send, status, error_message(request_id, code, message, fault=fault, data=data), headers)
+
+
+async def send_error(
+    send: ASGISend,
+    exc: GatewayError,
+    *,
+    request_id: Any = None,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """``exc`` as the whole HTTP answer: its status, its headers and its JSON-RPC error."""
+    await send_json(send, exc.http_status, exc.to_message(request_id), [*exc.headers, *headers])
 
 
 def header(scope: ASGIScope, name: bytes) -> bytes | None:
