@@ -19,7 +19,8 @@ from gateway.front.events import EventStore
 from gateway.front.failures import failure_message
 from gateway.front.get_stream import SESSION_HEADER, GetStreams
 from gateway.front.inbound import answer_id, check_depth, check_shape, shown, too_deep
-from gateway.front.modern import ModernFront, is_modern_request
+from gateway.front.modern import ModernFront
+from gateway.front.modern_checks import is_modern_request
 from gateway.front.reply import Journal, Reply
 from gateway.front.sessions import (
     EndReason,
