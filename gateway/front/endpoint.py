@@ -12,15 +12,14 @@ import asyncio
 import logging
 from typing import Any, Final
 
-import orjson
-
 from gateway.front.client_stream import ignore, no_input
 from gateway.front.events import EventStore
 from gateway.front.failures import failure_message
 from gateway.front.get_stream import SESSION_HEADER, GetStreams
-from gateway.front.inbound import answer_id, check_depth, check_shape, shown, too_deep
+from gateway.front.inbound import answer_id, check_depth, check_shape, shown
 from gateway.front.modern import ModernFront
 from gateway.front.modern_checks import is_modern_request
+from gateway.front.post_body import accepts, parse_body, read_post
 from gateway.front.reply import Journal, Reply
 from gateway.front.sessions import (
     EndReason,
@@ -51,7 +50,6 @@ from middleware.protocol import (
     MCPApp,
     MCPScope,
     Message,
-    ParseError,
     Principal,
     error_message,
     make_scope,
@@ -61,7 +59,6 @@ from middleware.protocol.errors import (
     NotAcceptable,
     NotFoundError,
     Overloaded,
-    UnsupportedMediaType,
 )
 from middleware.protocol.http import ASGIReceive, ASGIScope, ASGISend, header, send_error
 
@@ -73,16 +70,6 @@ DEFAULT_VERSION: Final = "2025-03-26"
 """What the spec says to assume when a client sends no MCP-Protocol-Version."""
 
 VERSION_HEADER: Final = b"mcp-protocol-version"
-
-
-def _accepts(scope: ASGIScope, *wanted: bytes) -> bool:
-    raw = header(scope, b"accept")
-    if raw is None:
-        return False
-    types = {part.split(b";", 1)[0].strip().lower() for part in raw.split(b",")}
-    if b"*/*" in types:
-        return True
-    return all(w in types or w.split(b"/")[0] + b"/*" in types for w in wanted)
 
 
 class MCPEndpoint:
@@ -146,10 +133,10 @@ class MCPEndpoint:
     # --- POST -------------------------------------------------------------------------------
 
     async def _post(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
-        body = await _read_post(scope, receive)
+        body = await read_post(scope, receive)
         if body is None:
             return
-        message = _parse(body, self.max_depth)
+        message = parse_body(body, self.max_depth)
         try:
             check_depth(body, message, self.max_depth)
             check_shape(message)
@@ -340,7 +327,7 @@ class MCPEndpoint:
     # --- GET and DELETE ---------------------------------------------------------------------
 
     async def _get(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
-        if not _accepts(scope, b"text/event-stream"):
+        if not accepts(scope, b"text/event-stream"):
             raise NotAcceptable("Not Acceptable: the Accept header must list text/event-stream")
         session = await self._session(scope, scope.get(PRINCIPAL_KEY, ANONYMOUS))
         await self.streams.serve(scope, receive, send, session.id)
@@ -355,38 +342,6 @@ class MCPEndpoint:
 async def _refuse(send: ASGISend, exc: GatewayError, request_id: Any = None) -> None:
     """The one place this front turns a refusal into its HTTP answer (status, headers, body)."""
     await send_error(send, exc, request_id=request_id)
-
-
-async def _read_post(scope: ASGIScope, receive: ASGIReceive) -> bytes | None:
-    """The body of a POST whose headers say it is JSON-RPC; None if the client left."""
-    if not _accepts(scope, b"application/json", b"text/event-stream"):
-        raise NotAcceptable(
-            "Not Acceptable: the Accept header must list application/json and text/event-stream"
-        )
-    content_type = (header(scope, b"content-type") or b"").split(b";", 1)[0].strip().lower()
-    if content_type != b"application/json":
-        raise UnsupportedMediaType("Unsupported Media Type: send Content-Type: application/json")
-    return await _read_body(receive)
-
-
-def _parse(body: bytes, max_depth: int) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        if str(exc).startswith("depth limit"):  # orjson stops at 1,024 levels: not bad JSON
-            raise InvalidRequest(f"Invalid Request: {too_deep(max_depth)}") from None
-        raise ParseError(f"Parse error: the body is not valid JSON ({exc})") from None
-
-
-async def _read_body(receive: ASGIReceive) -> bytes | None:
-    chunks: list[bytes] = []
-    while True:
-        event = await receive()
-        if event["type"] == "http.disconnect":
-            return None
-        chunks.append(event.get("body", b""))
-        if not event.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _modern_version(scope: ASGIScope) -> bool:
