@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any, cast
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -32,112 +32,27 @@ from gateway.front.request_state import RequestStates
 from gateway.front.sessions import EndReason, LiveSessions, SessionEnds, SessionStore
 from gateway.front.shutdown import InFlight
 from gateway.front.unsolicited import LIST_CHANGED, SessionChannel, Unsolicited
-from gateway.remote import http_connector
-from gateway.settings import MiddlewareSettings, Settings, SettingsError
+from gateway.parts import build_mcp_stack, eager_start_failure, server_specs
+from gateway.settings import Settings
 from gateway.state.memory import InMemoryEventStore, InMemorySessionStore
 from gateway.state.redis_ledger import RedisLedger
 from middleware.auth.api_key import ApiKeyAuth
 from middleware.edge.body_limit import BodyLimit
 from middleware.edge.host_origin import HostOriginGuard
 from middleware.edge.not_found import NotFound, no_route, send_not_found
-from middleware.protocol import MCPApp
 from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend
 from upstream.errors import UpstreamError
 from upstream.pool.per_client import PerClientSupervisor
-from upstream.pool.status import COMMAND_NOT_EXECUTABLE, COMMAND_NOT_FOUND, public_reason
-from upstream.pool.supervisor import RestartPolicy, ServerSpec, ServerSupervisor, Supervisor
+from upstream.pool.supervisor import ServerSupervisor, Supervisor
 from upstream.routing.catalog import CollisionError, Namespace
 from upstream.routing.interest import Interest
 from upstream.routing.pages import SnapshotLimits
 from upstream.routing.readiness import Readiness
 from upstream.routing.router import Router
 from upstream.routing.tasks import TaskMap
-from upstream.session.era import PROBE_TIMEOUT
-from upstream.transports.base import Transport
 from upstream.transports.reaper import Reaper
-from upstream.transports.stdio import StdioTransport
 
 log = logging.getLogger("portcullis")
-
-
-def load_middleware(entry: MiddlewareSettings, index: int) -> Callable[..., MCPApp]:
-    module_name, _, attribute = entry.use.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise SettingsError(
-            "settings", [f"middleware[{index}].use: cannot import {entry.use!r} ({exc})"]
-        ) from None
-    if not callable(factory):
-        raise SettingsError("settings", [f"middleware[{index}].use: {entry.use!r} is not callable"])
-    result: Callable[..., MCPApp] = factory
-    return result
-
-
-def build_mcp_stack(settings: Settings, innermost: MCPApp) -> MCPApp:
-    """Wrap ``innermost`` in the configured middlewares; the first listed is the outermost."""
-    app = innermost
-    for index in reversed(range(len(settings.middleware))):
-        entry = settings.middleware[index]
-        factory = load_middleware(entry, index)
-        try:
-            app = factory(app, **entry.options)
-        except (TypeError, ValueError) as exc:
-            raise SettingsError(
-                "settings", [f"middleware[{index}].options: {entry.use} refused them ({exc})"]
-            ) from None
-    return app
-
-
-def server_specs(settings: Settings, reaper: Reaper) -> list[ServerSpec]:
-    specs = []
-    for name, server in settings.servers.items():
-        connect: Callable[[], Transport]
-        if server.url is not None:
-            connect = http_connector(name, server)
-        else:
-            assert server.command is not None
-            connect = partial(
-                StdioTransport,
-                name,
-                server.command,
-                tuple(server.args),
-                env=dict(server.env),
-                cwd=server.cwd,
-                reaper=reaper,
-                max_message_bytes=server.max_message_bytes,
-            )
-        specs.append(
-            ServerSpec(
-                name=name,
-                connect=connect,
-                start_eagerly=server.start == "eager",
-                startup_timeout=server.startup_timeout,
-                restart=RestartPolicy(**server.restart.model_dump()),
-                per_client=server.session_mode == "per_client",
-                idle_timeout=settings.sessions.idle_timeout,
-                # 2024-11-05 HTTP+SSE predates the modern era: nothing to probe there.
-                era="legacy" if server.url is not None and server.transport == "sse" else server.era,
-                # A legacy HTTP server answers a probe with a status; a stdio one may stay silent.
-                probe_timeout=None if server.url is not None else min(PROBE_TIMEOUT, server.startup_timeout),
-                remember_era=server.url is not None,
-            )
-        )
-    return specs
-
-
-def eager_start_failure(name: str, error: UpstreamError) -> str:
-    """One line for a server that did not start with the gateway: what failed, the fix, and
-    that the others are served anyway."""
-    if public_reason(error) in (COMMAND_NOT_FOUND, COMMAND_NOT_EXECUTABLE):
-        fix = f"install it or fix servers.{name}.command (`portcullis check` tests it)"
-    else:
-        fix = f"see its output above and servers.{name} in the settings"
-    detail = error.detail.removeprefix("failed to start: ")
-    return (
-        f"[{name}] did not start: {detail}; {fix}. Serving the other servers; calls to "
-        f"{name!r} fail until it starts (it is retried when called)"
-    )
 
 
 class Gateway:
@@ -167,11 +82,22 @@ class Gateway:
         self.parked = ParkedCalls(
             self.request_states.lifetime, per_principal=settings.sessions.max_waiting_calls
         )
-        client_info = {"name": "portcullis", "version": __version__}
         self.supervisors: dict[str, Supervisor] = {}
         self.unsolicited = Unsolicited(self.live, self.interest, self.supervisors, self.tasks)
         self._register_session_holders()
-        for spec in server_specs(settings, self.reaper):
+        self._add_supervisors()
+        self._janitor: asyncio.Task[None] | None = None
+        self.in_flight = InFlight()
+        """Every call being answered, so that shutting down answers each (:meth:`drain`)."""
+        self.server_info = {"name": "portcullis", "title": "Portcullis MCP gateway", "version": __version__}
+        self.routers: dict[str, Router] = {}
+        self.endpoints: dict[str, MCPEndpoint] = {}
+        self._add_endpoints()
+
+    def _add_supervisors(self) -> None:
+        """One supervisor per configured server: per client, or shared by every caller."""
+        client_info = {"name": "portcullis", "version": __version__}
+        for spec in server_specs(self.settings, self.reaper):
             self.supervisors[spec.name] = (
                 PerClientSupervisor(spec, client_info=client_info, session_channel=self._session_channel)
                 if spec.per_client
@@ -182,14 +108,11 @@ class Gateway:
                     on_restart=self.unsolicited.server_started,
                 )
             )
-        self._janitor: asyncio.Task[None] | None = None
-        self.in_flight = InFlight()
-        """Every call being answered, so that shutting down answers each (:meth:`drain`)."""
+
+    def _add_endpoints(self) -> None:
+        """The aggregate endpoint (/mcp, names prefixed) and one pinned to each server."""
+        settings = self.settings
         namespace = Namespace(settings.prefixes, settings.routing.separator)
-        server_info = {"name": "portcullis", "title": "Portcullis MCP gateway", "version": __version__}
-        self.server_info = server_info
-        self.routers: dict[str, Router] = {}
-        self.endpoints: dict[str, MCPEndpoint] = {}
         routing = settings.routing
         self.readiness = Readiness(
             self.supervisors, patience=routing.start_patience, on_late=self._arrived_late
@@ -331,26 +254,15 @@ class Gateway:
 
     def asgi(self) -> ASGIApp:
         """The whole app: HTTP tier around a dispatch to the endpoints, Starlette for the rest."""
-
-        async def health(request: Request) -> JSONResponse:
-            body, code = self.health()
-            return JSONResponse(body, status_code=code)
-
-        @contextlib.asynccontextmanager
-        async def lifespan(app: Starlette) -> AsyncIterator[None]:
-            try:
-                await self.start()
-            except CollisionError as exc:
-                log.error("refusing to start: %s", exc)
-                await self.stop()
-                raise
-            try:
-                yield
-            finally:
-                await self.stop()
-
-        side_routes = [Route("/healthz", health)]
-        side = cast(ASGIApp, Starlette(routes=side_routes, lifespan=lifespan))
+        side_routes = [Route("/healthz", self._health)]
+        side = cast(
+            ASGIApp,
+            Starlette(
+                routes=side_routes,
+                lifespan=self._lifespan,
+                exception_handlers={HTTPException: _json_http_error},
+            ),
+        )
         side_paths = frozenset(route.path for route in side_routes)
         endpoints = self.endpoints
 
@@ -374,6 +286,27 @@ class Gateway:
             path = raw.rstrip("/") or "/"
             return path in endpoints or path in side_paths or _is_server_path(path)
 
+        return self._http_tier(dispatch, is_route)
+
+    async def _health(self, request: Request) -> JSONResponse:
+        body, code = self.health()
+        return JSONResponse(body, status_code=code)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        try:
+            await self.start()
+        except CollisionError as exc:
+            log.error("refusing to start: %s", exc)
+            await self.stop()
+            raise
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    def _http_tier(self, dispatch: ASGIApp, is_route: Callable[[str], bool]) -> ASGIApp:
+        """The HTTP-tier middlewares around ``dispatch``, outermost last."""
         http = self.settings.http
         app: ASGIApp = BodyLimit(dispatch, max_bytes=http.max_body_bytes)
         app = ApiKeyAuth(
@@ -394,3 +327,9 @@ def _is_server_path(path: str) -> bool:
     """Has ``path`` the shape of a per-server endpoint, /servers/NAME/mcp?"""
     parts = path.split("/")
     return len(parts) == 4 and parts[1] == "servers" and parts[2] != "" and parts[3] == "mcp"
+
+
+async def _json_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own refusals on the side routes (405 on /healthz, say) as JSON, like ours."""
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)

@@ -9,9 +9,10 @@ import logging
 import secrets
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
 from gateway.settings import (
@@ -22,6 +23,9 @@ from gateway.settings import (
     is_loopback,
     load_settings,
 )
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("portcullis")
 
@@ -47,7 +51,7 @@ def _report(error: SettingsError) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    from gateway.app import build_mcp_stack
+    from gateway.parts import build_mcp_stack
 
     try:
         settings, path = _load(args.settings)
@@ -147,22 +151,9 @@ def _serve_on(sock: socket.socket, settings: Settings, path: Path | None) -> int
     import uvicorn
 
     from gateway.app import Gateway
-    from middleware.auth.api_key import hash_key
 
-    key_hashes = {key.sha256: key.principal for key in settings.auth.api_keys}
-    if settings.auth.enabled and not key_hashes:
-        local_key = new_api_key()
-        key_hashes[hash_key(local_key)] = "local"
-        # Printed once, to the terminal only; never logged (logs mask pcs_ keys anyway).
-        print(
-            f"\nNo API keys configured: this run accepts the local key\n\n    {local_key}\n\n"
-            f"Send it as 'Authorization: Bearer <key>'. Configure your own with "
-            f"`portcullis keygen`.\n",
-            file=sys.stderr,
-            flush=True,
-        )
     try:
-        gateway = Gateway(settings, key_hashes=key_hashes)
+        gateway = Gateway(settings, key_hashes=_key_hashes(settings))
     except SettingsError as error:
         return _report(error)
     log.info(
@@ -185,6 +176,35 @@ def _serve_on(sock: socket.socket, settings: Settings, path: Path | None) -> int
         timeout_graceful_shutdown=SHUTDOWN_GRACE + 2,
         server_header=False,
     )
+    server = _clean_exit_server(config, gateway.drain)
+    server.run(sockets=[sock])
+    return 0 if server.started else 1
+
+
+def _key_hashes(settings: Settings) -> dict[str, str]:
+    """The configured keys by hash; with auth on and none configured, a local key for this run."""
+    from middleware.auth.api_key import hash_key
+
+    key_hashes = {key.sha256: key.principal for key in settings.auth.api_keys}
+    if settings.auth.enabled and not key_hashes:
+        local_key = new_api_key()
+        key_hashes[hash_key(local_key)] = "local"
+        # Printed once, to the terminal only; never logged (logs mask pcs_ keys anyway).
+        print(
+            f"\nNo API keys configured: this run accepts the local key\n\n    {local_key}\n\n"
+            f"Send it as 'Authorization: Bearer <key>'. Configure your own with "
+            f"`portcullis keygen`.\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    return key_hashes
+
+
+def _clean_exit_server(
+    config: uvicorn.Config, drain: Callable[[float], Coroutine[Any, Any, None]]
+) -> uvicorn.Server:
+    """A uvicorn server that exits 0 on a clean stop, answering calls in flight first."""
+    import uvicorn
 
     class CleanExitServer(uvicorn.Server):
         """uvicorn re-raises the signal that stopped it once its graceful shutdown is done, so a
@@ -198,15 +218,13 @@ def _serve_on(sock: socket.socket, settings: Settings, path: Path | None) -> int
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             """While uvicorn stops listening and waits, the gateway answers every call still
             running before uvicorn's timeout would cancel it into a plain-text 500."""
-            draining = asyncio.create_task(gateway.drain(SHUTDOWN_GRACE))
+            draining = asyncio.create_task(drain(SHUTDOWN_GRACE))
             try:
                 await super().shutdown(sockets)
             finally:
                 await draining
 
-    server = CleanExitServer(config)
-    server.run(sockets=[sock])
-    return 0 if server.started else 1
+    return CleanExitServer(config)
 
 
 def keygen(args: argparse.Namespace) -> int:

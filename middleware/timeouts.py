@@ -15,14 +15,14 @@ from collections.abc import Mapping
 
 from middleware.protocol import (
     NOTIFICATION,
-    REQUEST_TIMEOUT,
     RESPONSE,
     Event,
     MCPApp,
     Receive,
     Scope,
     Send,
-    error_event,
+    UpstreamTimeout,
+    response_event,
 )
 
 
@@ -94,11 +94,9 @@ class Timeouts:
             )
         else:
             why = f"{scope['method']} got no answer within {seconds:g}s"
-        return error_event(
-            scope,
-            REQUEST_TIMEOUT,
+        error = UpstreamTimeout(
             f"{why}; the upstream call was cancelled (raise the limits in the Timeouts middleware "
             "options if it is legitimately slow)",
-            fault="upstream",
             data={"timeout": seconds},
         )
+        return response_event(error.to_message(scope["id"]))

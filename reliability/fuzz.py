@@ -106,6 +106,9 @@ def check(case: Case, answer: Exchange, report: FuzzReport) -> None:
     if case.verb == "HEAD":
         report.outcomes["HEAD answered without a body"] += 1
         return
+    if status == 404 and answer.body.startswith(b"Not Found") and not _api_path(case.raw):
+        report.outcomes["404 in plain text outside the API paths (by design)"] += 1
+        return
     try:
         found = messages(answer.headers, answer.body)
     except (ValueError, orjson.JSONDecodeError):
@@ -113,6 +116,9 @@ def check(case: Case, answer: Exchange, report: FuzzReport) -> None:
             report.problem(f"{status} with a non-JSON body", case, answer)
         elif not (answer.timed_out and case.stream()):
             report.problem(f"{status} with an unparsable body", case, answer)
+        return
+    if status >= 400 and _plain_json_error(found):
+        report.outcomes[f"{status} as a plain JSON error (non-MCP path)"] += 1
         return
     errors = [m for m in found if isinstance(m, dict) and "error" in m]
     for message in errors:
@@ -131,6 +137,21 @@ def check(case: Case, answer: Exchange, report: FuzzReport) -> None:
         report.problem(f"{status} with an empty body", case, answer)
         return
     report.outcomes["rpc error" if errors else f"answered {status // 100}xx"] += 1
+
+
+def _plain_json_error(found: list[Any]) -> bool:
+    """``{"error": "what is wrong"}``: the documented answer of a path that is not MCP."""
+    return bool(found) and all(
+        isinstance(m, dict) and list(m) == ["error"] and isinstance(m["error"], str) and m["error"]
+        for m in found
+    )
+
+
+def _api_path(raw: bytes) -> bool:
+    """Is the request line's path one whose errors must be JSON (MCP and API paths)?"""
+    parts = raw.split(b" ", 2)
+    path = parts[1] if len(parts) > 1 else b""
+    return path.startswith((b"/mcp", b"/servers/", b"/api", b"/healthz"))
 
 
 async def canary(report: FuzzReport, pair: Any) -> None:

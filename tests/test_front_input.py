@@ -259,6 +259,7 @@ async def test_an_id_already_in_flight_is_refused_and_a_cancel_still_reaches_the
         assert response.status_code == 202
         cancelled = last_event((await asyncio.wait_for(first.aread(), 10)).decode())
     assert cancelled["id"] == 9 and cancelled["error"]["code"] == REQUEST_CANCELLED
+    assert cancelled["error"]["data"]["fault"] == "client"  # the client asked for it
     # The id is free again once its call ended.
     again = await http.post(gateway.url, headers=legacy, content=progress_call(9, 0))
     assert again.status_code == 200 and "result" in last_event(again.text), again.text

@@ -498,6 +498,15 @@ async def test_healthz_needs_no_key(http: httpx2.AsyncClient, gateway: RunningGa
     assert response.json()["status"] == "ok"
 
 
+async def test_a_wrong_method_on_healthz_is_405_in_json(
+    http: httpx2.AsyncClient, gateway: RunningGateway
+) -> None:
+    response = await http.put(f"{gateway.base}/healthz")
+    assert response.status_code == 405
+    assert response.json() == {"error": "Method Not Allowed"}
+    assert "GET" in response.headers["allow"]
+
+
 async def test_session_of_another_principal_looks_unknown(
     http: httpx2.AsyncClient, gateway: RunningGateway, session: str
 ) -> None:

@@ -318,6 +318,7 @@ async def test_a_client_without_the_capability_is_told_so_and_the_call_ends(
     assert status == 400
     assert answer["error"]["code"] == -32021
     assert answer["error"]["data"]["requiredCapabilities"] == {"sampling": {}}
+    assert answer["error"]["data"]["fault"] == "client"  # what the client declared must change
     assert "did not declare the 'sampling' capability" in answer["error"]["message"]
     # The upstream call was ended, not left waiting: a capable client is asked at once.
     key, state, first = await ask_sampling(http, gateway)

@@ -12,14 +12,15 @@ import asyncio
 import logging
 from typing import Any, Final
 
-import orjson
-
-from gateway.front.client_stream import ignore, no_input, queued, watch_disconnect
-from gateway.front.events import EventStore, parse_event_id
+from gateway.front.client_stream import ignore, no_input
+from gateway.front.events import EventStore
 from gateway.front.failures import failure_message
-from gateway.front.inbound import answer_id, check_depth, check_shape, shown, too_deep
-from gateway.front.modern import ModernFront, is_modern_request
-from gateway.front.reply import KEEPALIVE, SSE_HEADERS, Journal, Reply, body_chunk, sse_event
+from gateway.front.get_stream import SESSION_HEADER, GetStreams
+from gateway.front.inbound import answer_id, check_depth, check_shape, shown
+from gateway.front.modern import ModernFront
+from gateway.front.modern_checks import is_modern_request
+from gateway.front.post_body import accepts, parse_body, read_post
+from gateway.front.reply import Journal, Reply
 from gateway.front.sessions import (
     EndReason,
     Inbox,
@@ -35,17 +36,17 @@ from middleware.edge.refusals import log_refusal
 from middleware.protocol import (
     ANONYMOUS,
     CLIENT_RESPONSE,
-    INTERNAL_ERROR,
-    INVALID_REQUEST,
     LEGACY_VERSIONS,
     MODERN_VERSIONS,
-    PARSE_ERROR,
     PRINCIPAL_KEY,
     REQUEST_CANCELLED,
     RESPONSE,
     SERVER_REQUEST,
     ClientError,
     Event,
+    GatewayError,
+    InvalidParams,
+    InvalidRequest,
     MCPApp,
     MCPScope,
     Message,
@@ -53,7 +54,13 @@ from middleware.protocol import (
     error_message,
     make_scope,
 )
-from middleware.protocol.http import ASGIReceive, ASGIScope, ASGISend, header, send_json, send_jsonrpc_error
+from middleware.protocol.errors import (
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFoundError,
+    Overloaded,
+)
+from middleware.protocol.http import ASGIReceive, ASGIScope, ASGISend, header, send_error
 
 log = logging.getLogger("portcullis.endpoint")
 
@@ -62,21 +69,7 @@ SUPPORTED_VERSIONS: Final = LEGACY_VERSIONS
 DEFAULT_VERSION: Final = "2025-03-26"
 """What the spec says to assume when a client sends no MCP-Protocol-Version."""
 
-SESSION_HEADER: Final = b"mcp-session-id"
 VERSION_HEADER: Final = b"mcp-protocol-version"
-_STREAM_QUEUE_LIMIT: Final = 1024
-GET_STREAM: Final = "g"
-"""The stream id of a session's GET stream in event ids (request streams start with 'r')."""
-
-
-def _accepts(scope: ASGIScope, *wanted: bytes) -> bool:
-    raw = header(scope, b"accept")
-    if raw is None:
-        return False
-    types = {part.split(b";", 1)[0].strip().lower() for part in raw.split(b",")}
-    if b"*/*" in types:
-        return True
-    return all(w in types or w.split(b"/")[0] + b"/*" in types for w in wanted)
 
 
 class MCPEndpoint:
@@ -110,72 +103,56 @@ class MCPEndpoint:
         self.keepalive = keepalive
         self.max_depth = max_depth
         self.in_flight = in_flight or InFlight()
+        self.streams = GetStreams(path=path, live=live, events=events, keepalive=keepalive)
 
     async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        try:
+            await self._route(scope, receive, send)
+        except GatewayError as exc:  # refused before any message of the request was read
+            await _refuse(send, exc)
+
+    async def _route(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         method = scope["method"]
         if method == "POST":
             await self._post(scope, receive, send)
         elif method in ("GET", "DELETE") and _modern_version(scope):
-            await send_jsonrpc_error(
-                send,
-                405,
-                INVALID_REQUEST,
+            raise MethodNotAllowed(
                 f"{method} is not part of 2026-07-28: send every request as a POST, and "
                 "subscriptions/listen for change notifications",
-                headers=[(b"allow", b"POST")],
+                allow="POST",
             )
         elif method == "GET":
             await self._get(scope, receive, send)
         elif method == "DELETE":
             await self._delete(scope, send)
         else:
-            await send_jsonrpc_error(
-                send,
-                405,
-                INVALID_REQUEST,
-                f"method {method} is not allowed here; use POST, GET or DELETE",
-                headers=[(b"allow", b"GET, POST, DELETE")],
+            raise MethodNotAllowed(
+                f"method {method} is not allowed here; use POST, GET or DELETE", allow="GET, POST, DELETE"
             )
 
     # --- POST -------------------------------------------------------------------------------
 
     async def _post(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
-        if not _accepts(scope, b"application/json", b"text/event-stream"):
-            await send_jsonrpc_error(
-                send,
-                406,
-                INVALID_REQUEST,
-                "Not Acceptable: the Accept header must list application/json and text/event-stream",
-            )
-            return
-        content_type = (header(scope, b"content-type") or b"").split(b";", 1)[0].strip().lower()
-        if content_type != b"application/json":
-            await send_jsonrpc_error(
-                send, 415, INVALID_REQUEST, "Unsupported Media Type: send Content-Type: application/json"
-            )
-            return
-        body = await _read_body(receive)
+        body = await read_post(scope, receive)
         if body is None:
             return
-        try:
-            message = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            if str(exc).startswith("depth limit"):  # orjson stops at 1,024 levels: not bad JSON
-                await send_jsonrpc_error(
-                    send, 400, INVALID_REQUEST, f"Invalid Request: {too_deep(self.max_depth)}"
-                )
-            else:
-                await send_jsonrpc_error(
-                    send, 400, PARSE_ERROR, f"Parse error: the body is not valid JSON ({exc})"
-                )
-            return
+        message = parse_body(body, self.max_depth)
         try:
             check_depth(body, message, self.max_depth)
             check_shape(message)
         except ClientError as exc:
             log_refusal(scope, exc.http_status, exc.message)
-            await send_json(send, exc.http_status, exc.to_message(answer_id(message)))
+            await _refuse(send, exc, answer_id(message))
             return
+        try:
+            await self._dispatch(scope, receive, send, message)
+        except GatewayError as exc:  # refused before the MCP tier saw it: answer with its id
+            await _refuse(send, exc, message.get("id"))
+
+    async def _dispatch(
+        self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend, message: Message
+    ) -> None:
+        """One well-formed message, to the front, the session or the MCP tier it is for."""
         principal: Principal = scope.get(PRINCIPAL_KEY, ANONYMOUS)
         if is_modern_request(scope, message):
             await self.modern.handle(scope, receive, send, message, principal)
@@ -183,9 +160,7 @@ class MCPEndpoint:
         if message.get("method") == "initialize" and "id" in message:
             await self._initialize(scope, send, message, principal)
             return
-        session = await self._session(scope, send, principal, message)
-        if session is None:
-            return
+        session = await self._session(scope, principal)
         live = self.live.get(session.id, self.path)
         if "method" not in message:
             await self._client_response(live, message)
@@ -199,35 +174,7 @@ class MCPEndpoint:
     async def _initialize(
         self, scope: ASGIScope, send: ASGISend, message: Message, principal: Principal
     ) -> None:
-        if header(scope, SESSION_HEADER) is not None:
-            await send_jsonrpc_error(
-                send,
-                400,
-                INVALID_REQUEST,
-                "initialize starts a new session: send it without an Mcp-Session-Id header",
-                request_id=message["id"],
-            )
-            return
-        params = message.get("params")
-        if not isinstance(params, dict) or not isinstance(params.get("protocolVersion"), str):
-            await send_jsonrpc_error(
-                send,
-                400,
-                -32602,
-                "initialize needs params.protocolVersion (e.g. '2025-11-25'), capabilities and clientInfo",
-                request_id=message["id"],
-            )
-            return
-        if await self.store.count() >= self.max_sessions:
-            await send_jsonrpc_error(
-                send,
-                503,
-                INTERNAL_ERROR,
-                "the gateway is at its session limit; retry later",
-                fault="gateway",
-                request_id=message["id"],
-            )
-            return
+        params = await self._initialize_params(scope, message)
         requested = params["protocolVersion"]
         version = requested if requested in SUPPORTED_VERSIONS else SUPPORTED_VERSIONS[0]
         record = SessionRecord(
@@ -248,6 +195,19 @@ class MCPEndpoint:
 
         await self._run(self._mcp_scope(scope, record, message, principal), no_input, capture, reply)
 
+    async def _initialize_params(self, scope: ASGIScope, message: Message) -> dict[str, Any]:
+        """The params of an initialize that may start a session; raises why it may not."""
+        if header(scope, SESSION_HEADER) is not None:
+            raise InvalidRequest("initialize starts a new session: send it without an Mcp-Session-Id header")
+        params = message.get("params")
+        if not isinstance(params, dict) or not isinstance(params.get("protocolVersion"), str):
+            raise InvalidParams(
+                "initialize needs params.protocolVersion (e.g. '2025-11-25'), capabilities and clientInfo"
+            )
+        if await self.store.count() >= self.max_sessions:
+            raise Overloaded("the gateway is at its session limit; retry later")
+        return params
+
     async def _request(self, send: ASGISend, live: LiveSession, mcp_scope: MCPScope) -> None:
         """Run a request; a client's notifications/cancelled cancels this very task."""
         request_id = mcp_scope["id"]
@@ -266,15 +226,10 @@ class MCPEndpoint:
         if request_id in live.in_flight:
             # The spec forbids reusing an id within a session; two calls under one id would
             # make a cancellation (or the bookkeeping of the first to end) hit the other.
-            await send_jsonrpc_error(
-                send,
-                400,
-                INVALID_REQUEST,
+            raise InvalidRequest(
                 f"Invalid Request: id {shown(request_id)} is already used by a request in flight "
-                "in this session; give every request a fresh id",
-                request_id=request_id,
+                "in this session; give every request a fresh id"
             )
-            return
         task = asyncio.current_task()
         assert task is not None
         live.in_flight[request_id] = task
@@ -284,7 +239,8 @@ class MCPEndpoint:
             if request_id not in live.cancelled:
                 raise
             task.uncancel()
-            await reply.finish(error_message(request_id, REQUEST_CANCELLED, "request cancelled"))
+            cancelled = "request cancelled by the client's notifications/cancelled"
+            await reply.finish(error_message(request_id, REQUEST_CANCELLED, cancelled, fault="client"))
         finally:
             if live.in_flight.get(request_id) is task:
                 del live.in_flight[request_id]
@@ -307,9 +263,7 @@ class MCPEndpoint:
             except Exception as exc:  # boundary: one broken call must not take the endpoint down
                 await reply.finish(failure_message(mcp_scope, exc))
                 return
-        await reply.finish(
-            error_message(request_id, INTERNAL_ERROR, "the gateway produced no response", fault="gateway")
-        )
+        await reply.finish(GatewayError("the gateway produced no response").to_message(request_id))
 
     async def _notification(
         self, scope: ASGIScope, session: SessionRecord, message: Message, principal: Principal
@@ -349,181 +303,46 @@ class MCPEndpoint:
 
     # --- sessions ---------------------------------------------------------------------------
 
-    async def _session(
-        self,
-        scope: ASGIScope,
-        send: ASGISend,
-        principal: Principal,
-        message: Message | None = None,
-    ) -> SessionRecord | None:
-        """The caller's session, or None after answering 400/404 as the spec asks."""
+    async def _session(self, scope: ASGIScope, principal: Principal) -> SessionRecord:
+        """The caller's session; raises 400/404 as the spec asks when there is none."""
         raw = header(scope, SESSION_HEADER)
-        request_id = message.get("id") if message else None
         if raw is None:
-            await send_jsonrpc_error(
-                send,
-                400,
-                INVALID_REQUEST,
-                "Bad Request: missing Mcp-Session-Id header; send initialize first to get one",
-                request_id=request_id,
+            raise InvalidRequest(
+                "Bad Request: missing Mcp-Session-Id header; send initialize first to get one"
             )
-            return None
         record = await self.store.get(raw.decode("latin-1"))
         if record is None or record.principal != principal.name or record.endpoint != self.path:
             # A session of another principal answers exactly like an unknown one: no oracle.
-            await send_jsonrpc_error(
-                send,
-                404,
-                INVALID_REQUEST,
-                "Session not found: it ended or expired; start a new one with initialize",
-                request_id=request_id,
-            )
-            return None
+            raise NotFoundError("Session not found: it ended or expired; start a new one with initialize")
         version = header(scope, VERSION_HEADER)
-        if version is not None:
-            text = version.decode("latin-1")
-            # Only an invalid or unsupported version is refused (the spec's MUST); a supported
-            # one other than the negotiated version is the client's SHOULD, and the session
-            # keeps its negotiated version either way.
-            if text not in SUPPORTED_VERSIONS:
-                await send_jsonrpc_error(
-                    send,
-                    400,
-                    INVALID_REQUEST,
-                    f"Bad Request: MCP-Protocol-Version {text!r} is not supported; use one of "
-                    f"{', '.join(SUPPORTED_VERSIONS)} (this session negotiated {record.protocol_version!r})",
-                    request_id=request_id,
-                )
-                return None
+        # Only an invalid or unsupported version is refused (the spec's MUST); a supported one
+        # other than the negotiated version is the client's SHOULD, and the session keeps its
+        # negotiated version either way.
+        if version is not None and (text := version.decode("latin-1")) not in SUPPORTED_VERSIONS:
+            raise InvalidRequest(
+                f"Bad Request: MCP-Protocol-Version {text!r} is not supported; use one of "
+                f"{', '.join(SUPPORTED_VERSIONS)} (this session negotiated {record.protocol_version!r})"
+            )
         return record
 
-    # --- GET: the stream of messages not tied to a request ----------------------------------
+    # --- GET and DELETE ---------------------------------------------------------------------
 
     async def _get(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
-        if not _accepts(scope, b"text/event-stream"):
-            await send_jsonrpc_error(
-                send, 406, INVALID_REQUEST, "Not Acceptable: the Accept header must list text/event-stream"
-            )
-            return
-        principal: Principal = scope.get(PRINCIPAL_KEY, ANONYMOUS)
-        session = await self._session(scope, send, principal)
-        if session is None:
-            return
-        resume_from = None
-        last_event_id = header(scope, b"last-event-id")
-        if last_event_id is not None:
-            resume_from = parse_event_id(last_event_id.decode("latin-1"))
-            if resume_from is None:
-                await send_jsonrpc_error(
-                    send, 400, INVALID_REQUEST, "Last-Event-ID is not an event id this gateway issued"
-                )
-                return
-            if resume_from[0] != GET_STREAM:
-                await self._resume(session.id, *resume_from, receive, send)
-                return
-        live = self.live.get(session.id, self.path)
-        if live.stream_attached:
-            await send_jsonrpc_error(
-                send, 409, INVALID_REQUEST, "Conflict: this session already has an open GET stream"
-            )
-            return
-        if live.stream is None:
-            live.stream = asyncio.Queue(_STREAM_QUEUE_LIMIT)
-        live.stream_attached = True
-        try:
-            await self._stream_unsolicited(session.id, live.stream, resume_from, receive, send)
-        finally:
-            live.stream_attached = False
-
-    async def _stream_unsolicited(
-        self,
-        session_id: str,
-        queue: asyncio.Queue[dict[str, Any] | None],
-        resume_from: tuple[str, int] | None,
-        receive: ASGIReceive,
-        send: ASGISend,
-    ) -> None:
-        """The GET stream: what it missed (with Last-Event-ID), then messages as they come."""
-        headers = [*SSE_HEADERS, (SESSION_HEADER, session_id.encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send(body_chunk(b": stream open\n\n"))
-        if resume_from is not None:
-            for event_id, message in await self.events.after(session_id, *resume_from) or []:
-                if message is not None:
-                    await send(
-                        {
-                            "type": "http.response.body",
-                            "body": sse_event(message, event_id),
-                            "more_body": True,
-                        }
-                    )
-        disconnected = watch_disconnect(receive)
-        try:
-            async for item in queued(queue, disconnected, send, self.keepalive):
-                event_id = await self.events.append(session_id, GET_STREAM, item)
-                await send(body_chunk(sse_event(item, event_id)))
-            await send(body_chunk(b"", more=False))
-        finally:
-            disconnected.cancel()
-
-    async def _resume(
-        self, session_id: str, stream_id: str, seq: int, receive: ASGIReceive, send: ASGISend
-    ) -> None:
-        """Resume a request's stream: replay what came after ``seq``, then follow the call
-        live until its response has been delivered."""
-        events = await self.events.after(session_id, stream_id, seq)
-        if events is None:
-            await send_jsonrpc_error(
-                send, 400, INVALID_REQUEST, "cannot resume: the events of that stream are no longer kept"
-            )
-            return
-        headers = [*SSE_HEADERS, (SESSION_HEADER, session_id.encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        disconnected = watch_disconnect(receive)
-        try:
-            while not disconnected.done():
-                for event_id, message in events:
-                    seq = int(event_id.rpartition(".")[2])
-                    if message is None:
-                        continue
-                    await send(
-                        {
-                            "type": "http.response.body",
-                            "body": sse_event(message, event_id),
-                            "more_body": True,
-                        }
-                    )
-                    if "method" not in message:  # the response: the stream is complete
-                        await send(body_chunk(b"", more=False))
-                        return
-                await self.events.wait(session_id, stream_id, self.keepalive)
-                if not disconnected.done():
-                    await send(body_chunk(KEEPALIVE))
-                events = await self.events.after(session_id, stream_id, seq) or []
-        finally:
-            disconnected.cancel()
-
-    # --- DELETE -----------------------------------------------------------------------------
+        if not accepts(scope, b"text/event-stream"):
+            raise NotAcceptable("Not Acceptable: the Accept header must list text/event-stream")
+        session = await self._session(scope, scope.get(PRINCIPAL_KEY, ANONYMOUS))
+        await self.streams.serve(scope, receive, send, session.id)
 
     async def _delete(self, scope: ASGIScope, send: ASGISend) -> None:
-        principal: Principal = scope.get(PRINCIPAL_KEY, ANONYMOUS)
-        session = await self._session(scope, send, principal)
-        if session is None:
-            return
+        session = await self._session(scope, scope.get(PRINCIPAL_KEY, ANONYMOUS))
         await self.ends.end(session.id, EndReason.DELETED)
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
 
-async def _read_body(receive: ASGIReceive) -> bytes | None:
-    chunks: list[bytes] = []
-    while True:
-        event = await receive()
-        if event["type"] == "http.disconnect":
-            return None
-        chunks.append(event.get("body", b""))
-        if not event.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+async def _refuse(send: ASGISend, exc: GatewayError, request_id: Any = None) -> None:
+    """The one place this front turns a refusal into its HTTP answer (status, headers, body)."""
+    await send_error(send, exc, request_id=request_id)
 
 
 def _modern_version(scope: ASGIScope) -> bool:

@@ -18,18 +18,17 @@ from gateway.front.client_stream import no_input, queued, watch_disconnect
 from gateway.front.reply import SSE_HEADERS, body_chunk, sse_event
 from gateway.front.sessions import EndReason, LiveSessions, SessionEnds, StreamItem
 from middleware.protocol import (
-    INVALID_PARAMS,
     META_SERVER_INFO,
     META_SUBSCRIPTION_ID,
     RESPONSE,
     Event,
+    InvalidParams,
     MCPApp,
     MCPScope,
     Message,
     child_scope,
-    error_message,
 )
-from middleware.protocol.http import ASGIReceive, ASGISend, send_json
+from middleware.protocol.http import ASGIReceive, ASGISend
 
 LIST_FLAGS: Final = {
     "toolsListChanged": "notifications/tools/list_changed",
@@ -75,10 +74,7 @@ class Listener:
         wanted = mcp_scope["params"].get("notifications")
         problem = _filter_problem(wanted)
         if problem is not None:
-            await send_json(
-                send, 200, error_message(subscription_id, INVALID_PARAMS, problem, fault="client")
-            )
-            return
+            raise InvalidParams(problem)
         assert isinstance(wanted, dict)
         stream_key = "listen-" + secrets.token_hex(16)
         live = self.live.get(stream_key, self.path)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from gateway.front.listen import Listener
+from gateway.front.modern_checks import check_modern_request
 from gateway.front.mrtr import (
     Carrier,
     Exchange,
@@ -31,6 +32,7 @@ from gateway.front.reply import Reply
 from gateway.front.request_state import (
     InvalidRequestState,
     LedgerUnavailable,
+    RequestState,
     RequestStates,
     is_ours,
     request_digest,
@@ -40,83 +42,45 @@ from middleware.protocol import (
     HEADER_MISMATCH,
     INTERNAL_ERROR,
     INVALID_PARAMS,
-    INVALID_REQUEST,
-    LEGACY_VERSIONS,
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
     META_LOG_LEVEL,
     META_PREFIX,
     META_PROTOCOL_VERSION,
     META_SERVER_INFO,
-    METHOD_NOT_FOUND,
     MISSING_CLIENT_CAPABILITY,
-    MODERN_VERSIONS,
     MRTR_METHODS,
     MRTR_RETRY_FIELDS,
     RESOURCE_NOT_FOUND,
     RESPONSE,
     UNSUPPORTED_PROTOCOL_VERSION,
+    ClientError,
     Event,
-    Fault,
+    GatewayError,
+    InvalidParams,
     MCPApp,
     MCPScope,
     Message,
     Principal,
     child_scope,
-    error_message,
     make_scope,
     result_message,
 )
-from middleware.protocol.headers import HeaderMismatch, check_request
-from middleware.protocol.http import ASGIReceive, ASGIScope, ASGISend, send_jsonrpc_error
+from middleware.protocol.http import ASGIReceive, ASGIScope, ASGISend
 from middleware.protocol.scope import KNOWN_ANSWERS
 
 log = logging.getLogger("portcullis.endpoint")
 
-SERVED: Final = frozenset(
-    {
-        "server/discover",
-        "subscriptions/listen",
-        "tools/list",
-        "tools/call",
-        "prompts/list",
-        "prompts/get",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-        "completion/complete",
-    }
-)
-REPLACED: Final = {
-    "initialize": "2026-07-28 has no initialize: send requests directly, or server/discover",
-    "ping": "2026-07-28 has no ping; server/discover tells whether the server is there",
-    "logging/setLevel": f"2026-07-28 sets the log level per request: put {META_LOG_LEVEL} in _meta",
-    "resources/subscribe": "2026-07-28 subscribes with subscriptions/listen (resourceSubscriptions)",
-    "resources/unsubscribe": "2026-07-28 unsubscribes by closing the subscriptions/listen stream",
-}
-VERSION_HEADER: Final = b"mcp-protocol-version"
-MIRRORED_HEADERS: Final = frozenset({VERSION_HEADER, b"mcp-method", b"mcp-name"})
-"""The headers checked against the body here (ASGI gives header names lower-cased);
-``Mcp-Param-*`` ones are checked by the router, which knows the tools' schemas."""
 BAD_REQUEST_CODES: Final = frozenset(
     {HEADER_MISMATCH, MISSING_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION}
 )
 """Errors a 2026-07-28 server answers with HTTP 400, whoever raised them."""
 
 
-def is_modern_request(scope: ASGIScope, message: Message) -> bool:
-    """Is this POST from a 2026-07-28 client? Its ``_meta`` or its version header says so
-    (a modern client that forgot one of them gets a precise error, not "send initialize")."""
-    if message.get("method") == "server/discover":
-        return True
-    params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    if isinstance(meta, dict) and META_PROTOCOL_VERSION in meta:
-        return True
-    for name, value in scope["headers"]:
-        if name == VERSION_HEADER:
-            return value.decode("latin-1") in MODERN_VERSIONS
-    return False
+class TooManyWaiting(ClientError):
+    """The principal has as many calls parked for input as the gateway keeps."""
+
+    code = INTERNAL_ERROR
 
 
 class ModernFront:
@@ -146,25 +110,38 @@ class ModernFront:
     async def handle(
         self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend, message: Message, principal: Principal
     ) -> None:
-        if "id" not in message:
-            if "method" in message:  # 2026-07-28 defines no client notifications over HTTP
-                await send({"type": "http.response.start", "status": 202, "headers": []})
-                await send({"type": "http.response.body", "body": b""})
-            else:
-                await send_jsonrpc_error(
-                    send, 400, INVALID_REQUEST, "a 2026-07-28 client sends no responses: retry the request"
-                )
+        reply = Reply(send, [], self.keepalive)
+        if "id" not in message and "method" in message:  # 2026-07-28 has no client notifications
+            await send({"type": "http.response.start", "status": 202, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
             return
-        if await _refused(scope, send, message):
+        try:
+            check_modern_request(scope, message)
+        except GatewayError as exc:
+            await _answer_error(reply, exc, message.get("id"), refused=True)
             return
         params: dict[str, Any] = message.get("params") or {}
         meta: dict[str, Any] = params.get("_meta") or {}
         mcp_scope = self._mcp_scope(scope, message, params, meta, principal)
-        if message["method"] == "subscriptions/listen":
+        exchange = Exchange(message["id"], meta.get("progressToken"), mcp_scope["log_level"])
+        try:
+            await self._serve(mcp_scope, params, exchange, reply, receive, send)
+        except GatewayError as exc:
+            await _answer_error(reply, exc, exchange.request_id, refused=False)
+
+    async def _serve(  # noqa: PLR0917
+        self,
+        mcp_scope: MCPScope,
+        params: dict[str, Any],
+        exchange: Exchange,
+        reply: Reply,
+        receive: ASGIReceive,
+        send: ASGISend,
+    ) -> None:
+        """A checked request: a listen stream, a new call, or a retry."""
+        if mcp_scope["method"] == "subscriptions/listen":
             await self.listener.listen(mcp_scope, receive, send)
             return
-        exchange = Exchange(message["id"], meta.get("progressToken"), mcp_scope["log_level"])
-        reply = Reply(send, [], self.keepalive)
         with self.in_flight.track():
             try:
                 if params.get("requestState") is None:
@@ -187,39 +164,13 @@ class ModernFront:
     ) -> None:
         """A retry with a requestState: resume the parked call it names (or replay it here),
         or pass a modern upstream's own state on."""
-        method, state = mcp_scope["method"], params.get("requestState")
-        if method not in MRTR_METHODS or not is_ours(state):
-            await reply(self._refusal(exchange, "requestState is not one this gateway issued"))
-            return
-        try:
-            token = await self.states.redeem(
-                state, mcp_scope["principal"].name, request_digest(method, params)
-            )
-        except InvalidRequestState as exc:
-            log.info("refused a retry of %s: %s", method, exc)
-            await reply(self._refusal(exchange, "requestState is invalid, expired or already used"))
-            return
-        except LedgerUnavailable as exc:
-            log.error("cannot check a retry of %s: %s", method, exc)
-            text = "the gateway cannot check requestState right now; retry shortly"
-            await reply(_failure(exchange, INTERNAL_ERROR, text, "gateway"))
-            return
+        token = await self._redeem(mcp_scope, params)
         if "call" in token.payload:
             given = params.get("inputResponses")
             responses = given if isinstance(given, dict) else {}
             call = self.parked.take(token.payload["call"])
             if call is None:
-                # Parked on another replica (or before a restart): run it again here, handing
-                # it the answers the client already gave instead of asking again.
-                log.info("replaying a %s parked elsewhere with the answers given so far", method)
-                if self.resumed_elsewhere is not None:
-                    await self.resumed_elsewhere(token.payload["call"])
-                known = replay_answers(token.payload, responses)
-                scope_params: dict[str, Any] = mcp_scope["params"]
-                original = {k: v for k, v in scope_params.items() if k not in MRTR_RETRY_FIELDS}
-                replay = child_scope(mcp_scope, params=original, fresh_state=True)
-                replay["state"][KNOWN_ANSWERS] = known
-                await self._start(ModernCall.new(replay), replay, exchange, reply, receive)
+                await self._replay(mcp_scope, token.payload, responses, exchange, reply, receive)
                 return
             call.answer(responses)
             await self._resume(call, mcp_scope, exchange, reply, receive)
@@ -231,6 +182,42 @@ class ModernFront:
             unwrapped["requestState"] = inner
         retry = child_scope(mcp_scope, params=unwrapped)
         await self._start(ModernCall.new(retry), retry, exchange, reply, receive)
+
+    async def _redeem(self, mcp_scope: MCPScope, params: dict[str, Any]) -> RequestState:
+        """The token a retry's requestState stands for; raises when it cannot be used."""
+        method, state = mcp_scope["method"], params.get("requestState")
+        if method not in MRTR_METHODS or not is_ours(state):
+            raise _refusal("requestState is not one this gateway issued")
+        try:
+            digest = request_digest(method, params)
+            return await self.states.redeem(state, mcp_scope["principal"].name, digest)
+        except InvalidRequestState as exc:
+            log.info("refused a retry of %s: %s", method, exc)
+            raise _refusal("requestState is invalid, expired or already used") from None
+        except LedgerUnavailable as exc:
+            log.error("cannot check a retry of %s: %s", method, exc)
+            raise GatewayError("the gateway cannot check requestState right now; retry shortly") from None
+
+    async def _replay(  # noqa: PLR0917
+        self,
+        mcp_scope: MCPScope,
+        payload: dict[str, Any],
+        responses: dict[str, Any],
+        exchange: Exchange,
+        reply: Reply,
+        receive: ASGIReceive,
+    ) -> None:
+        """A call parked on another replica (or before a restart): run it again here, handing
+        it the answers the client already gave instead of asking again."""
+        log.info("replaying a %s parked elsewhere with the answers given so far", mcp_scope["method"])
+        if self.resumed_elsewhere is not None:
+            await self.resumed_elsewhere(payload["call"])
+        known = replay_answers(payload, responses)
+        scope_params: dict[str, Any] = mcp_scope["params"]
+        original = {k: v for k, v in scope_params.items() if k not in MRTR_RETRY_FIELDS}
+        replay = child_scope(mcp_scope, params=original, fresh_state=True)
+        replay["state"][KNOWN_ANSWERS] = known
+        await self._start(ModernCall.new(replay), replay, exchange, reply, receive)
 
     async def _start(
         self,
@@ -286,23 +273,18 @@ class ModernFront:
             return
         if outcome is Outcome.REFUSED:  # it needs what the client did not declare: it cannot go on
             call.cancel()
-            refusal = missing_capability_error(call, exchange.request_id)
-            await reply({"type": RESPONSE, "message": refusal}, 400)
-            return
+            raise missing_capability_error(call)
         if outcome is Outcome.ENDED:
-            await reply.finish(
-                error_message(
-                    exchange.request_id, INTERNAL_ERROR, "the gateway produced no response", fault="gateway"
-                )
-            )
+            ended = GatewayError("the gateway produced no response")
+            await reply.finish(ended.to_message(exchange.request_id))
             return
         principal = mcp_scope["principal"].name
         if not self.parked.park(call, principal):
             call.cancel()
             log.warning("refused to park another call for %s: too many wait for input", principal)
-            text = "too many of your calls are waiting for input; answer or abandon them, then retry"
-            await reply(_failure(exchange, INTERNAL_ERROR, text, "client"))
-            return
+            raise TooManyWaiting(
+                "too many of your calls are waiting for input; answer or abandon them, then retry"
+            )
         digest = request_digest(mcp_scope["method"], mcp_scope["params"])
         token = self.states.mint(principal, digest, call.resumption())
         await reply(
@@ -316,7 +298,7 @@ class ModernFront:
                 return
             message = self._finish(event["message"], mcp_scope)
             code = (message.get("error") or {}).get("code")
-            await reply({"type": RESPONSE, "message": message}, 400 if code in BAD_REQUEST_CODES else 200)
+            await reply({"type": RESPONSE, "message": message}, _status_of(code))
 
         return write
 
@@ -340,11 +322,6 @@ class ModernFront:
             for key in ("ttlMs", "cacheScope"):
                 result.pop(key, None)
         return {**message, "result": result}
-
-    @staticmethod
-    def _refusal(exchange: Exchange, why: str) -> Event:
-        text = f"{why}; send the original request again, without inputResponses and requestState"
-        return _failure(exchange, INVALID_PARAMS, text, "client")
 
     def _mcp_scope(
         self,
@@ -375,67 +352,18 @@ class ModernFront:
         )
 
 
-async def _refused(scope: ASGIScope, send: ASGISend, message: Message) -> bool:
-    """Refuse (and say so) a request without the per-request metadata, whose headers disagree
-    with its body, whose version we do not speak, or whose method this era does not have;
-    checked in that order, before anything acts on the request."""
-    request_id = message["id"]
-    params = message.get("params") or {}
-    meta = params.get("_meta")
-    if (
-        not isinstance(meta, dict)
-        or not isinstance(meta.get(META_PROTOCOL_VERSION), str)
-        or not isinstance(meta.get(META_CLIENT_CAPABILITIES), dict)
-    ):
-        await send_jsonrpc_error(
-            send,
-            400,
-            INVALID_PARAMS,
-            f"Invalid params: a 2026-07-28 request carries params._meta with {META_PROTOCOL_VERSION} "
-            f"(a string) and {META_CLIENT_CAPABILITIES} (an object)",
-            request_id=request_id,
-        )
-        return True
-    try:
-        check_request(_mirrored(scope), message)
-    except HeaderMismatch as exc:
-        await send_jsonrpc_error(send, 400, HEADER_MISMATCH, f"Header mismatch: {exc}", request_id=request_id)
-        return True
-    version = meta[META_PROTOCOL_VERSION]
-    if version not in MODERN_VERSIONS:
-        supported = [*MODERN_VERSIONS, *LEGACY_VERSIONS]
-        await send_jsonrpc_error(
-            send,
-            400,
-            UNSUPPORTED_PROTOCOL_VERSION,
-            f"Unsupported protocol version {version!r}: use one of {', '.join(supported)} "
-            "(the handshake versions through initialize)",
-            request_id=request_id,
-            data={"supported": supported, "requested": version},
-        )
-        return True
-    method = message["method"]
-    if method not in SERVED:
-        hint = REPLACED.get(method, "this endpoint does not serve it")
-        await send_jsonrpc_error(
-            send, 404, METHOD_NOT_FOUND, f"Method not found: {method!r} ({hint})", request_id=request_id
-        )
-        return True
-    return False
+def _refusal(why: str) -> InvalidParams:
+    return InvalidParams(f"{why}; send the original request again, without inputResponses and requestState")
 
 
-def _mirrored(scope: ASGIScope) -> dict[str, str]:
-    """The mirrored headers of the request; one sent twice is refused (an intermediary might
-    route on the other copy)."""
-    headers: dict[str, str] = {}
-    for name, value in scope["headers"]:
-        if name in MIRRORED_HEADERS:
-            text = name.decode("latin-1")
-            if text in headers:
-                raise HeaderMismatch(f"the {text} header is sent more than once")
-            headers[text] = value.decode("latin-1").strip(" \t")
-    return headers
+def _status_of(code: object) -> int:
+    """The HTTP status of an answer to an accepted request: 400 for the codes 2026-07-28 says
+    are bad requests, else 200 (the JSON-RPC error is the answer)."""
+    return 400 if code in BAD_REQUEST_CODES else 200
 
 
-def _failure(exchange: Exchange, code: int, text: str, fault: Fault) -> Event:
-    return {"type": RESPONSE, "message": error_message(exchange.request_id, code, text, fault=fault)}
+async def _answer_error(reply: Reply, exc: GatewayError, request_id: Any, *, refused: bool) -> None:
+    """The one place this front turns an error into its answer: a request refused before it
+    is served gets the error's own HTTP status, an accepted one the status its code calls for."""
+    status = exc.http_status if refused else _status_of(exc.code)
+    await reply({"type": RESPONSE, "message": exc.to_message(request_id)}, status)

@@ -24,7 +24,6 @@ from gateway.front.sessions import Inbox
 from middleware.protocol import (
     CLIENT_RESPONSE,
     METHOD_NOT_FOUND,
-    MISSING_CLIENT_CAPABILITY,
     MRTR_METHODS,
     NOTIFICATION,
     RESPONSE,
@@ -35,6 +34,7 @@ from middleware.protocol import (
     Scope,
     error_message,
 )
+from middleware.protocol.errors import MissingClientCapability
 from middleware.protocol.questions import CAPABILITY_OF, question_digest
 from middleware.protocol.scope import KNOWN_ANSWERS
 from middleware.protocol.scope import PARKED as PARKED_KEY
@@ -274,7 +274,7 @@ def _refuse(call: ModernCall, questions: dict[str, tuple[Message, str]]) -> None
         call.unanswerable.clear()
 
 
-def missing_capability_error(call: ModernCall, request_id: Any) -> Message:
+def missing_capability_error(call: ModernCall) -> MissingClientCapability:
     """-32021 for a call that can only go on with what the client did not declare."""
     needed: dict[str, Any] = {}
     problems = []
@@ -286,11 +286,8 @@ def missing_capability_error(call: ModernCall, request_id: Any) -> Message:
         else:
             needed[capability] = {}
         problems.append(why)
-    return error_message(
-        request_id,
-        MISSING_CLIENT_CAPABILITY,
-        f"Missing required client capability: {'; '.join(problems)}",
-        data={"requiredCapabilities": needed},
+    return MissingClientCapability(
+        f"Missing required client capability: {'; '.join(problems)}", data={"requiredCapabilities": needed}
     )
 
 

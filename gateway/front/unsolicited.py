@@ -16,7 +16,7 @@ from middleware.protocol import METHOD_NOT_FOUND, Message, error_message
 from middleware.protocol.questions import missing_capability
 from upstream.pool.supervisor import Supervisor
 from upstream.routing.interest import Interest
-from upstream.routing.router import restore_interest
+from upstream.routing.log_levels import restore_interest
 from upstream.routing.tasks import TaskMap, rewrite_task_ids
 
 log = logging.getLogger("portcullis")

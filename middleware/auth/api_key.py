@@ -10,8 +10,9 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 
-from middleware.protocol import ANONYMOUS, PRINCIPAL_KEY, UNAUTHORIZED, Principal
-from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
+from middleware.protocol import ANONYMOUS, PRINCIPAL_KEY, Principal
+from middleware.protocol.errors import NotAuthenticated
+from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_error
 
 log = logging.getLogger("portcullis.http")
 
@@ -77,11 +78,9 @@ class ApiKeyAuth:
         if principal is None:
             reason = "the API key is not valid" if key else "no API key was presented"
             _log_refusal(scope, reason)
-            await send_jsonrpc_error(
+            await send_error(
                 send,
-                401,
-                UNAUTHORIZED,
-                f"{reason}; send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                NotAuthenticated(f"{reason}; send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"),
                 headers=_CHALLENGE,
             )
             return

@@ -7,8 +7,8 @@ transport security does; MCP messages are read whole anyway, so this costs no ex
 from __future__ import annotations
 
 from middleware.edge.refusals import log_refusal
-from middleware.protocol import PAYLOAD_TOO_LARGE
-from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
+from middleware.protocol.errors import TooLarge
+from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_error
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -54,10 +54,10 @@ class BodyLimit:
 
     async def _refuse(self, scope: ASGIScope, send: ASGISend) -> None:
         log_refusal(scope, 413, f"the body is over http.max_body_bytes ({self.max_bytes})")
-        await send_jsonrpc_error(
+        await send_error(
             send,
-            413,
-            PAYLOAD_TOO_LARGE,
-            f"request body is larger than the limit of {self.max_bytes} bytes "
-            "(http.max_body_bytes in settings)",
+            TooLarge(
+                f"request body is larger than the limit of {self.max_bytes} bytes "
+                "(http.max_body_bytes in settings)"
+            ),
         )

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from middleware.edge.refusals import log_refusal
-from middleware.protocol import FORBIDDEN
-from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_jsonrpc_error
+from middleware.protocol.errors import ForbiddenOrigin, MisdirectedRequest
+from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_error
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
@@ -43,12 +43,12 @@ class HostOriginGuard:
         host = (header(scope, b"host") or b"").decode("latin-1").lower()
         if not self._host_allowed(host):
             log_refusal(scope, 421, f"Host {host[:100]!r} is not allowed")
-            await send_jsonrpc_error(
+            await send_error(
                 send,
-                421,
-                FORBIDDEN,
-                f"Host {host!r} is not served here; if an ingress presents this name, add it "
-                "to http.allowed_hosts in settings",
+                MisdirectedRequest(
+                    f"Host {host!r} is not served here; if an ingress presents this name, add it "
+                    "to http.allowed_hosts in settings"
+                ),
             )
             return
         origin = header(scope, b"origin")
@@ -56,12 +56,8 @@ class HostOriginGuard:
             text = origin.decode("latin-1").lower().rstrip("/")
             if not self._origin_allowed(text):
                 log_refusal(scope, 403, f"Origin {text[:100]!r} is not allowed")
-                await send_jsonrpc_error(
-                    send,
-                    403,
-                    FORBIDDEN,
-                    f"Origin {text!r} is not allowed; add it to http.allowed_origins in settings",
-                )
+                why = f"Origin {text!r} is not allowed; add it to http.allowed_origins in settings"
+                await send_error(send, ForbiddenOrigin(why))
                 return
         await self.app(scope, receive, send)
 

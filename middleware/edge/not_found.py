@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from middleware.protocol import INVALID_REQUEST
+from middleware.protocol.errors import NotFoundError
 from middleware.protocol.http import (
     ASGIApp,
     ASGIReceive,
     ASGIScope,
     ASGISend,
     header,
+    send_error,
     send_json,
-    send_jsonrpc_error,
 )
 
 MCP_PREFIXES: Final = ("/mcp", "/servers/")
@@ -37,7 +37,7 @@ async def send_not_found(scope: ASGIScope, send: ASGISend, why: str) -> None:
     caller asking for JSON, plain text for the rest (browsers, probes)."""
     path: str = scope["path"]
     if path.startswith(MCP_PREFIXES):
-        await send_jsonrpc_error(send, 404, INVALID_REQUEST, why)
+        await send_error(send, NotFoundError(why))
     elif path.startswith(API_PREFIXES) or b"json" in (header(scope, b"accept") or b""):
         await send_json(send, 404, {"error": why})
     else:

@@ -10,19 +10,22 @@ this tree where they arise, at the transport boundary, as httpx maps its transpo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from middleware.protocol.jsonrpc import (
     FORBIDDEN,
+    HEADER_MISMATCH,
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
+    MISSING_CLIENT_CAPABILITY,
     PARSE_ERROR,
     PAYLOAD_TOO_LARGE,
     REQUEST_TIMEOUT,
     UNAUTHORIZED,
+    UNSUPPORTED_PROTOCOL_VERSION,
     UPSTREAM_UNAVAILABLE,
     Fault,
     Message,
@@ -38,11 +41,18 @@ class GatewayError(Exception):
     http_status: ClassVar[int] = 500
 
     def __init__(
-        self, message: str, *, code: int | None = None, data: Mapping[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.data: dict[str, Any] = dict(data or {})
+        self.headers = list(headers)
+        """HTTP headers a front adds when this error is the whole answer (``Allow``...)."""
         if code is not None:
             self.code = code  # type: ignore[misc]  # an instance may refine its class's code
 
@@ -86,6 +96,73 @@ class TooLarge(ClientError):
     http_status = 413
 
 
+class HeaderMismatchError(ClientError):
+    """2026-07-28: a mirrored header disagrees with the body (or is sent twice)."""
+
+    code = HEADER_MISMATCH
+
+
+class MissingClientCapability(ClientError):
+    """2026-07-28: the call needs a capability the client did not declare."""
+
+    code = MISSING_CLIENT_CAPABILITY
+
+
+class UnsupportedProtocolVersion(ClientError):
+    """2026-07-28: a protocol version the gateway does not speak (``data`` lists those it does)."""
+
+    code = UNSUPPORTED_PROTOCOL_VERSION
+
+
+# --- the HTTP request around the message (statuses of their own, JSON-RPC's Invalid Request) ---
+
+
+class MethodNotAllowed(InvalidRequest):
+    http_status = 405
+
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message, headers=[(b"allow", allow.encode())])
+
+
+class NotAcceptable(InvalidRequest):
+    http_status = 406
+
+
+class UnsupportedMediaType(InvalidRequest):
+    http_status = 415
+
+
+class NotFoundError(InvalidRequest):
+    """No such path or session (a JSON-RPC error, unlike an unknown method)."""
+
+    http_status = 404
+
+
+class Conflict(InvalidRequest):
+    http_status = 409
+
+
+class NotAuthenticated(ClientError):
+    """No valid credential: the client must present one (a policy refusal is :class:`Unauthorized`)."""
+
+    code = UNAUTHORIZED
+    http_status = 401
+
+
+class ForbiddenOrigin(ClientError):
+    """An Origin the settings do not allow (a browser page of another site)."""
+
+    code = FORBIDDEN
+    http_status = 403
+
+
+class MisdirectedRequest(ClientError):
+    """The Host header names a host this gateway does not serve (the DNS rebinding guard)."""
+
+    code = FORBIDDEN
+    http_status = 421
+
+
 # --- policy -----------------------------------------------------------------------------------
 
 
@@ -100,6 +177,15 @@ class PolicyError(GatewayError):
 class Unauthorized(PolicyError):
     code = UNAUTHORIZED
     http_status = 401
+
+
+# --- the gateway --------------------------------------------------------------------------
+
+
+class Overloaded(GatewayError):
+    """The gateway is at a limit of its own (sessions...): retry later."""
+
+    http_status = 503
 
 
 # --- upstream -------------------------------------------------------------------------------

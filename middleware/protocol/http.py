@@ -1,13 +1,14 @@
-"""Plain-ASGI answers for the HTTP tier: a status with a JSON-RPC error body and no id."""
+"""Plain-ASGI answers for the HTTP tier: a JSON body, or a :class:`GatewayError` as its status and
+JSON-RPC error (the one way the HTTP tier refuses a request)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
 
-from middleware.protocol import Fault, error_message
+from middleware.protocol.errors import GatewayError
 
 ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
@@ -36,18 +37,15 @@ async def send_json(
     await send({"type": "http.response.body", "body": payload})
 
 
-async def send_jsonrpc_error(
+async def send_error(
     send: ASGISend,
-    status: int,
-    code: int,
-    message: str,
+    exc: GatewayError,
     *,
-    fault: Fault = "client",
-    headers: Iterable[tuple[bytes, bytes]] = (),
     request_id: Any = None,
-    data: Mapping[str, Any] | None = None,
+    headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
-    await send_json(send, status, error_message(request_id, code, message, fault=fault, data=data), headers)
+    """``exc`` as the whole HTTP answer: its status, its headers and its JSON-RPC error."""
+    await send_json(send, exc.http_status, exc.to_message(request_id), [*exc.headers, *headers])
 
 
 def header(scope: ASGIScope, name: bytes) -> bytes | None:

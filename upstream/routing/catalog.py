@@ -134,20 +134,9 @@ class Catalog:
         return server in self._claims.get(key, ())
 
     def _rebuild(self) -> None:
-        kind, namespace = self.kind, self._namespace
-        claims: dict[str, list[str]] = {}
-        exposed: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
-        for server in self._order:
-            entries = exposed[server] = []
-            for item in self._raw.get(server, ()):
-                original = item.get(kind.key_field)
-                if not isinstance(original, str):
-                    continue
-                key = namespace.expose(server, original) if kind.renamed else original
-                holders = claims.setdefault(key, [])
-                if server not in holders:
-                    holders.append(server)
-                    entries.append((key, original, item))
+        """Rebuild the index, the merged list and the refusals from every server's raw list."""
+        kind = self.kind
+        claims, exposed = self._claims_of_all()
         self._claims, self._problems = claims, {}
         refused: dict[str, str] = {}
         winners: dict[str, str] = {}
@@ -174,6 +163,27 @@ class Catalog:
         self.version += 1
         if kind is TEMPLATES:
             self._rebuild_templates()
+
+    def _claims_of_all(
+        self,
+    ) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, str, dict[str, Any]]]]]:
+        """Who claims each exposed key (in configuration order), and each server's entries as
+        (exposed key, original name, item), a server's duplicates dropped."""
+        kind, namespace = self.kind, self._namespace
+        claims: dict[str, list[str]] = {}
+        exposed: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+        for server in self._order:
+            entries = exposed[server] = []
+            for item in self._raw.get(server, ()):
+                original = item.get(kind.key_field)
+                if not isinstance(original, str):
+                    continue
+                key = namespace.expose(server, original) if kind.renamed else original
+                holders = claims.setdefault(key, [])
+                if server not in holders:
+                    holders.append(server)
+                    entries.append((key, original, item))
+        return claims, exposed
 
     def _ruling(self, key: str, holders: Sequence[str]) -> tuple[str | None, str | None]:
         """Who keeps ``key`` (None: nobody) and why the others may not have it (None: no

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 from middleware.protocol import (
-    HEADER_MISMATCH,
     RESOURCE_NOT_FOUND,
     ClientError,
     GatewayError,
@@ -26,11 +25,11 @@ from middleware.protocol import (
     Receive,
     Scope,
     Send,
-    error_event,
     is_modern,
     response_event,
     result_message,
 )
+from middleware.protocol.errors import HeaderMismatchError
 from middleware.protocol.headers import HeaderMismatch
 from middleware.protocol.param_headers import annotated, check_param_headers
 from upstream.errors import UpstreamError
@@ -48,6 +47,7 @@ from upstream.routing.catalog import (
 )
 from upstream.routing.interest import LOG_LEVELS, Interest
 from upstream.routing.lists import Lists
+from upstream.routing.log_levels import apply_log_level
 from upstream.routing.pages import SnapshotLimits
 from upstream.routing.readiness import Readiness
 from upstream.routing.tasks import TaskMap, list_upstream_tasks, rewrite_task_ids
@@ -116,7 +116,7 @@ class Router:
         handler = HANDLERS.get(scope["method"], Router._passthrough)
         try:
             await handler(self, scope, receive, send, calling_session(scope))
-        except GatewayError as exc:  # the client's or a policy's: an answer, not a crash
+        except GatewayError as exc:  # below the middlewares, every refusal or failure is an answer
             await send(response_event(exc.to_message(scope["id"])))
 
     async def prime(self) -> None:
@@ -176,11 +176,10 @@ class Router:
                         interest.unsubscribe(session, server, uri)
                         raise MethodNotFound(f"server {server!r} does not support resource subscriptions")
                     response = await connection.request(scope["method"], {"uri": uri})
-                except UpstreamError as exc:
+                except UpstreamError:
                     if subscribe:
                         interest.unsubscribe(session, server, uri)
-                    await send(error_event(scope, exc.code, str(exc), fault="upstream"))
-                    return
+                    raise
                 if "error" in response:
                     if subscribe:
                         interest.unsubscribe(session, server, uri)
@@ -204,33 +203,28 @@ class Router:
         if owner is None:
             down = self._lists.down_owner(name, self.pinned is not None) if isinstance(name, str) else None
             if down is not None:
-                await send(error_event(scope, down.code, str(down), fault="upstream"))
-                return
+                raise down
             noun = kind.result_key[:-1]
             raise InvalidParams(f"unknown {noun} {name!r}; list them with {kind.list_method}")
         if kind is TOOLS and is_modern(scope["protocol_version"]):
-            problem = self._param_header_problem(scope, owner_key=str(name))
-            if problem is not None:
-                await send(error_event(scope, HEADER_MISMATCH, f"Header mismatch: {problem}", fault="client"))
-                return
+            self._check_param_headers(scope, owner_key=str(name))
         upstream_params = {**params, "name": owner.name}
         await self._forward(
             scope, receive, send, owner.server, upstream_params, session=session, target_name=owner.name
         )
 
-    def _param_header_problem(self, scope: Scope, *, owner_key: str) -> str | None:
-        """Why the call's ``Mcp-Param-*`` headers disagree with its arguments, if they do."""
+    def _check_param_headers(self, scope: Scope, *, owner_key: str) -> None:
+        """Refuse a call whose ``Mcp-Param-*`` headers disagree with its arguments."""
         tool = self._catalogs[TOOLS].item(owner_key)
         schema = tool.get("inputSchema") if tool else None
         if not annotated(schema):
-            return None
+            return
         raw_headers = scope["http"].get("headers", ())
         headers = {k.decode("latin-1").lower(): v.decode("latin-1").strip(" \t") for k, v in raw_headers}
         try:
             check_param_headers(headers, schema, scope["params"].get("arguments"))
         except HeaderMismatch as exc:
-            return str(exc)
-        return None
+            raise HeaderMismatchError(f"Header mismatch: {exc}") from None
 
     async def _read_resource(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
         uri, owner = await self._resource_or_refuse(scope, session)
@@ -280,8 +274,6 @@ class Router:
             state["target_name"] = target_name
         await self._follow_log_level(scope, session, server)
         response = await self._exchange(scope, receive, send, server, params, session=session)
-        if response is None:
-            return
         if scope["method"] == "tools/call" and "task" in params:
             response = self._adopt_task(scope, server, response)
         elif scope["method"] == "resources/read" and is_modern(scope["protocol_version"]):
@@ -297,16 +289,13 @@ class Router:
         params: dict[str, Any],
         *,
         session: str | None,
-    ) -> Message | None:
-        """One upstream request for this call; its response with the client's id, or None
-        when the upstream could not answer (the client has had the error)."""
+    ) -> Message:
+        """One upstream request for this call: its response with the client's id (an
+        :class:`UpstreamError` when the upstream could not answer)."""
         channel = ClientChannel(scope, receive, send)
         try:
             connection = await self.supervisors[server].connection(session)
             response: Message = await connection.request(scope["method"], params, channel=channel)
-        except UpstreamError as exc:
-            await send(error_event(scope, exc.code, str(exc), fault="upstream"))
-            return None
         finally:
             await channel.close()
         response["id"] = scope["id"]
@@ -340,8 +329,7 @@ class Router:
         scope["state"]["target_server"] = entry.server
         upstream_params = {**params, "taskId": entry.upstream_id}
         response = await self._exchange(scope, receive, send, entry.server, upstream_params, session=session)
-        if response is not None:
-            await send(response_event(rewrite_task_ids(response, {entry.upstream_id: params["taskId"]})))
+        await send(response_event(rewrite_task_ids(response, {entry.upstream_id: params["taskId"]})))
 
     async def _list_tasks(self, scope: Scope, receive: Receive, send: Send, session: str | None) -> None:
         """The caller's own tasks, from every server that lists them."""
@@ -371,39 +359,6 @@ HANDLERS: Final[dict[str, Handler]] = {
     "completion/complete": Router._complete,
 }
 """What the router does with each method it knows; any other goes to a pinned server as it is."""
-
-
-async def apply_log_level(supervisor: Supervisor, interest: Interest, session_id: str | None) -> None:
-    """Tell a running upstream that logs the level its sessions want: the calling
-    session's own for a per-client server, the most verbose of all for a shared one."""
-    if supervisor.spec.per_client:
-        level = interest.level_of(session_id) if session_id else None
-    else:
-        level = interest.upstream_log_level()
-    identity = supervisor.identity
-    # A modern upstream takes the level in each request's _meta (its connection keeps it).
-    if level is None or identity is None:
-        return
-    if "logging" not in identity.capabilities and not is_modern(identity.protocol_version):
-        return
-    try:
-        connection = await supervisor.connection(session_id)
-        await connection.request("logging/setLevel", {"level": level})
-    except UpstreamError as exc:
-        log.warning("%s; its log level stays as it was", exc)
-
-
-async def restore_interest(supervisor: Supervisor, interest: Interest) -> None:
-    """After a restart the shared upstream forgot everything: set the level and resubscribe."""
-    if supervisor.spec.per_client:
-        return
-    await apply_log_level(supervisor, interest, None)
-    for uri in interest.subscriptions_of(supervisor.name):
-        try:
-            connection = await supervisor.connection()
-            await connection.request("resources/subscribe", {"uri": uri})
-        except UpstreamError as exc:
-            log.warning("%s; could not resubscribe to %s", exc, uri)
 
 
 def _session_of(scope: Scope) -> str:

@@ -1,10 +1,8 @@
 """Streamable HTTP transport (protocol revisions 2025-03-26 to 2025-11-25) on aiohttp's client.
 
-Every message we send is one POST. A request's answer comes back as one JSON body or as an SSE
-stream, relayed event by event (:mod:`upstream.transports.streamable_answer`); each message it
-carries is tagged with the id of the request whose response stream carried it. Once the session
-is initialized, a GET stream carries what the server sends unprompted
-(:mod:`upstream.transports.streamable_listen`).
+Every message we send is one POST; its answer is one JSON body or an SSE stream relayed event by
+event (:mod:`.streamable_answer`), each message tagged with the id of the request whose stream
+carried it. A GET stream carries what the server sends unprompted (:mod:`.streamable_listen`).
 
 The transport keeps only the wire state of a session: the ``Mcp-Session-Id`` and
 ``MCP-Protocol-Version`` headers it learns from the initialize exchange passing through (an
@@ -17,11 +15,9 @@ any session, with the mirrored ``MCP-Protocol-Version``, ``Mcp-Method`` and ``Mc
 headers. Those are written here because they are wire framing: they follow from the message
 alone, as ``Content-Type`` does. Headers that need knowledge of the server (the ``Mcp-Param-*``
 of a tool whose schema asks for them) come from the session layer with the message
-(``send(message, headers)``). Its answer stream is not resumable, and closing it is how the
-call is cancelled (:meth:`StreamableHttpTransport.abandon`).
-
-Nothing but the server's own configured headers is ever sent: a client's credentials never
-reach this layer, and redirects are not followed (they could carry our headers elsewhere).
+(``send(message, headers)``). Closing its answer stream cancels the call (``abandon``). Only the
+server's own configured headers are sent: a client's credentials never reach this layer, and
+redirects are not followed (they could carry our headers elsewhere).
 """
 
 from __future__ import annotations
@@ -230,9 +226,8 @@ class StreamableHttpTransport(HttpTransportBase):
     # --- requests -------------------------------------------------------------------------------
 
     async def _initialize(self, message: Message) -> None:
-        """An initialize starts a new session. The first is POSTed in line, so that a failure to
-        connect fails the handshake at once and ``auto`` can see the status; a later one (the
-        session layer renewing a forgotten session) is an exchange like any other."""
+        """A new session. The first is POSTed in line (a failure fails the handshake at once and
+        ``auto`` sees the status); a renewal is an exchange like any other."""
         self._initialize_id = message["id"]
         self._set_session(None, None)
         if self._opened:

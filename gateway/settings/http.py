@@ -1,0 +1,103 @@
+"""The HTTP side: listening, API keys, sessions and routing."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import (
+    Field,
+    field_validator,
+)
+
+from gateway.settings.base import _Strict
+
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ApiKey(_Strict):
+    principal: str = Field(min_length=1)
+    sha256: str = Field(description="hex SHA-256 of the key; `portcullis keygen` makes one")
+
+    @field_validator("sha256")
+    @classmethod
+    def _is_hash(cls, value: str) -> str:
+        if not SHA256_HEX.match(value):
+            raise ValueError(
+                "must be 64 lowercase hex characters (the SHA-256 of the key, never the key "
+                "itself); run `portcullis keygen` to make a key and its hash"
+            )
+        return value
+
+
+class AuthSettings(_Strict):
+    enabled: bool = True
+    api_keys: list[ApiKey] = []
+    public_paths: list[str] = ["/healthz"]
+
+
+class HttpSettings(_Strict):
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    allowed_hosts: list[str] = Field(
+        [], description="Host header values an ingress presents, e.g. 'mcp.example.com'"
+    )
+    allowed_origins: list[str] = Field([], description="browser origins allowed to call us")
+    sse_keepalive: float = Field(15.0, gt=0, description="seconds between SSE keep-alive comments")
+    max_json_depth: int = Field(
+        64,
+        ge=2,
+        le=250,  # orjson writes at most 254 levels: a deeper message could not be forwarded
+        description="deepest nesting of arrays and objects accepted in a client's message",
+    )
+
+
+class SessionSettings(_Strict):
+    idle_timeout: float = Field(3600.0, gt=0, description="seconds before an idle session ends")
+    max_sessions: int = Field(100_000, gt=0)
+    request_state_key: str | None = Field(
+        None,
+        min_length=32,
+        description="secret that MACs the requestState of 2026-07-28 retries; replicas behind one "
+        "load balancer must share it (random per process when unset)",
+    )
+    request_state_lifetime: float = Field(
+        300.0, gt=0, description="seconds a 2026-07-28 client has to retry a call that needs its input"
+    )
+    max_waiting_calls: int = Field(
+        64,
+        gt=0,
+        description="calls of one principal that may wait for a 2026-07-28 client's input at once "
+        "(each holds an upstream call open)",
+    )
+    request_state_ledger: str | None = Field(
+        None,
+        description="redis:// URL where replicas record spent requestState tokens, so none is "
+        "used twice across replicas (in this process's memory when unset)",
+    )
+
+    @field_validator("request_state_ledger")
+    @classmethod
+    def _ledger_is_redis(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(redis|rediss|unix)://", value):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL, e.g. redis://127.0.0.1:6379/0")
+        return value
+
+
+class RoutingSettings(_Strict):
+    separator: str = Field("__", min_length=1, max_length=8)
+    page_size: int = Field(100, ge=1, le=10_000, description="items per page of merged lists")
+    start_patience: float = Field(
+        1.5, ge=0, le=60, description="seconds a merged list or initialize waits for lazy servers to start"
+    )
+    snapshot_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="memory superseded list snapshots may hold, per list"
+    )
+    snapshot_max_age: float = Field(
+        300.0, gt=0, description="seconds a cursor into a superseded list stays valid"
+    )
+
+    @field_validator("separator")
+    @classmethod
+    def _tool_name_safe(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_.\-/]+$", value):
+            raise ValueError("use characters allowed in MCP tool names: letters, digits, _ - . /")
+        return value

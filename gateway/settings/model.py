@@ -1,0 +1,108 @@
+"""The whole settings document, and the checks that span its tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.settings.http import AuthSettings, HttpSettings, RoutingSettings, SessionSettings
+from gateway.settings.servers import SERVER_NAME, ServerSettings
+from gateway.settings.stack import DEFAULT_MIDDLEWARE, LoggingSettings, MiddlewareSettings
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PORTCULLIS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=0, le=65535)
+    auth: AuthSettings = AuthSettings()
+    http: HttpSettings = HttpSettings()
+    sessions: SessionSettings = SessionSettings()
+    routing: RoutingSettings = RoutingSettings()
+    logging: LoggingSettings = LoggingSettings()
+    middleware: list[MiddlewareSettings] = DEFAULT_MIDDLEWARE
+    servers: dict[str, ServerSettings] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)  # the environment overrides the file
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _coherent(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        """Server names and prefixes, checked on the input so that their problems are reported
+        together with every other bad key (an "after" validator only runs once all else is valid)."""
+        problems = _server_problems(data.get("servers") if isinstance(data, dict) else None)
+        try:
+            settings = handler(data)
+        except ValidationError as exc:
+            if not problems:
+                raise
+            others: list[InitErrorDetails] = [
+                {"type": PydanticCustomError(e["type"], e["msg"]), "loc": e["loc"], "input": e["input"]}
+                for e in exc.errors()
+            ]
+            raise ValidationError.from_exception_data(exc.title, [*others, *problems]) from None
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return settings
+
+    @property
+    def prefixes(self) -> dict[str, str]:
+        return {
+            name: name if server.prefix is None else server.prefix for name, server in self.servers.items()
+        }
+
+
+def _server_problems(servers: Any) -> list[InitErrorDetails]:
+    """Bad server names and shared prefixes in the (not yet validated) ``servers`` table."""
+    if not isinstance(servers, dict):
+        return []
+    problems: list[InitErrorDetails] = []
+    prefixes: dict[str, str] = {}
+    for name, server in servers.items():
+        if not isinstance(name, str) or not SERVER_NAME.match(name):
+            message = "server name must be 1-63 letters, digits, '_' or '-', starting with a letter or digit"
+            problems.append(
+                {"type": PydanticCustomError("value_error", message), "loc": ("servers", name), "input": name}
+            )
+            continue
+        prefix = server.get("prefix") if isinstance(server, dict) else getattr(server, "prefix", None)
+        prefix = name if prefix is None else prefix
+        if not isinstance(prefix, str):
+            continue
+        if prefix and prefix in prefixes:
+            message = (
+                f"servers {prefixes[prefix]!r} and {name!r} share the prefix {prefix!r}; "
+                "set a distinct `prefix` on one of them"
+            )
+            problems.append(
+                {
+                    "type": PydanticCustomError("value_error", message),
+                    "loc": ("servers", name, "prefix"),
+                    "input": prefix,
+                }
+            )
+            continue
+        prefixes[prefix] = name
+    return problems

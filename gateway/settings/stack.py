@@ -1,0 +1,49 @@
+"""The middleware stack and logging."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+)
+
+from gateway.settings.base import _Strict
+
+
+class MiddlewareSettings(_Strict):
+    use: str = Field(description="import path 'package.module:Class'")
+    options: dict[str, Any] = {}
+
+    @field_validator("use")
+    @classmethod
+    def _import_path(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", value):
+            raise ValueError("write it as 'package.module:ClassName'")
+        # Checked here, not only when the stack is built, so `check` reports it with the rest.
+        module_name, _, attribute = value.partition(":")
+        try:
+            getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(
+                f"cannot import it ({exc}); check the module is on the Python path and "
+                "the name is spelled right"
+            ) from None
+        return value
+
+
+class LoggingSettings(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+DEFAULT_MIDDLEWARE = [
+    MiddlewareSettings(use="middleware.telemetry.access_log:AccessLog"),
+    MiddlewareSettings(use="middleware.timeouts:Timeouts"),
+    # What flows back stays bounded unless a stack is configured without these.
+    MiddlewareSettings(use="middleware.limits:ProgressThrottle"),
+    MiddlewareSettings(use="middleware.limits:ResultLimits"),
+]
