@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from middleware.protocol import Message, Scope
+from middleware.protocol import VARIES_BY_PRINCIPAL, Message, Scope
 from upstream.pool.supervisor import Supervisor
 from upstream.routing.catalog import Kind
 
@@ -37,7 +37,7 @@ class CacheHints:
 
     def for_list(self, kind: Kind, servers: Sequence[str], scope: Scope) -> dict[str, Any]:
         ttls: list[int] = []
-        private = bool(scope["state"].get("varies_by_principal"))
+        private = bool(scope["state"].get(VARIES_BY_PRINCIPAL))
         for server in servers:
             supervisor = self._supervisors[server]
             said_ttl, said_scope = self._said.get((server, kind.list_method), (None, None))
@@ -54,7 +54,7 @@ class CacheHints:
         result["ttlMs"] = max(ttl, 0) if isinstance(ttl, int) and not isinstance(ttl, bool) else 0
         public = (
             result.get("cacheScope") == "public"
-            and not scope["state"].get("varies_by_principal")
+            and not scope["state"].get(VARIES_BY_PRINCIPAL)
             and not self._supervisors[server].spec.per_client
         )
         result["cacheScope"] = "public" if public else "private"

@@ -15,6 +15,8 @@ from typing import Any, Final
 
 from middleware.protocol import (
     RESOURCE_NOT_FOUND,
+    TARGET_NAME,
+    TARGET_SERVER,
     ClientError,
     GatewayError,
     InvalidParams,
@@ -156,8 +158,8 @@ class Router:
         """One upstream subscription per (server, URI), however many sessions hold it."""
         uri, owner = await self._resource_or_refuse(scope, caller)
         server, session = owner.server, _session_of(scope)
-        scope["state"]["target_server"] = server
-        scope["state"]["target_name"] = uri
+        scope["state"][TARGET_SERVER] = server
+        scope["state"][TARGET_NAME] = uri
         interest = self._interest
         # In the turn of (server, uri): the upstream hears changes in the order they happen.
         async with interest.ordered(server, uri):
@@ -269,9 +271,9 @@ class Router:
         target_name: str | None = None,
     ) -> None:
         state: dict[str, Any] = scope["state"]
-        state["target_server"] = server
+        state[TARGET_SERVER] = server
         if target_name is not None:
-            state["target_name"] = target_name
+            state[TARGET_NAME] = target_name
         await self._follow_log_level(scope, session, server)
         response = await self._exchange(scope, receive, send, server, params, session=session)
         if scope["method"] == "tools/call" and "task" in params:
@@ -326,7 +328,7 @@ class Router:
         entry = self._tasks.resolve(params.get("taskId"), principal.name)
         if entry is None or entry.server not in self.servers:
             raise InvalidParams(f"unknown task {params.get('taskId')!r}")
-        scope["state"]["target_server"] = entry.server
+        scope["state"][TARGET_SERVER] = entry.server
         upstream_params = {**params, "taskId": entry.upstream_id}
         response = await self._exchange(scope, receive, send, entry.server, upstream_params, session=session)
         await send(response_event(rewrite_task_ids(response, {entry.upstream_id: params["taskId"]})))
