@@ -45,6 +45,7 @@ from upstream.session.calls import (
     ServerIdentity,
 )
 from upstream.session.era import HANDSHAKE_VERSIONS
+from upstream.session.outbox import Outbox
 from upstream.session.renewal import SessionRenewal
 from upstream.transports.base import STREAM_PER_REQUEST, Transport
 
@@ -173,10 +174,14 @@ class UpstreamConnection:
         if params is not None:
             message["params"] = params
         listen = method == "subscriptions/listen"
-        self._pending[upstream_id] = Pending(future, channel, client_token, listen, message, headers)
+        pending = Pending(future, channel, client_token, listen, message, headers)
+        self._pending[upstream_id] = pending
         try:
             await self._transport.send(message, headers)
-            return await asyncio.wait_for(future, patience) if patience is not None else await future
+            answer = await asyncio.wait_for(future, patience) if patience is not None else await future
+            if pending.outbox is not None:
+                await pending.outbox.flush()  # its notifications reach the client before its answer
+            return answer
         except TransportClosed as exc:
             self._pending.pop(upstream_id, None)  # failed here: no one would await its future
             self._mark_closed(exc.detail)
@@ -195,6 +200,8 @@ class UpstreamConnection:
             raise
         finally:
             self._pending.pop(upstream_id, None)
+            if pending.outbox is not None:
+                pending.outbox.close()
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         message: Message = {"jsonrpc": "2.0", "method": method}
@@ -232,7 +239,7 @@ class UpstreamConnection:
                     self._renewing.add(task)
                     task.add_done_callback(self._renewing.discard)
                     continue
-                await self._dispatch(message, related)
+                self._dispatch(message, related)
                 del message, related  # not kept alive while idle: it may be a 10 MB result
         except ProtocolViolation as exc:
             log.error("[%s] upstream broke the protocol: %s", self.name, exc.detail)
@@ -277,7 +284,7 @@ class UpstreamConnection:
         if pending is not None and not pending.future.done():
             pending.future.set_result(error.to_message(request_id))
 
-    async def _dispatch(self, message: Message, related: Any) -> None:
+    def _dispatch(self, message: Message, related: Any) -> None:
         if "method" not in message:
             self._answered(message)
             return
@@ -287,28 +294,28 @@ class UpstreamConnection:
             self._served[message["id"]] = task
             task.add_done_callback(lambda _: self._served.pop(message["id"], None))
         elif method == "notifications/progress":
-            await self._relay_progress(message)
+            self._relay_progress(message)
         elif method == "notifications/cancelled":
             self._cancelled_by_server(message.get("params") or {})
         elif related is None and self._modern is not None:
             # stdio: a listen stream's notifications say which stream they belong to
             related = _subscription_of(message)
-            channel = self._call_channel(related) if related is not None else None
-            if channel is not None:
-                await self._tell(channel, message)
+            call = self._call_of(related) if related is not None else None
+            if call is not None:
+                self._tell(call, message)
             else:
-                await self._unrelated(method, message)
-        elif related is not None and (channel := self._call_channel(related)) is not None:
-            await self._tell(channel, message)
+                self._unrelated(method, message)
+        elif related is not None and (call := self._call_of(related)) is not None:
+            self._tell(call, message)
         else:
-            await self._unrelated(method, message)
+            self._unrelated(method, message)
 
-    async def _unrelated(self, method: str, message: Message) -> None:
+    def _unrelated(self, method: str, message: Message) -> None:
         """A notification that names no call (stdio, either era): to the sink, and a log
         message also to the 2026-07-28 client of the only call in flight, which hears logs
         only on its call's stream (that call is the one logging)."""
-        if method == "notifications/message" and (channel := self._lone_modern_call()) is not None:
-            await self._tell(channel, message)
+        if method == "notifications/message" and (call := self._lone_modern_call()) is not None:
+            self._tell(call, message)
         self._on_notification(self.name, message)
 
     def _answered(self, message: Message) -> None:
@@ -324,10 +331,11 @@ class UpstreamConnection:
         else:
             raise ProtocolViolation(f"answered request id {request_id!r}, which the gateway never sent")
 
-    def _lone_modern_call(self) -> CallChannel | None:
+    def _lone_modern_call(self) -> Pending | None:
         """The one call in flight, if it is a modern client's; listen streams do not count."""
-        calls = [p.channel for p in self._pending.values() if p.channel is not None and not p.listen]
-        if len(calls) == 1 and calls[0].speaks_mrtr and not calls[0].waiting_on_client:
+        calls = [p for p in self._pending.values() if p.channel is not None and not p.listen]
+        channel = calls[0].channel if len(calls) == 1 else None
+        if channel is not None and channel.speaks_mrtr and not channel.waiting_on_client:
             return calls[0]
         return None
 
@@ -345,15 +353,17 @@ class UpstreamConnection:
             reason = str(params.get("reason") or "the server ended it")
             pending.future.set_result(error_message(request_id, REQUEST_CANCELLED, reason))
 
-    def _call_channel(self, related: Any) -> CallChannel | None:
+    def _call_of(self, related: Any) -> Pending | None:
+        """The call in flight under our id ``related``, if it has a client to tell."""
         pending = self._pending.get(related)
-        return pending.channel if pending is not None else None
+        return pending if pending is not None and pending.channel is not None else None
 
     def _channel_for(self, related: Any) -> CallChannel | None:
         """The client a server request is for: the call whose stream carried it (HTTP), else
         the only call in flight, else this connection's own client (per-client sessions)."""
         if related is not None:
-            return self._call_channel(related)
+            call = self._call_of(related)
+            return call.channel if call is not None else None
         in_flight = [
             p.channel
             for p in self._pending.values()
@@ -363,20 +373,22 @@ class UpstreamConnection:
             return in_flight[0]
         return self.default_channel
 
-    async def _tell(self, channel: CallChannel, message: Message) -> None:
-        try:
-            await channel.notify(message)
-        except Exception:  # boundary: a gone client must not stop the reader for everyone
-            log.debug("[%s] %s for a departed call dropped", self.name, message.get("method"))
+    def _tell(self, call: Pending, message: Message) -> None:
+        """Queue ``message`` for the call's client: the reader never waits on one client."""
+        outbox = call.outbox
+        if outbox is None:
+            assert call.channel is not None
+            outbox = call.outbox = Outbox(self.name, call.channel)
+        outbox.put(message)
 
-    async def _relay_progress(self, message: Message) -> None:
+    def _relay_progress(self, message: Message) -> None:
         params = message.get("params") or {}
         token = params.get("progressToken")
         pending = self._pending.get(token) if isinstance(token, int) else None
         if pending is None or pending.channel is None:
             return
         relayed = {**message, "params": {**params, "progressToken": pending.client_token}}
-        await self._tell(pending.channel, relayed)
+        self._tell(pending, relayed)
 
     async def _serve_server_request(self, message: Message, related: Any) -> None:
         """Answer a server-to-client request, relaying it to the client it belongs to."""
