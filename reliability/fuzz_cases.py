@@ -80,7 +80,9 @@ def params_for(draw: st.DrawFn, method: str) -> Any:
         )
         return {"name": draw(st.sampled_from(TOOLS) | texts(40)), "arguments": arguments}
     if method in ("resources/read", "resources/subscribe"):
-        return {"uri": draw(st.sampled_from(["rel://info", "rel://x", "", "file:///etc/passwd"]) | texts())}
+        return {
+            "uri": draw(st.sampled_from(["rel://up/info", "rel://x", "", "file:///etc/passwd"]) | texts())
+        }
     if method == "initialize":
         version = draw(st.sampled_from(["2025-11-25", "2025-03-26", MODERN, "1999-01-01"]) | texts())
         return {

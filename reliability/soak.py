@@ -15,7 +15,7 @@ from reliability.report import Part
 OPERATIONS: list[tuple[str, dict[str, Any]]] = [
     ("tools/call", {"name": "up__echo", "arguments": {"text": "soak"}}),
     ("tools/list", {}),
-    ("resources/read", {"uri": "rel://info"}),
+    ("resources/read", {"uri": "rel://up/info"}),
 ]
 
 

@@ -39,7 +39,6 @@ TOOLS = [
         },
     },
 ]
-RESOURCE = {"uri": "rel://info", "name": "info", "mimeType": "text/plain"}
 
 
 class Server:
@@ -47,6 +46,11 @@ class Server:
         self.name = name
         self.child = child
         self.calls: dict[Any, asyncio.Task[None]] = {}
+
+    def resource(self) -> dict[str, Any]:
+        """Its one resource, under a URI of its own: the same URI from several servers behind
+        one endpoint is a collision the gateway refuses."""
+        return {"uri": f"rel://{self.name}/info", "name": "info", "mimeType": "text/plain"}
 
     def write(self, message: dict[str, Any]) -> None:
         sys.stdout.buffer.write(orjson.dumps(message) + b"\n")
@@ -76,10 +80,10 @@ class Server:
             self.calls[request_id] = task
             task.add_done_callback(lambda _: self.calls.pop(request_id, None))
         elif method == "resources/list":
-            self.answer(request_id, {"resources": [RESOURCE]})
+            self.answer(request_id, {"resources": [self.resource()]})
         elif method == "resources/read":
             uri = params.get("uri")
-            if uri != RESOURCE["uri"]:
+            if uri != self.resource()["uri"]:
                 self.fail(request_id, -32002, f"no resource {uri!r}")
             else:
                 self.answer(request_id, {"contents": [{"uri": uri, "text": f"{self.name} info"}]})

@@ -15,10 +15,8 @@ PACKAGES: Final = ("gateway", "middleware", "upstream")
 MAX_MODULE_LINES: Final = 400
 MAX_FUNCTION_LINES: Final = 50
 
-# Still over, being split: each entry names its current size, so the list can only shrink.
-OVERSIZED_MODULES: Final[dict[str, int]] = {
-    "upstream/session/connection.py": 433,
-}
+# Anything still over names its current size here, so the lists can only shrink.
+OVERSIZED_MODULES: Final[dict[str, int]] = {}
 OVERSIZED_FUNCTIONS: Final[dict[str, int]] = {}
 
 

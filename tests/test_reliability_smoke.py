@@ -11,18 +11,9 @@ from pathlib import Path
 
 from tests.support import ROOT
 
-KNOWN_FINDINGS = {
-    # Reported, not yet fixed: a killed stdio upstream whose child keeps its stdout open is not
-    # noticed; its in-flight calls end only at the Timeouts deadline.
-    ("(b) upstream killed mid-call, its child holding its stdout", "every in-flight call errors within 1 s"),
-    # Reported, not yet fixed: a client reading a progress-heavy SSE answer slowly stalls the
-    # shared upstream's reader (progress is relayed with an await), so other clients wait, up to
-    # their tools/call deadline.
-    ("(d) slow and vanishing clients", "other clients served promptly (every canary call < 1 s)"),
-    ("(d) slow and vanishing clients", "other clients served throughout"),
-}
-"""Checks that fail today because of defects reported to the product's owners. The test passes
-when they fail or pass; remove an entry once its defect is fixed, so it is guarded again."""
+KNOWN_FINDINGS: set[tuple[str, str]] = set()
+"""(part, check) pairs that fail today because of a defect reported but not fixed yet: the test
+passes whether they fail or pass. Empty: every defect the suite found is fixed and guarded."""
 
 
 def test_the_smoke_run_covers_every_part_and_its_checks_hold(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ the gateway restarts what it can, and every other server keeps serving."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from mcp import MCPError
 
 from tests.support import (
     BOB_KEY,
+    ROOT,
     RunningGateway,
     default_settings,
     fixture_server,
@@ -129,6 +132,35 @@ async def test_crash_fails_the_in_flight_calls_of_other_clients(crashy: RunningG
         assert "'alpha' exited" in caught.value.message
         assert caught.value.data["fault"] == "upstream"
         assert text_of(await waiter.call_tool("alpha__whoami", {})) == "alpha"
+
+
+async def test_a_killed_server_whose_child_holds_its_stdout_fails_its_calls_at_once(tmp_path: Path) -> None:
+    """The server's child inherited its stdout, so killing the server leaves the pipe open:
+    the gateway must still see the exit, fail the call in flight and take the child down."""
+    started = tmp_path / "started"
+    holder = {
+        "command": "python",
+        "args": [str(ROOT / "reliability" / "upstream_server.py"), "--name", "holder", "--child"],
+        "env": {"RELIABILITY_STARTED": str(started)},
+        "restart": QUICK_RESTART,
+        "start": "eager",
+    }
+    with running_gateway(tmp_path, default_settings({"holder": holder})) as gateway:
+        async with gateway.client(mode="legacy") as client:
+            pid, child = map(int, text_of(await client.call_tool("holder__pid", {})).split())
+            assert child and pid_alive(child)
+            slow = asyncio.create_task(client.call_tool("holder__slow", {"seconds": 60}))
+            assert await eventually(started.exists), "the slow call never reached the server"
+
+            os.kill(pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            with pytest.raises(MCPError) as caught:
+                await asyncio.wait_for(slow, 10)
+            assert time.monotonic() - killed_at < 1, "the call must fail at the kill, not its deadline"
+            assert caught.value.code == UPSTREAM_UNAVAILABLE
+            assert "killed by SIGKILL" in caught.value.message
+            assert await eventually(lambda: not pid_alive(child), 2.0), "the child outlived its server"
+            assert text_of(await client.call_tool("holder__echo", {"text": "again"})) == "again"
 
 
 async def test_upstream_stderr_reaches_the_log_tagged_with_the_server(crashy: RunningGateway) -> None:

@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from middleware.protocol import Message
+
+if TYPE_CHECKING:
+    from upstream.session.outbox import Outbox
 
 NotificationSink = Callable[[str, Message], None]
 """Receives upstream notifications not tied to a call: (server name, message)."""
@@ -70,6 +73,8 @@ class Pending:
     """As sent, to send again once after the upstream forgot our session."""
     headers: Mapping[str, str] | None = None
     retried: bool = False
+    outbox: Outbox | None = None
+    """The call's notifications on their way to its client, once it has any."""
 
 
 class ModernPath(Protocol):

@@ -45,6 +45,8 @@ from upstream.session.calls import (
     ServerIdentity,
 )
 from upstream.session.era import HANDSHAKE_VERSIONS
+from upstream.session.in_flight import InFlight
+from upstream.session.outbox import Outbox
 from upstream.session.renewal import SessionRenewal
 from upstream.transports.base import STREAM_PER_REQUEST, Transport
 
@@ -73,9 +75,7 @@ class UpstreamConnection:
         self._transport = transport
         self._client_info = client_info
         self._on_notification = on_notification
-        self._next_id = 1
-        """Our ids count up from 1: an answer to a lower one that is not pending is late."""
-        self._pending: dict[int, Pending] = {}
+        self._calls = InFlight(name)
         self._reader: asyncio.Task[None] | None = None
         self._closed_reason: str | None = None
         self._served: dict[Any, asyncio.Task[None]] = {}
@@ -160,41 +160,29 @@ class UpstreamConnection:
         telling the upstream (a late answer is dropped)."""
         if self._closed_reason is not None:
             raise UpstreamError(self.name, self._closed_reason)
-        upstream_id = self._next_id
-        self._next_id += 1
-        client_token = None
-        if params is not None:
-            meta = params.get("_meta")
-            if isinstance(meta, dict) and "progressToken" in meta:
-                client_token = meta["progressToken"]
-                params = {**params, "_meta": {**meta, "progressToken": upstream_id}}
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        message: Message = {"jsonrpc": "2.0", "id": upstream_id, "method": method}
-        if params is not None:
-            message["params"] = params
-        listen = method == "subscriptions/listen"
-        self._pending[upstream_id] = Pending(future, channel, client_token, listen, message, headers)
+        upstream_id, pending = self._calls.open(method, params, channel, future, headers)
+        message = pending.message
+        assert message is not None
         try:
             await self._transport.send(message, headers)
-            return await asyncio.wait_for(future, patience) if patience is not None else await future
+            answer = await asyncio.wait_for(future, patience) if patience is not None else await future
+            if pending.outbox is not None:
+                await pending.outbox.flush()  # its notifications reach the client before its answer
+            return answer
         except TransportClosed as exc:
-            self._pending.pop(upstream_id, None)  # failed here: no one would await its future
+            self._calls.pending.pop(upstream_id, None)  # failed here: no one would await its future
             self._mark_closed(exc.detail)
             raise UpstreamError(self.name, exc.detail) from exc
         except asyncio.CancelledError:
-            if upstream_id in self._pending and self._closed_reason is None:
-                self._pending.pop(upstream_id)
-                transport = self._transport
-                closed = (
-                    self._modern is not None
-                    and STREAM_PER_REQUEST in transport.features
-                    and transport.abandon(upstream_id)
-                )
-                if not closed:
-                    await self._send_cancel(upstream_id)
+            if upstream_id in self._calls.pending and self._closed_reason is None:
+                self._calls.pending.pop(upstream_id)
+                await self._cancel_upstream(upstream_id)
             raise
         finally:
-            self._pending.pop(upstream_id, None)
+            self._calls.pending.pop(upstream_id, None)
+            if pending.outbox is not None:
+                pending.outbox.close()
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         message: Message = {"jsonrpc": "2.0", "method": method}
@@ -215,7 +203,13 @@ class UpstreamConnection:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
 
-    async def _send_cancel(self, upstream_id: int) -> None:
+    async def _cancel_upstream(self, upstream_id: int) -> None:
+        """Tell the upstream a call is off: closing its answer stream says it to a modern
+        upstream over HTTP; anything else gets ``notifications/cancelled``."""
+        transport = self._transport
+        modern_http = self._modern is not None and STREAM_PER_REQUEST in transport.features
+        if modern_http and transport.abandon(upstream_id):
+            return
         with contextlib.suppress(UpstreamError):
             await self.notify(
                 "notifications/cancelled",
@@ -232,7 +226,7 @@ class UpstreamConnection:
                     self._renewing.add(task)
                     task.add_done_callback(self._renewing.discard)
                     continue
-                await self._dispatch(message, related)
+                self._dispatch(message, related)
                 del message, related  # not kept alive while idle: it may be a 10 MB result
         except ProtocolViolation as exc:
             log.error("[%s] upstream broke the protocol: %s", self.name, exc.detail)
@@ -247,11 +241,11 @@ class UpstreamConnection:
         """The upstream forgot our session: start a new one and send the request once more
         (a request that meets a forgotten session twice in a row fails)."""
         request_id = expired.request_id
-        pending = self._pending.get(request_id) if request_id is not None else None
+        pending = self._calls.pending.get(request_id) if request_id is not None else None
         where = self._transport.description
         if pending is not None and pending.retried:
             detail = f"answered 404 (session not found) again right after a fresh initialize ({where})"
-            self._fail(request_id, UpstreamError(self.name, detail, data={"status": 404}))
+            self._calls.fail(request_id, UpstreamError(self.name, detail, data={"status": 404}))
             return
         try:
             if self.renewal is None:
@@ -261,9 +255,9 @@ class UpstreamConnection:
             detail = f"forgot our session, and re-initializing failed: {exc.detail}"
             if pending is None:
                 log.warning("[%s] %s", self.name, detail)
-            self._fail(request_id, UpstreamError(self.name, detail))
+            self._calls.fail(request_id, UpstreamError(self.name, detail))
             return
-        if pending is None or pending.message is None or self._pending.get(request_id) is not pending:
+        if pending is None or pending.message is None or self._calls.pending.get(request_id) is not pending:
             return
         pending.retried = True
         try:
@@ -271,15 +265,9 @@ class UpstreamConnection:
         except TransportClosed as exc:
             self._mark_closed(exc.detail)
 
-    def _fail(self, request_id: Any, error: UpstreamError) -> None:
-        """Answer a call in flight with ``error`` (the connection stays usable)."""
-        pending = self._pending.pop(request_id, None) if request_id is not None else None
-        if pending is not None and not pending.future.done():
-            pending.future.set_result(error.to_message(request_id))
-
-    async def _dispatch(self, message: Message, related: Any) -> None:
+    def _dispatch(self, message: Message, related: Any) -> None:
         if "method" not in message:
-            self._answered(message)
+            self._calls.answered(message)
             return
         method = message["method"]
         if "id" in message:
@@ -287,49 +275,30 @@ class UpstreamConnection:
             self._served[message["id"]] = task
             task.add_done_callback(lambda _: self._served.pop(message["id"], None))
         elif method == "notifications/progress":
-            await self._relay_progress(message)
+            if (found := self._calls.progress(message)) is not None:
+                self._tell(*found)
         elif method == "notifications/cancelled":
             self._cancelled_by_server(message.get("params") or {})
         elif related is None and self._modern is not None:
             # stdio: a listen stream's notifications say which stream they belong to
             related = _subscription_of(message)
-            channel = self._call_channel(related) if related is not None else None
-            if channel is not None:
-                await self._tell(channel, message)
+            call = self._calls.call_of(related) if related is not None else None
+            if call is not None:
+                self._tell(call, message)
             else:
-                await self._unrelated(method, message)
-        elif related is not None and (channel := self._call_channel(related)) is not None:
-            await self._tell(channel, message)
+                self._unrelated(method, message)
+        elif related is not None and (call := self._calls.call_of(related)) is not None:
+            self._tell(call, message)
         else:
-            await self._unrelated(method, message)
+            self._unrelated(method, message)
 
-    async def _unrelated(self, method: str, message: Message) -> None:
+    def _unrelated(self, method: str, message: Message) -> None:
         """A notification that names no call (stdio, either era): to the sink, and a log
         message also to the 2026-07-28 client of the only call in flight, which hears logs
         only on its call's stream (that call is the one logging)."""
-        if method == "notifications/message" and (channel := self._lone_modern_call()) is not None:
-            await self._tell(channel, message)
+        if method == "notifications/message" and (call := self._calls.lone_modern_call()) is not None:
+            self._tell(call, message)
         self._on_notification(self.name, message)
-
-    def _answered(self, message: Message) -> None:
-        """Hand a response to its call. One to an id we never sent breaks the protocol; one to a
-        call we already gave up on (cancelled, timed out) is late, and dropped quietly."""
-        request_id = message.get("id")
-        pending = self._pending.pop(request_id, None)  # type: ignore[arg-type]
-        if pending is not None:
-            if not pending.future.done():
-                pending.future.set_result(message)
-        elif type(request_id) is int and 0 < request_id < self._next_id:
-            log.debug("[%s] late answer to request %d dropped", self.name, request_id)
-        else:
-            raise ProtocolViolation(f"answered request id {request_id!r}, which the gateway never sent")
-
-    def _lone_modern_call(self) -> CallChannel | None:
-        """The one call in flight, if it is a modern client's; listen streams do not count."""
-        calls = [p.channel for p in self._pending.values() if p.channel is not None and not p.listen]
-        if len(calls) == 1 and calls[0].speaks_mrtr and not calls[0].waiting_on_client:
-            return calls[0]
-        return None
 
     def _cancelled_by_server(self, params: dict[str, Any]) -> None:
         """The server cancels its own request to us (legacy), or ends a listen stream (modern)."""
@@ -339,44 +308,21 @@ class UpstreamConnection:
             served.cancel()
             return
         pending = (
-            self._pending.pop(request_id, None) if isinstance(request_id, int) and self._modern else None
+            self._calls.pending.pop(request_id, None)
+            if isinstance(request_id, int) and self._modern
+            else None
         )
         if pending is not None and not pending.future.done():
             reason = str(params.get("reason") or "the server ended it")
-            pending.future.set_result(error_message(request_id, REQUEST_CANCELLED, reason))
+            pending.future.set_result(error_message(request_id, REQUEST_CANCELLED, reason, fault="upstream"))
 
-    def _call_channel(self, related: Any) -> CallChannel | None:
-        pending = self._pending.get(related)
-        return pending.channel if pending is not None else None
-
-    def _channel_for(self, related: Any) -> CallChannel | None:
-        """The client a server request is for: the call whose stream carried it (HTTP), else
-        the only call in flight, else this connection's own client (per-client sessions)."""
-        if related is not None:
-            return self._call_channel(related)
-        in_flight = [
-            p.channel
-            for p in self._pending.values()
-            if p.channel is not None and not p.channel.waiting_on_client
-        ]
-        if len(in_flight) == 1:
-            return in_flight[0]
-        return self.default_channel
-
-    async def _tell(self, channel: CallChannel, message: Message) -> None:
-        try:
-            await channel.notify(message)
-        except Exception:  # boundary: a gone client must not stop the reader for everyone
-            log.debug("[%s] %s for a departed call dropped", self.name, message.get("method"))
-
-    async def _relay_progress(self, message: Message) -> None:
-        params = message.get("params") or {}
-        token = params.get("progressToken")
-        pending = self._pending.get(token) if isinstance(token, int) else None
-        if pending is None or pending.channel is None:
-            return
-        relayed = {**message, "params": {**params, "progressToken": pending.client_token}}
-        await self._tell(pending.channel, relayed)
+    def _tell(self, call: Pending, message: Message) -> None:
+        """Queue ``message`` for the call's client: the reader never waits on one client."""
+        outbox = call.outbox
+        if outbox is None:
+            assert call.channel is not None
+            outbox = call.outbox = Outbox(self.name, call.channel)
+        outbox.put(message)
 
     async def _serve_server_request(self, message: Message, related: Any) -> None:
         """Answer a server-to-client request, relaying it to the client it belongs to."""
@@ -384,7 +330,7 @@ class UpstreamConnection:
         method = message["method"]
         if method == "ping":
             reply = result_message(request_id, {})
-        elif (channel := self._channel_for(related)) is None:
+        elif (channel := self._calls.channel_for(related, self.default_channel)) is None:
             reply = error_message(
                 request_id,
                 INVALID_REQUEST,
@@ -417,13 +363,9 @@ class UpstreamConnection:
         self._closed_reason = reason
         for task in [*self._served.values(), *self._renewing]:
             task.cancel()
-        pending, self._pending = self._pending, {}
-        for call in pending.values():
-            if not call.future.done():
-                error = (
-                    UpstreamBrokeProtocol(self.name, problem) if broke else UpstreamError(self.name, reason)
-                )
-                call.future.set_exception(error)
+        self._calls.fail_all(
+            UpstreamBrokeProtocol(self.name, problem) if broke else UpstreamError(self.name, reason)
+        )
         self.closed.set()
 
 

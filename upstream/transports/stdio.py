@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import orjson
 
@@ -27,6 +27,9 @@ log = logging.getLogger("portcullis.upstream")
 
 _PYTHON_ALIASES = frozenset({"python", "python3"})
 _STDERR_CHUNK = 64 * 1024
+_EOF_GRACE = 0.1
+"""Once the server exited and its group was killed, how long its stdout may take to reach EOF
+before the transport closes it anyway (a child that left the group may still hold it)."""
 
 
 def resolve_command(command: str) -> str:
@@ -37,12 +40,35 @@ def resolve_command(command: str) -> str:
     return command
 
 
+class _ExitWatch(asyncio.subprocess.SubprocessStreamProtocol):
+    """Hears the server's exit the moment it happens: asyncio's ``Process.wait()`` returns only
+    once every pipe is closed too, and a child that inherited the server's stdout holds it open."""
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop, on_exit: Callable[[], None]) -> None:
+        super().__init__(limit, loop)
+        self._on_exit = on_exit
+        self.stdout_closed = False
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self._on_exit()
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1:
+            self.stdout_closed = True
+        super().pipe_connection_lost(fd, exc)
+
+
 class StdioTransport:
     """Spawns the server in its own process group, so shutdown can kill the whole tree.
 
     Its stdout must carry JSON-RPC messages and nothing else: a line that is not one breaks
     the pipe's framing for good, so it raises :class:`ProtocolViolation` and the session ends
-    as if the server had crashed (the supervisor restarts it)."""
+    as if the server had crashed (the supervisor restarts it).
+
+    The server's process ending is the session ending: when it exits, its whole group is killed
+    (a child holding its stdout goes too) and its stdout is closed, so the calls in flight fail
+    at once rather than at their deadline."""
 
     features = NO_FEATURES
 
@@ -67,6 +93,7 @@ class StdioTransport:
         self._reaper = reaper
         self._grace = shutdown_grace
         self._process: asyncio.subprocess.Process | None = None
+        self._protocol: _ExitWatch | None = None
         self._stderr_task: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -79,8 +106,10 @@ class StdioTransport:
         return f"pid {self.pid}"
 
     async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            self._process = await asyncio.create_subprocess_exec(
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _ExitWatch(self._limit, loop, self._exited),
                 self._command,
                 *self._args,
                 stdin=asyncio.subprocess.PIPE,
@@ -88,14 +117,32 @@ class StdioTransport:
                 stderr=asyncio.subprocess.PIPE,
                 env={**os.environ, **self._env},
                 cwd=self._cwd,
-                limit=self._limit,
                 start_new_session=True,
             )
         except OSError as exc:
             raise TransportClosed(f"could not start {self._command!r}: {exc}") from exc
+        self._protocol = protocol
+        self._process = process = asyncio.subprocess.Process(transport, protocol, loop)
         if self._reaper is not None:
-            self._reaper.watch(self._process.pid)
+            self._reaper.watch(process.pid)
         self._stderr_task = asyncio.create_task(self._relay_stderr(), name=f"stderr:{self.name}")
+        if process.returncode is not None:  # exited before we held the process
+            self._exited()
+
+    def _exited(self) -> None:
+        """The server exited: kill its group now, and close its stdout if that does not end it."""
+        process = self._process
+        if process is None or self._closing:
+            return
+        kill_group(process.pid, signal.SIGKILL)
+        asyncio.get_running_loop().call_later(_EOF_GRACE, self._end_stdout)
+
+    def _end_stdout(self) -> None:
+        process, protocol = self._process, self._protocol
+        if process is None or protocol is None or protocol.stdout_closed or process.stdout is None:
+            return
+        log.warning("[%s] %s but its stdout stayed open; closing it", self.name, self._exit_detail())
+        process.stdout.set_exception(TransportClosed(self._exit_detail()))
 
     def abandon(self, request_id: object) -> bool:
         return False  # one pipe for every request: no answer stream to close
@@ -126,8 +173,9 @@ class StdioTransport:
                         f"sent a message larger than max_message_bytes ({self._limit})"
                     ) from exc
                 if not line:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(process.wait(), 1.0)
+                    if process.returncode is None:  # EOF first: its exit status follows soon
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(process.wait(), 1.0)
                     raise TransportClosed(self._exit_detail())
                 if line.isspace():
                     continue
