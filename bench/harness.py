@@ -273,12 +273,6 @@ def sdk_stdio_argv(name: str) -> list[str]:
 
 # --- gateway settings ---------------------------------------------------------------------------
 
-DEFAULT_STACK: list[dict[str, Any]] = [
-    {"use": "middleware.telemetry.access_log:AccessLog"},
-    {"use": "middleware.timeouts:Timeouts", "options": {"default": 60, "methods": {"tools/call": 300}}},
-]
-"""The stack of the shipped settings.toml."""
-
 
 @dataclass(frozen=True)
 class GatewayConfig:
@@ -287,8 +281,9 @@ class GatewayConfig:
     label: str
     auth: bool = True
     stack: tuple[str | Mapping[str, Any], ...] | None = None
-    """None: the default stack (settings.toml); otherwise these import paths (or whole
-    ``{"use": ..., "options": {...}}`` entries), in order."""
+    """None: the checkout's own built-in stack (no ``[[middleware]]`` list: what a user runs
+    without one, limits included), so an A/B of two checkouts measures each as shipped;
+    otherwise these import paths (or whole ``{"use": ..., "options": {...}}`` entries)."""
     log_level: str = "info"
 
 
@@ -314,8 +309,8 @@ API_KEY = "pcs_bench_" + secrets.token_urlsafe(24)
 
 
 def gateway_settings(config: GatewayConfig, servers: Mapping[str, Mapping[str, Any]]) -> str:
-    stack = DEFAULT_STACK if config.stack is None else [_entry(use) for use in config.stack]
-    lines = ["middleware = []"] if not stack else []
+    stack = [] if config.stack is None else [_entry(use) for use in config.stack]
+    lines = ["middleware = []"] if config.stack is not None and not stack else []
     lines += ["[auth]", f"enabled = {_toml(config.auth)}"]
     if config.auth:
         digest = hashlib.sha256(API_KEY.encode()).hexdigest()

@@ -92,7 +92,7 @@ class Lab:
 
 @contextlib.contextmanager
 def lab() -> Iterator[Lab]:
-    """Start the gateway (API key, access log, Timeouts with tools/call at TOOL_TIMEOUT)."""
+    """Start the gateway (API key, the default stack with tools/call at TOOL_TIMEOUT)."""
     with Processes() as procs:
         stack = (
             "middleware.telemetry.access_log:AccessLog",
@@ -100,6 +100,8 @@ def lab() -> Iterator[Lab]:
                 "use": "middleware.timeouts:Timeouts",
                 "options": {"default": 10, "methods": {"tools/call": TOOL_TIMEOUT}},
             },
+            "middleware.limits:ProgressThrottle",
+            "middleware.limits:ResultLimits",
         )
         config = GatewayConfig("reliability", stack=stack)
         servers = {
