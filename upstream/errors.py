@@ -10,8 +10,7 @@ none reaches the session or the router unnamed. Every class is the upstream's fa
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Final
 
 import aiohttp
@@ -94,13 +93,22 @@ FOREIGN_ERRORS: Final = (aiohttp.ClientError, OSError, TimeoutError, ValueError)
 (``orjson.JSONDecodeError`` is a ``ValueError``)."""
 
 
-@contextlib.contextmanager
-def mapped(describe: Callable[[BaseException], str]) -> Iterator[None]:
+class mapped:
     """Around a transport's public method: a foreign exception leaves as :class:`TransportClosed`
-    saying what happened (``describe`` words it without credentials); ours pass unchanged."""
-    try:
-        yield
-    except GatewayError:
-        raise
-    except FOREIGN_ERRORS as exc:
-        raise TransportClosed(describe(exc)) from exc
+    saying what happened (``describe`` words it without credentials); ours pass unchanged.
+
+    A class, not a generator: it holds no state per use, so a transport keeps one and enters
+    it on every send and receive at the cost of two method calls.
+    """
+
+    __slots__ = ("describe",)
+
+    def __init__(self, describe: Callable[[BaseException], str]) -> None:
+        self.describe = describe
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is not None and isinstance(exc, FOREIGN_ERRORS) and not isinstance(exc, GatewayError):
+            raise TransportClosed(self.describe(exc)) from exc

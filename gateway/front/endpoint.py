@@ -251,7 +251,7 @@ class MCPEndpoint:
     async def _run(self, mcp_scope: MCPScope, receive: Any, send: Any, reply: Reply) -> None:
         """Run one request through the MCP tier; whatever happens, the client gets an answer."""
         request_id = mcp_scope["id"]
-        with self.in_flight.track():
+        with self.in_flight:
             try:
                 await self.app(mcp_scope, receive, send)
             except asyncio.CancelledError:

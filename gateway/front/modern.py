@@ -142,7 +142,7 @@ class ModernFront:
         if mcp_scope["method"] == "subscriptions/listen":
             await self.listener.listen(mcp_scope, receive, send)
             return
-        with self.in_flight.track():
+        with self.in_flight:
             try:
                 if params.get("requestState") is None:
                     await self._start(ModernCall.new(mcp_scope), mcp_scope, exchange, reply, receive)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
 from typing import Any, Final
 
 from middleware.protocol import GatewayError, Message
@@ -40,19 +39,18 @@ class InFlight:
         self.closing = False
         """Set once the grace period is over: a cancelled call is being stopped by us."""
 
-    @contextlib.contextmanager
-    def track(self) -> Iterator[None]:
-        """Count the current task as answering a call while the block runs."""
+    def __enter__(self) -> None:
+        """``with in_flight:`` counts the current task as answering a call while the block runs
+        (a reusable context manager: the task is the current one on entry and on exit)."""
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
         self._idle.clear()
-        try:
-            yield
-        finally:
-            self._tasks.discard(task)
-            if not self._tasks:
-                self._idle.set()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self._tasks.discard(asyncio.current_task())
+        if not self._tasks:
+            self._idle.set()
 
     def stopped(self, request_id: Any) -> Message | None:
         """The answer for a call whose task was just cancelled: the shutdown error if we are

@@ -74,6 +74,7 @@ class LegacySseTransport(HttpTransportBase):
         self._endpoint_ready: asyncio.Future[URL] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._post_headers = {**self._headers, "Content-Type": JSON}
+        self._mapped = mapped(self._failure)
 
     @property
     def description(self) -> str:
@@ -92,11 +93,11 @@ class LegacySseTransport(HttpTransportBase):
 
     async def connect(self) -> None:
         """Open the stream and wait (up to ``timeout``) for the ``endpoint`` event."""
-        with mapped(self._failure):
+        with self._mapped:
             await self._connect()
 
     async def send(self, message: Message, headers: Mapping[str, str] | None = None) -> None:
-        with mapped(self._failure):
+        with self._mapped:
             await self._send(message)
 
     def _failure(self, exc: BaseException) -> str:

@@ -96,6 +96,7 @@ class StdioTransport:
         self._protocol: _ExitWatch | None = None
         self._stderr_task: asyncio.Task[None] | None = None
         self._closing = False
+        self._mapped = mapped(self._pipe_failure)
 
     @property
     def pid(self) -> int | None:
@@ -153,7 +154,7 @@ class StdioTransport:
         assert stdin is not None
         if stdin.is_closing():
             raise TransportClosed(self._exit_detail())
-        with mapped(self._pipe_failure):
+        with self._mapped:
             try:
                 stdin.write(orjson.dumps(message) + b"\n")
                 await stdin.drain()
@@ -164,7 +165,7 @@ class StdioTransport:
         process = self._require_process()
         stdout = process.stdout
         assert stdout is not None
-        with mapped(self._pipe_failure):
+        with self._mapped:
             while True:
                 try:
                     line = await stdout.readline()

@@ -95,6 +95,7 @@ class StreamableHttpTransport(HttpTransportBase):
             max_message_bytes=max_message_bytes,
         )
         self._detect_legacy = detect_legacy
+        self._mapped = mapped(self._failure)
         self.reconnect_max = reconnect_max
         self._connection_limit = connection_limit
         self._session_id: str | None = None
@@ -124,7 +125,7 @@ class StreamableHttpTransport(HttpTransportBase):
 
     async def connect(self) -> None:
         """Only builds the pooled client: the initialize POST is the first contact."""
-        with mapped(self._failure):
+        with self._mapped:
             self._http = client_session(
                 timeout=self._timeout, ssl_context=self._ssl, limit=self._connection_limit
             )
@@ -132,7 +133,7 @@ class StreamableHttpTransport(HttpTransportBase):
     async def send(self, message: Message, headers: Mapping[str, str] | None = None) -> None:
         if self._closed is not None:
             raise TransportClosed(self._closed)
-        with mapped(self._failure):
+        with self._mapped:
             await self._send(message, headers)
 
     async def _send(self, message: Message, headers: Mapping[str, str] | None) -> None:
