@@ -107,6 +107,14 @@ class Server:
             task.cancel()
 
     async def call(self, request_id: Any, params: dict[str, Any]) -> None:
+        """Run a tool; arguments of the wrong type (the fuzzer sends them) get -32602, as a
+        well-behaved server answers, instead of a traceback in the gateway's log."""
+        try:
+            await self.tool(request_id, params)
+        except (TypeError, ValueError, OverflowError) as exc:
+            self.fail(request_id, -32602, f"invalid arguments: {exc}")
+
+    async def tool(self, request_id: Any, params: dict[str, Any]) -> None:
         name, args = params.get("name"), params.get("arguments") or {}
         if not isinstance(args, dict):
             args = {}

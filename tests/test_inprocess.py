@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from middleware.protocol import RESPONSE, Event, MCPScope, Receive, Send, child_scope, result_message
+from middleware.protocol import (
+    RESPONSE,
+    Event,
+    MCPScope,
+    Receive,
+    Send,
+    blame_relayed,
+    child_scope,
+    result_message,
+)
 from middleware.protocol.testing import call, make_test_scope
 from middleware.timeouts import Timeouts
 
@@ -38,3 +47,16 @@ def test_a_child_scope_shares_the_call_state_unless_asked_not_to() -> None:
 
 def test_both_fronts_scopes_carry_client_info() -> None:
     assert make_test_scope("ping")["client_info"] == {"name": "in-process", "version": "0"}
+
+
+def test_a_relayed_upstream_error_is_blamed_by_its_code_and_keeps_its_data() -> None:
+    def error(code: int, data: object = None) -> dict[str, object]:
+        body: dict[str, object] = {"code": code, "message": "m"}
+        if data is not None:
+            body["data"] = data
+        return {"jsonrpc": "2.0", "id": 1, "error": body}
+
+    assert blame_relayed(error(-32602))["error"]["data"] == {"fault": "client"}
+    assert blame_relayed(error(-32000, {"retry": 2}))["error"]["data"] == {"retry": 2, "fault": "upstream"}
+    assert blame_relayed(error(-32000, {"fault": "policy"}))["error"]["data"] == {"fault": "policy"}
+    assert blame_relayed(error(-32000, "text"))["error"]["data"] == "text"  # not ours to reshape

@@ -142,3 +142,11 @@ async def test_initialize_waits_for_a_lazy_server_within_the_patience() -> None:
     finally:
         await readiness.close()
         await supervisors["alpha"].close()
+
+
+async def test_an_upstreams_own_error_says_whose_fault_it_is() -> None:
+    """Relayed as the upstream sent it, plus data.fault (see blame_relayed)."""
+    async with routed({"a": server_tools("a", "t")}, pinned="a") as router:
+        relayed = await answer(router, "vendor/thing", {})
+    assert relayed["error"]["code"] == -32601, relayed  # the mock server knows no such method
+    assert relayed["error"]["data"] == {"fault": "client"}

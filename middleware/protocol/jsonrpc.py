@@ -16,6 +16,7 @@ __all__ = [
     "PARSE_ERROR",
     "PAYLOAD_TOO_LARGE",
     "REQUEST_CANCELLED",
+    "REQUEST_REFUSALS",
     "REQUEST_TIMEOUT",
     "RESOURCE_NOT_FOUND",
     "UNAUTHORIZED",
@@ -24,6 +25,7 @@ __all__ = [
     "Fault",
     "JSONValue",
     "Message",
+    "blame_relayed",
     "error_message",
     "result_message",
 ]
@@ -73,3 +75,24 @@ def error_message(
     if extra:
         error["data"] = extra
     return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+REQUEST_REFUSALS: Final = frozenset({PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS})
+"""Codes with which a server says the request itself was wrong."""
+
+
+def blame_relayed(message: Message) -> Message:
+    """An upstream's own error on its way to the client says whose fault it is, like ours: the
+    client's when the upstream refused the request as malformed (-32700, -32600..-32602), else
+    the upstream's. Its own ``data`` is kept; a ``data`` that is not an object is left alone."""
+    error = message.get("error")
+    if not isinstance(error, dict):
+        return message
+    data = error.get("data")
+    if data is None:
+        data = {}
+    elif not isinstance(data, dict) or "fault" in data:
+        return message
+    fault: Fault = "client" if error.get("code") in REQUEST_REFUSALS else "upstream"
+    error["data"] = {**data, "fault": fault}
+    return message

@@ -27,6 +27,7 @@ from middleware.protocol import (
     Receive,
     Scope,
     Send,
+    blame_relayed,
     is_modern,
     response_event,
     result_message,
@@ -301,6 +302,8 @@ class Router:
         finally:
             await channel.close()
         response["id"] = scope["id"]
+        if "error" in response:
+            blame_relayed(response)
         return response
 
     async def _follow_log_level(self, scope: Scope, session: str | None, server: str) -> None:
