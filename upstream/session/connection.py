@@ -36,6 +36,7 @@ from upstream.errors import (
     UpstreamBrokeProtocol,
     UpstreamError,
 )
+from upstream.session.call_table import CallTable
 from upstream.session.calls import (
     CLIENT_CAPABILITIES,
     CallChannel,
@@ -45,7 +46,6 @@ from upstream.session.calls import (
     ServerIdentity,
 )
 from upstream.session.era import HANDSHAKE_VERSIONS
-from upstream.session.in_flight import InFlight
 from upstream.session.outbox import Outbox
 from upstream.session.renewal import SessionRenewal
 from upstream.transports.base import STREAM_PER_REQUEST, Transport
@@ -75,7 +75,7 @@ class UpstreamConnection:
         self._transport = transport
         self._client_info = client_info
         self._on_notification = on_notification
-        self._calls = InFlight(name)
+        self._calls = CallTable(name)
         self._reader: asyncio.Task[None] | None = None
         self._closed_reason: str | None = None
         self._served: dict[Any, asyncio.Task[None]] = {}

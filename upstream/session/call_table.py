@@ -19,7 +19,10 @@ from upstream.session.calls import CallChannel, Pending
 log = logging.getLogger("portcullis.upstream")
 
 
-class InFlight:
+class CallTable:
+    """One connection's calls in flight, by our id (the front's ``InFlight`` is another thing:
+    the client calls a stopping gateway must still answer)."""
+
     def __init__(self, server: str) -> None:
         self.server = server
         self.pending: dict[int, Pending] = {}
