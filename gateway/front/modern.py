@@ -145,7 +145,7 @@ class ModernFront:
         with self.in_flight:
             try:
                 if params.get("requestState") is None:
-                    await self._start(ModernCall.new(mcp_scope), mcp_scope, exchange, reply, receive)
+                    await self._start(mcp_scope, exchange, reply, receive)
                 else:
                     await self._retry(mcp_scope, params, exchange, reply, receive)
             except asyncio.CancelledError:
@@ -181,7 +181,7 @@ class ModernFront:
         if inner is not None:
             unwrapped["requestState"] = inner
         retry = child_scope(mcp_scope, params=unwrapped)
-        await self._start(ModernCall.new(retry), retry, exchange, reply, receive)
+        await self._start(retry, exchange, reply, receive)
 
     async def _redeem(self, mcp_scope: MCPScope, params: dict[str, Any]) -> RequestState:
         """The token a retry's requestState stands for; raises when it cannot be used."""
@@ -217,17 +217,13 @@ class ModernFront:
         original = {k: v for k, v in scope_params.items() if k not in MRTR_RETRY_FIELDS}
         replay = child_scope(mcp_scope, params=original, fresh_state=True)
         replay["state"][KNOWN_ANSWERS] = known
-        await self._start(ModernCall.new(replay), replay, exchange, reply, receive)
+        await self._start(replay, exchange, reply, receive)
 
     async def _start(
-        self,
-        call: ModernCall,
-        mcp_scope: MCPScope,
-        exchange: Exchange,
-        reply: Reply,
-        receive: ASGIReceive,
+        self, mcp_scope: MCPScope, exchange: Exchange, reply: Reply, receive: ASGIReceive
     ) -> None:
         """Start a new call in a task of its own, and carry it in this exchange."""
+        call = ModernCall.new(mcp_scope)
         carrier = await attach(call, exchange, self._writer(reply, mcp_scope))
         call.start(self.app, mcp_scope)
         await self._carry(call, carrier, mcp_scope, exchange, reply, receive)
