@@ -186,8 +186,7 @@ class Router:
                 if "error" in response:
                     if subscribe:
                         interest.unsubscribe(session, server, uri)
-                    response["id"] = scope["id"]
-                    await send(response_event(response))
+                    await send(response_event(_relayed(response, scope)))
                     return
         await send(response_event(result_message(scope["id"], {})))
 
@@ -301,10 +300,7 @@ class Router:
             response: Message = await connection.request(scope["method"], params, channel=channel)
         finally:
             await channel.close()
-        response["id"] = scope["id"]
-        if "error" in response:
-            blame_relayed(response)
-        return response
+        return _relayed(response, scope)
 
     async def _follow_log_level(self, scope: Scope, session: str | None, server: str) -> None:
         """A 2026-07-28 client asks for logs per request: a legacy upstream learns it the only
@@ -372,3 +368,10 @@ def _session_of(scope: Scope) -> str:
     if session is None:
         raise InvalidRequest(f"{scope['method']} needs a session: send initialize first")
     return session
+
+
+def _relayed(response: Message, scope: Scope) -> Message:
+    """An upstream's answer on its way to the client: under the client's id, and an error
+    saying whose fault it is (:func:`blame_relayed`). Every answer the router relays passes here."""
+    response["id"] = scope["id"]
+    return blame_relayed(response) if "error" in response else response
