@@ -74,6 +74,8 @@ async def read_slowly(gateway: RunningGateway, reading: asyncio.Event, stop: asy
 
 
 async def test_a_slow_reader_of_progress_does_not_hold_up_other_clients(gateway: RunningGateway) -> None:
+    """The user's view, end to end. Socket buffers absorb this load on this machine, so it also
+    passed before the outbox; the in-process test below is the one that fails without it."""
     async with gateway.client(mode="legacy", key=BOB_KEY) as other:
         assert text_of(await other.call_tool("up__echo", {"text": "warm"})) == "warm"
         reading, stop = asyncio.Event(), asyncio.Event()

@@ -139,6 +139,8 @@ def data_lines(lines: AsyncIterator[str]) -> Callable[[], Any]:
 async def test_listening_again_right_after_closing_gets_the_first_update(
     http: httpx2.AsyncClient, gateway: RunningGateway
 ) -> None:
+    """The user's view, 20 rounds end to end. The race hangs on timing and rarely shows here, so
+    this also passed before the fix; the in-process test above fails without it."""
     listen = request(
         "subscriptions/listen", {"notifications": {"resourceSubscriptions": ["asking://counter"]}}, id="l"
     )
