@@ -20,6 +20,9 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from middleware.limits import ResultLimits, measure
+from middleware.limits.known_sizes import MAX_BYTES as KNOWN_BYTES
+from middleware.limits.known_sizes import KnownSizes
+from middleware.limits.measure import measured
 from middleware.protocol import (
     NOTIFICATION,
     RESPONSE,
@@ -150,6 +153,76 @@ async def test_a_result_within_the_limits_passes_as_the_same_object() -> None:
 
     await ResultLimits(inner)(make_test_scope("tools/call"), _nothing, record)
     assert seen[0]["message"] is message  # not copied, not re-serialised
+
+
+def tool_definitions(count: int, description: str = "Echo the text back.") -> list[dict[str, Any]]:
+    schema = {"type": "object", "properties": {"text": {"type": "string"}}}
+    return [{"name": f"tool{i}", "description": description, "inputSchema": schema} for i in range(count)]
+
+
+def smallest_passing_max_bytes(result: dict[str, Any]) -> int:
+    low, high = 1, 10**7
+    while low < high:
+        middle = (low + high) // 2
+        if ResultLimits(_unused, max_bytes=middle).excess(result_message(1, result), "tools/list") is None:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def test_a_list_page_is_measured_item_by_item_to_the_same_estimate_as_a_whole_walk() -> None:
+    result = {"tools": tool_definitions(5), "nextCursor": "abc"}
+    whole = measured(result, max_bytes=10**9, max_width=10**6, max_depth=64)
+    assert smallest_passing_max_bytes(result) == whole
+    actual = len(orjson.dumps(result))
+    assert 0.85 * actual < smallest_passing_max_bytes(result) < 1.15 * actual
+
+
+def test_a_list_over_a_limit_is_refused_however_its_items_were_measured_before() -> None:
+    tools = tool_definitions(3)
+    limits = ResultLimits(_unused, max_depth=6, max_width=3, max_bytes=2000)
+    assert limits.excess(result_message(1, {"tools": tools}), "tools/list") is None  # measured and remembered
+    assert limits.excess(result_message(2, {"tools": tools}), "tools/list") is None  # from memory
+    # result (1), tools (2), a tool (3), its inputSchema (4), a (5), b (6), c (7)
+    deep = {"name": "t", "inputSchema": {"a": {"b": {"c": {}}}}}
+    excess = limits.excess(result_message(1, {"tools": [deep]}), "tools/list")
+    assert excess is not None and (excess.option, excess.found) == ("max_depth", 7)
+    wider = limits.excess(result_message(3, {"tools": [*tools, *tool_definitions(1)]}), "tools/list")
+    assert wider is not None and (wider.option, wider.found) == ("max_width", 4)
+    longer = tools[:2] + tool_definitions(1, "x" * 3000)
+    larger = limits.excess(result_message(4, {"tools": longer}), "tools/list")
+    assert larger is not None and larger.option == "max_bytes"
+    # Remembered sizes add up: the same remembered items, more of them, pass the byte limit.
+    allowed = smallest_passing_max_bytes({"tools": tools})
+    many = ResultLimits(_unused, max_bytes=allowed)
+    assert many.excess(result_message(5, {"tools": tools}), "tools/list") is None
+    excess = many.excess(result_message(6, {"tools": tools * 2}), "tools/list")
+    assert excess is not None and excess.option == "max_bytes" and excess.found > allowed
+
+
+def test_a_remembered_size_belongs_to_that_very_object() -> None:
+    known = KnownSizes()
+    item = {"name": "a"}
+    known.remember(item, 12)
+    assert known.size(item) == 12
+    assert known.size({"name": "a"}) is None  # equal is not the same: it may be changed later
+
+
+def test_remembered_sizes_stay_within_their_budget() -> None:
+    known = KnownSizes()
+    items = [{"n": i} for i in range(3)]
+    for item in items:
+        known.remember(item, KNOWN_BYTES // 2)
+    # The third would pass the budget: memory starts afresh and keeps only what came since.
+    assert [known.size(item) for item in items] == [None, None, KNOWN_BYTES // 2]
+    huge = {"n": "huge"}
+    known.remember(huge, KNOWN_BYTES + 1)
+    assert known.size(huge) is None
+
+
+async def _unused(scope: MCPScope, receive: Receive, send: Send) -> None:
+    raise AssertionError("only excess() is called")
 
 
 async def _nothing() -> Event:

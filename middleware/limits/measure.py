@@ -63,9 +63,9 @@ def _walk(container: dict[str, Any] | list[Any], depth: int, size: int, limits: 
     if type(container) is dict:
         if width > max_width:
             raise _Over(Excess("max_width", max_width, width, "keys in one object"))
-        size += 1 + width * 4  # braces, quotes, colons, commas
-        for key in container:
-            size += len(key) if key.isascii() else _text_bytes(key)
+        keys = "".join(container)  # one string: its length and ASCII test run in C
+        # braces, quotes, colons and commas, then the keys
+        size += 1 + width * 4 + (len(keys) if keys.isascii() else _text_bytes(keys))
         items: Any = container.values()
     else:
         if width > max_width:
@@ -85,15 +85,21 @@ def _walk(container: dict[str, Any] | list[Any], depth: int, size: int, limits: 
     return size
 
 
-def measure(value: Any, *, max_bytes: int, max_width: int, max_depth: int) -> Excess | None:
-    """The first limit ``value`` passes, or None if it is within all of them."""
+def measured(value: Any, *, max_bytes: int, max_width: int, max_depth: int, depth: int = 1) -> int | Excess:
+    """The estimated size of ``value``, or the first limit it passes. ``depth`` is the level
+    ``value`` sits at in the whole answer (1: it is the answer), for measuring a part alone."""
     try:
         kind = type(value)
         if kind is dict or kind is list:
-            _walk(value, 1, 0, (max_bytes, max_width, max_depth))
-        elif _scalar_bytes(value) > max_bytes:
-            return Excess("max_bytes", max_bytes, _scalar_bytes(value), "bytes")
+            return _walk(value, depth, 0, (max_bytes, max_width, max_depth))
+        size = _scalar_bytes(value)
     except _Over as over:
         excess: Excess = over.args[0]
         return excess
-    return None
+    return Excess("max_bytes", max_bytes, size, "bytes") if size > max_bytes else size
+
+
+def measure(value: Any, *, max_bytes: int, max_width: int, max_depth: int) -> Excess | None:
+    """The first limit ``value`` passes, or None if it is within all of them."""
+    found = measured(value, max_bytes=max_bytes, max_width=max_width, max_depth=max_depth)
+    return found if isinstance(found, Excess) else None

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
-from middleware.limits.measure import Excess, measure
+from middleware.limits.known_sizes import KnownSizes
+from middleware.limits.measure import Excess, measure, measured
 from middleware.protocol import (
     PAYLOAD_TOO_LARGE,
     RESPONSE,
@@ -43,6 +44,22 @@ BLOCK_ARRAYS = ("content", "contents", "messages")
 """The arrays of blocks in results: tools/call ``content``, resources/read ``contents``,
 prompts/get ``messages``."""
 
+SHAPES: dict[str | None, tuple[tuple[str, ...], str | None]] = {
+    "tools/call": (("content",), None),
+    "resources/read": (("contents",), None),
+    "prompts/get": (("messages",), None),
+    "tools/list": ((), "tools"),
+    "prompts/list": ((), "prompts"),
+    "resources/list": ((), "resources"),
+    "resources/templates/list": ((), "resourceTemplates"),
+}
+"""Per method, the arrays of blocks its result may carry, and its array of definitions (measured
+item by item, see :class:`KnownSizes`). Any other method's result (``tasks/result``, say) is
+checked for every kind of block array."""
+ANY_SHAPE: Final = (BLOCK_ARRAYS, None)
+
+ITEM_DEPTH = 3
+"""The level of a list's items in its answer: the result (1), the array (2), an item (3)."""
 
 MAX_DEPTH = 256
 """The deepest nesting ``max_depth`` may allow; the measuring walk recurses once per level."""
@@ -79,23 +96,26 @@ class ResultLimits:
         self.max_depth = _limit("max_depth", max_depth)
         if max_depth > MAX_DEPTH:
             raise ValueError(f"`max_depth` may be at most {MAX_DEPTH} (the walk recurses), not {max_depth}")
+        self._known = KnownSizes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["id"] is None:
             await self.app(scope, receive, send)
             return
 
+        method = scope["method"]
+
         async def checked(event: Event) -> None:
             if event["type"] == RESPONSE:
-                excess = self.excess(event["message"])
+                excess = self.excess(event["message"], method)
                 if excess is not None:
                     event = response_event(self._refusal(scope, event["message"], excess))
             await send(event)
 
         await self.app(scope, receive, checked)
 
-    def excess(self, message: Message) -> Excess | None:
-        """The first limit this response passes, or None."""
+    def excess(self, message: Message, method: str | None = None) -> Excess | None:
+        """The first limit this response (to a ``method`` request) passes, or None."""
         if "error" in message:
             excess = measure(
                 message["error"],
@@ -107,12 +127,42 @@ class ResultLimits:
                 excess = replace(excess, option="max_error_bytes")
             return excess
         result: Any = message.get("result")
-        if isinstance(result, dict):
-            for key in BLOCK_ARRAYS:
+        if type(result) is dict:
+            block_keys, list_key = SHAPES.get(method, ANY_SHAPE)
+            for key in block_keys:
                 blocks = result.get(key)
-                if isinstance(blocks, list) and len(blocks) > self.max_blocks:
+                if type(blocks) is list and len(blocks) > self.max_blocks:
                     return Excess("max_blocks", self.max_blocks, len(blocks), f"blocks in `{key}`")
-        return measure(result, max_bytes=self.max_bytes, max_width=self.max_width, max_depth=self.max_depth)
+            if list_key is not None:
+                items = result.get(list_key)
+                if type(items) is list:
+                    return self._list_excess(result, list_key, items)
+        found = measured(result, max_bytes=self.max_bytes, max_width=self.max_width, max_depth=self.max_depth)
+        return found if type(found) is Excess else None
+
+    def _list_excess(self, result: dict[str, Any], key: str, items: list[Any]) -> Excess | None:
+        """:meth:`excess` of a list result, whose items are measured one by one: a page the
+        gateway composes from its catalog repeats the same definitions, already measured."""
+        limits = {"max_bytes": self.max_bytes, "max_width": self.max_width, "max_depth": self.max_depth}
+        if len(items) > self.max_width:
+            return Excess("max_width", self.max_width, len(items), "items in one array")
+        size = measured({name: value for name, value in result.items() if name != key}, **limits)
+        if isinstance(size, Excess):
+            return size
+        size += len(key) + 5 + len(items)  # quotes, colon, comma, brackets, commas
+        known = self._known
+        for item in items:
+            item_size = known.size(item)
+            if item_size is None:
+                found = measured(item, **limits, depth=ITEM_DEPTH)
+                if isinstance(found, Excess):
+                    return found
+                known.remember(item, found)
+                item_size = found
+            size += item_size
+            if size > self.max_bytes:
+                return Excess("max_bytes", self.max_bytes, size, "bytes")
+        return None
 
     def _refusal(self, scope: Scope, message: Message, excess: Excess) -> Message:
         server = scope["state"].get(TARGET_SERVER)

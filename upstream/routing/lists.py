@@ -47,6 +47,9 @@ class Lists:
         self._down: dict[str, UpstreamError] = {}
         """Why each server could not list its names at the last refresh."""
         self._reported: set[str] = set()
+        self._checked_tools: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+        """Each server's last tools list as fetched, and its valid tools: a list that has not
+        changed since (one C-speed comparison) is not walked again."""
 
     async def answer(self, scope: Scope, kind: Kind, session: str | None) -> dict[str, Any]:
         """The result of a list request: a first page (after a refresh) or a later one."""
@@ -143,6 +146,9 @@ class Lists:
     def _valid_tools(self, server: str, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Leave out tools whose x-mcp-header annotations are invalid, as a 2026-07-28 client
         must: one bad definition does not take the others with it."""
+        before = self._checked_tools.get(server)
+        if before is not None and before[0] == tools:
+            return before[1]
         valid = []
         for tool in tools:
             problem = annotation_problem(tool.get("inputSchema"))
@@ -151,6 +157,7 @@ class Lists:
             else:
                 message = f"[{server}] tool {tool.get('name')!r} left out: {problem}"
                 self._report_once([message], logging.WARNING, "%s")
+        self._checked_tools[server] = (tools, valid)
         return valid
 
     def down_owner(self, name: str, pinned: bool) -> UpstreamError | None:
