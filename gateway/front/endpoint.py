@@ -263,7 +263,8 @@ class MCPEndpoint:
             except Exception as exc:  # boundary: one broken call must not take the endpoint down
                 await reply.finish(failure_message(mcp_scope, exc))
                 return
-        await reply.finish(GatewayError("the gateway produced no response").to_message(request_id))
+        if reply.mode != "done":  # the fallback is built only when it may be sent
+            await reply.finish(GatewayError("the gateway produced no response").to_message(request_id))
 
     async def _notification(
         self, scope: ASGIScope, session: SessionRecord, message: Message, principal: Principal
