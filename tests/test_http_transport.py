@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -404,6 +405,56 @@ async def test_broken_stream_without_event_ids_is_an_error() -> None:
         answer = await call(transport, 2)
     assert answer["error"]["code"] == UPSTREAM_UNAVAILABLE
     assert "ended before the response" in answer["error"]["message"]
+
+
+async def test_a_json_answer_must_arrive_whole_within_the_timeout() -> None:
+    """One deadline runs from the POST to the last byte of a JSON answer: a server that sends
+    its headers at once and then stalls the body does not hold the call."""
+    script = Script()
+
+    async def stalls_the_body(request: web.Request, message: dict[str, Any]) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = 1000
+        await response.prepare(request)
+        await response.write(b'{"jsonrpc": "2.0", ')
+        await asyncio.sleep(30)
+        return response
+
+    async with scripted(script, timeout=1) as (transport, _):
+        await handshake(transport)
+        script.on_request = stalls_the_body
+        started = time.monotonic()
+        answer = await call(transport, 2)
+    assert answer["error"]["code"] == UPSTREAM_UNAVAILABLE
+    assert "did not answer in time" in answer["error"]["message"]
+    assert 0.9 < time.monotonic() - started < 5
+
+
+async def test_an_sse_answer_may_outlast_the_timeout_but_not_stay_silent_past_the_idle_limit() -> None:
+    script = Script()
+
+    async def slow_then_silent(request: web.Request, message: dict[str, Any]) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        progress = {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": 1}}
+        for _ in range(4):  # 1.2 s of progress: past the 0.5 s timeout, never silent for 0.8 s
+            await response.write(sse_body((None, progress)))
+            await asyncio.sleep(0.3)
+        if message["id"] == 2:
+            await response.write(sse_body((None, result_for(message, {"done": True}))))
+            return response
+        await asyncio.sleep(30)  # then silence
+        return response
+
+    async with scripted(script, timeout=0.5, sse_read_timeout=0.8) as (transport, _):
+        await handshake(transport)
+        script.on_request = slow_then_silent
+        assert (await call(transport, 2))["result"] == {"done": True}
+        started = time.monotonic()
+        silent = await call(transport, 3)
+    assert silent["error"]["code"] == UPSTREAM_UNAVAILABLE
+    assert "went idle too long" in silent["error"]["message"]
+    assert 1.5 < time.monotonic() - started < 5  # four progress ticks, then 0.8 s of silence
 
 
 async def test_messages_over_the_size_limit_are_refused() -> None:

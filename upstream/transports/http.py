@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from middleware.protocol import Message
 from upstream.transports.base import Received, Transport, TransportClosed
-from upstream.transports.http_support import DEFAULT_MAX_MESSAGE_BYTES
+from upstream.transports.http_support import DEFAULT_MAX_MESSAGE_BYTES, LEGACY_STATUSES, NotStreamableHttp
 from upstream.transports.sse_legacy import LegacySseTransport
-from upstream.transports.streamable import LEGACY_STATUSES, NotStreamableHttp, StreamableHttpTransport
+from upstream.transports.streamable import StreamableHttpTransport
 
 __all__ = [
     "LEGACY_STATUSES",

@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from middleware.protocol import UPSTREAM_UNAVAILABLE, Message, error_message
+from middleware.protocol import META_PROTOCOL_VERSION, UPSTREAM_UNAVAILABLE, Message, error_message, is_modern
 from upstream.transports.base import ProtocolViolation, Received, SessionExpired, TransportClosed
 from upstream.transports.envelope import screen
 from upstream.transports.sse import DEFAULT_MAX_MESSAGE_BYTES, MessageTooLarge, SseEvent, SseParser
@@ -267,6 +267,11 @@ class HttpTransportBase:
         self._stream_timeout = aiohttp.ClientTimeout(
             total=None, connect=timeout, sock_connect=timeout, sock_read=sse_read_timeout
         )
+        self._post_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout)
+        """A POST's answer is bounded by our own deadline (and an SSE answer by the relay's idle
+        watchdog): aiohttp's ``sock_read`` would re-arm a timer for every chunk of every answer."""
+        self.idle_timeout = sse_read_timeout
+        """How long an SSE stream may stay silent."""
         self._ssl = ssl_context
         self._limit = max_message_bytes
         self._http: aiohttp.ClientSession | None = None
@@ -289,3 +294,32 @@ class HttpTransportBase:
                 return
             except asyncio.QueueFull:
                 self._queue.get_nowait()  # nobody reads any more: drop the oldest
+
+
+def modern_version(message: Message) -> str | None:
+    """The 2026-07-28 version a request declares in its ``_meta``, if it is a modern one."""
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    version = meta.get(META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
+    return version if isinstance(version, str) and is_modern(version) else None
+
+
+def session_header(response: aiohttp.ClientResponse) -> str | None:
+    """The session id a server gave in its answer, if it is one we may send back (visible ASCII)."""
+    value = response.headers.get("Mcp-Session-Id")
+    if value is None or not value or not all(0x21 <= ord(c) <= 0x7E for c in value):
+        return None
+    return value
+
+
+LEGACY_STATUSES: Final = frozenset({400, 404, 405})
+"""Answers to an initialize POST that mean "not a streamable HTTP endpoint" (spec, backwards
+compatibility)."""
+
+
+class NotStreamableHttp(TransportClosed):
+    """The initialize POST was answered 400, 404 or 405: maybe a 2024-11-05 HTTP+SSE server."""
+
+    def __init__(self, status: int, url: str) -> None:
+        super().__init__(f"answered the initialize POST with HTTP {status} ({url})")
+        self.status = status

@@ -31,7 +31,7 @@ from typing import Any, Final
 import aiohttp
 import orjson
 
-from middleware.protocol import META_PROTOCOL_VERSION, Message, is_modern
+from middleware.protocol import Message
 from middleware.protocol.headers import request_headers
 from upstream.errors import SessionExpired, mapped
 from upstream.transports.base import STREAM_PER_REQUEST, TransportClosed
@@ -39,12 +39,16 @@ from upstream.transports.http_support import (
     DEFAULT_MAX_MESSAGE_BYTES,
     EVENT_STREAM,
     JSON,
+    LEGACY_STATUSES,
     NETWORK_ERRORS,
     HttpTransportBase,
+    NotStreamableHttp,
     client_session,
     describe_failure,
     describe_first_contact,
     error_body,
+    modern_version,
+    session_header,
     status_detail,
     upstream_error,
 )
@@ -54,18 +58,7 @@ from upstream.transports.streamable_listen import listen
 log = logging.getLogger("portcullis.upstream")
 
 ACCEPT_BOTH: Final = f"{JSON}, {EVENT_STREAM}"
-LEGACY_STATUSES: Final = frozenset({400, 404, 405})
-"""Answers to an initialize POST that mean "not a streamable HTTP endpoint" (spec, backwards
-compatibility)."""
 _DELETE_TIMEOUT: Final = 5.0
-
-
-class NotStreamableHttp(TransportClosed):
-    """The initialize POST was answered 400, 404 or 405: maybe a 2024-11-05 HTTP+SSE server."""
-
-    def __init__(self, status: int, url: str) -> None:
-        super().__init__(f"answered the initialize POST with HTTP {status} ({url})")
-        self.status = status
 
 
 class StreamableHttpTransport(HttpTransportBase):
@@ -143,7 +136,7 @@ class StreamableHttpTransport(HttpTransportBase):
             if method == "initialize":
                 await self._initialize(message)
                 return
-            version = _modern_version(message)
+            version = modern_version(message)
             if version is not None:
                 self._spawn(request_id, self._modern_exchange(message, request_id, version, headers))
                 return
@@ -248,27 +241,29 @@ class StreamableHttpTransport(HttpTransportBase):
             error = await error_body(response)
             response.release()
             raise TransportClosed(f"{detail}: {error['message']}" if error else detail)
-        self._set_session(_session_header(response), None)
+        self._set_session(session_header(response), None)
         self._spawn(message["id"], self._answer(message["id"], response))
 
     async def _exchange(
         self, message: Message, request_id: Any, headers: Mapping[str, str] | None, *, opening: bool = False
     ) -> None:
         sent_session = self._session_id
-        post_headers = {**self._post_headers, **headers} if headers else None
+        post_headers = {**self._post_headers, **headers} if headers else self._post_headers
+        deadline = asyncio.timeout(self._timeout)  # to the last byte of a JSON answer; see _answer
         try:
-            response = await self._post(message, post_headers)
+            async with deadline:
+                response = await self._send_post(message, post_headers)
+                if response.status == 404 and sent_session is not None:
+                    deadline.reschedule(None)
+                    response.release()
+                    await self.report_expired(request_id, sent_session)
+                    return
+                if opening and response.status == 200:
+                    self._set_session(session_header(response), None)
+                await self._answer(request_id, response, deadline=deadline)
         except NETWORK_ERRORS as exc:
             detail = describe_failure(exc, self._shown)
             await self.deliver(upstream_error(self.name, request_id, detail), request_id)
-            return
-        if response.status == 404 and sent_session is not None:
-            response.release()
-            await self.report_expired(request_id, sent_session)
-            return
-        if opening and response.status == 200:
-            self._set_session(_session_header(response), None)
-        await self._answer(request_id, response)
 
     async def _modern_exchange(
         self, message: Message, request_id: Any, version: str, extra: Mapping[str, str] | None
@@ -277,25 +272,36 @@ class StreamableHttpTransport(HttpTransportBase):
         headers = {**self._modern_headers, **request_headers(message, version)}
         if extra:
             headers.update(extra)
+        deadline = asyncio.timeout(self._timeout)
+        response: aiohttp.ClientResponse | None = None
         try:
-            response = await self._post(message, headers)
+            async with deadline:
+                response = await self._send_post(message, headers)
+                await self._answer(request_id, response, resumable=False, deadline=deadline)
         except NETWORK_ERRORS as exc:
             detail = describe_failure(exc, self._shown)
             await self.deliver(upstream_error(self.name, request_id, detail), request_id)
-            return
-        try:
-            await self._answer(request_id, response, resumable=False)
         except asyncio.CancelledError:
-            response.close()  # the connection goes with it: the server sees the stream closed
+            if response is not None:
+                response.close()  # the connection goes with it: the server sees the stream closed
             raise
 
     async def _answer(
-        self, request_id: Any, response: aiohttp.ClientResponse, *, resumable: bool = True
+        self,
+        request_id: Any,
+        response: aiohttp.ClientResponse,
+        *,
+        resumable: bool = True,
+        deadline: asyncio.Timeout | None = None,
     ) -> None:
+        """Relay the answer to ``request_id``. One deadline (``timeout``) runs from the POST to
+        the last byte of a JSON answer; an SSE answer switches it off and is watched for
+        silence instead (``sse_read_timeout``): one timer per request, not three."""
+
         async def deliver(message: Message) -> None:
             await self.deliver(message, request_id)
 
-        await answer_or_error(self, response, request_id, deliver, resumable=resumable)
+        await answer_or_error(self, response, request_id, deliver, resumable=resumable, deadline=deadline)
 
     # --- session --------------------------------------------------------------------------------
 
@@ -339,15 +345,18 @@ class StreamableHttpTransport(HttpTransportBase):
 
     async def _post(self, message: Message, headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
         """POST one message; returns once the status and headers are in (within ``timeout``)."""
-        body = orjson.dumps(message)
         async with asyncio.timeout(self._timeout):
-            return await self._client().post(
-                self._url,
-                data=body,
-                headers=headers if headers is not None else self._post_headers,
-                allow_redirects=False,
-                timeout=self._stream_timeout,
-            )
+            return await self._send_post(message, self._post_headers if headers is None else headers)
+
+    async def _send_post(self, message: Message, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        """POST one message; the caller bounds the wait."""
+        return await self._client().post(
+            self._url,
+            data=orjson.dumps(message),
+            headers=headers,
+            allow_redirects=False,
+            timeout=self._post_timeout,
+        )
 
     async def _post_one_way(self, message: Message, *, handshake: bool) -> None:
         """POST a notification or response; the server accepts it with 202. During the first
@@ -383,18 +392,3 @@ class StreamableHttpTransport(HttpTransportBase):
         task = self._exchanges.pop(request_id, None) if request_id is not None else None
         if task is not None:
             task.cancel()
-
-
-def _modern_version(message: Message) -> str | None:
-    """The 2026-07-28 version a request declares in its ``_meta``, if it is a modern one."""
-    params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    version = meta.get(META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
-    return version if isinstance(version, str) and is_modern(version) else None
-
-
-def _session_header(response: aiohttp.ClientResponse) -> str | None:
-    value = response.headers.get("Mcp-Session-Id")
-    if value is None or not value or not all(0x21 <= ord(c) <= 0x7E for c in value):
-        return None
-    return value

@@ -68,24 +68,35 @@ async def answer_or_error(
     deliver: Deliver,
     *,
     resumable: bool = True,
+    deadline: asyncio.Timeout | None = None,
 ) -> None:
     """Relay what ``response`` carries for ``request_id``; deliver an error if the answer
-    cannot come, so the caller never hangs."""
+    cannot come, so the caller never hangs. ``deadline``, the request's own, bounds reading a
+    JSON answer; without one, the read gets ``timeout`` of its own."""
     name = transport.name
     try:
-        await read_answer(transport, response, request_id, deliver, resumable=resumable)
+        await read_answer(transport, response, request_id, deliver, resumable=resumable, deadline=deadline)
+        return
     except ProtocolViolation as exc:
-        await deliver(UpstreamBrokeProtocol(name, exc.detail).to_message(request_id))
-    except AnswerFailed as failure:
-        await deliver(upstream_error(name, request_id, failure.detail, status=failure.status))
+        failure = UpstreamBrokeProtocol(name, exc.detail).to_message(request_id)
+    except AnswerFailed as answer_failed:
+        failure = upstream_error(name, request_id, answer_failed.detail, status=answer_failed.status)
     except (*NETWORK_ERRORS, MessageTooLarge) as exc:
-        await deliver(upstream_error(name, request_id, describe_failure(exc, transport.shown)))
+        failure = upstream_error(name, request_id, describe_failure(exc, transport.shown))
     except Exception as exc:  # boundary: a bug here must still answer the call
         log.exception("[%s] reading the answer to %r failed", name, request_id)
         failure_text = f"gateway failed reading the answer: {exc!r}"
-        await deliver(error_message(request_id, INTERNAL_ERROR, failure_text, fault="gateway"))
+        failure = error_message(request_id, INTERNAL_ERROR, failure_text, fault="gateway")
     finally:
         response.release()
+    _disarm(deadline)
+    await deliver(failure)
+
+
+def _disarm(deadline: asyncio.Timeout | None) -> None:
+    """The answer is in (or cannot come): delivering it must not be cut short by the deadline."""
+    if deadline is not None:
+        deadline.reschedule(None)
 
 
 async def read_answer(
@@ -95,18 +106,20 @@ async def read_answer(
     deliver: Deliver,
     *,
     resumable: bool = True,
+    deadline: asyncio.Timeout | None = None,
 ) -> None:
     """Deliver what ``response`` carries for ``request_id``; raises :class:`AnswerFailed` when
     the answer cannot come."""
     if response.status != 200:
-        await _status_failure(transport, response, request_id, deliver)
+        await _status_failure(transport, response, request_id, deliver, deadline)
         return
     content_type = response.content_type
     if content_type == JSON:
-        await _read_json(transport, response, request_id, deliver)
+        await _read_json(transport, response, request_id, deliver, deadline)
         return
     if content_type != EVENT_STREAM:
         raise AnswerFailed(f"answered with unexpected Content-Type {content_type!r} ({transport.shown})")
+    _disarm(deadline)  # a stream may last as long as the call: it is watched for silence instead
     parser = SseParser(transport.limit)
     answered, broke = await _relay(transport, response, parser, request_id, deliver)
     response.release()
@@ -126,10 +139,18 @@ async def read_answer(
 
 
 async def _read_json(
-    transport: StreamableHttpTransport, response: aiohttp.ClientResponse, request_id: Any, deliver: Deliver
+    transport: StreamableHttpTransport,
+    response: aiohttp.ClientResponse,
+    request_id: Any,
+    deliver: Deliver,
+    deadline: asyncio.Timeout | None,
 ) -> None:
-    async with asyncio.timeout(transport.timeout):
+    if deadline is None:
+        async with asyncio.timeout(transport.timeout):
+            body = await read_limited(response, transport.limit)
+    else:
         body = await read_limited(response, transport.limit)
+        deadline.reschedule(None)
     answered = False
     for message in decode_messages(body, transport.name):
         answered = answered or answers(message, request_id)
@@ -166,15 +187,19 @@ async def _relay(
 ) -> tuple[bool, str | None]:
     """Relay events as they arrive; (answered, how the stream broke if it did)."""
     answered = False
+    idle = transport.idle_timeout
+    loop = asyncio.get_running_loop()
     try:
-        async for chunk in response.content.iter_any():
-            for event in parser.feed(chunk):
-                if event.event != "message":
-                    continue
-                for message in decode_messages(event.data, transport.name):
-                    if not answered and answers(message, request_id):
-                        answered = True
-                    await deliver(message)
+        async with asyncio.timeout(idle) as silence:
+            async for chunk in response.content.iter_any():
+                silence.reschedule(loop.time() + idle)
+                for event in parser.feed(chunk):
+                    if event.event != "message":
+                        continue
+                    for message in decode_messages(event.data, transport.name):
+                        if not answered and answers(message, request_id):
+                            answered = True
+                        await deliver(message)
     except NETWORK_ERRORS as exc:
         if answered:
             log.debug("[%s] stream broke after the answer: %s", transport.name, exc)
@@ -184,7 +209,11 @@ async def _relay(
 
 
 async def _status_failure(
-    transport: StreamableHttpTransport, response: aiohttp.ClientResponse, request_id: Any, deliver: Deliver
+    transport: StreamableHttpTransport,
+    response: aiohttp.ClientResponse,
+    request_id: Any,
+    deliver: Deliver,
+    deadline: asyncio.Timeout | None,
 ) -> None:
     status = response.status
     if status == 202:
@@ -194,6 +223,7 @@ async def _status_failure(
     if status >= 400:
         error = await error_body(response)
         if error is not None:
+            _disarm(deadline)
             await deliver(forward_error(request_id, error, status))
             return
     raise AnswerFailed(status_detail(response, transport.shown), status)
