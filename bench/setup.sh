@@ -2,6 +2,7 @@
 # Installs what the benchmark needs beyond the project itself; idempotent, safe to rerun.
 #   - wrk (Debian package), the compiled load generator; skipped with a note where apt is absent
 #   - py-spy and pyinstrument into .venv, for `python -m bench profile`
+#   - valgrind (Debian package), for `python -m bench instructions`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,15 @@ else
   else
     echo "bench/setup.sh: wrk is not available; the bench falls back to its Python load generator" >&2
   fi
+fi
+
+if command -v valgrind >/dev/null 2>&1; then
+  echo "bench/setup.sh: valgrind present (python -m bench instructions)"
+elif command -v apt-get >/dev/null 2>&1; then
+  echo "bench/setup.sh: installing valgrind with apt-get (python -m bench instructions)"
+  $SUDO apt-get install -y -qq valgrind >/dev/null 2>&1 || {
+    $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq valgrind >/dev/null
+  } || echo "bench/setup.sh: valgrind is not available; python -m bench instructions will not run" >&2
 fi
 
 missing=()

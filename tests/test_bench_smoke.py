@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from tests.support import ROOT
 
 KINDS = ("(b) echo, HTTP", "(a) SDK, HTTP", "(a) SDK, stdio")
@@ -69,3 +71,20 @@ def test_profile_analysis_counts_self_and_cumulative_time() -> None:
     text = analyse(stacks, 10)
     assert "|  75.0% | dumps (orjson.py) |" in text
     assert "| 100.0% | handle (gateway/front/endpoint.py) |" in text
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="no valgrind (bash bench/setup.sh installs it)")
+def test_instruction_count_smoke_run_reports_a_number_per_checkout_and_stack() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "instructions", str(ROOT), "--calls", "5", "--stack", "empty"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    rows = [row for row in _rows(result.stdout) if row[0] == str(ROOT)]
+    assert len(rows) == 1, result.stdout
+    per_request = int(rows[0][1].replace(",", ""))
+    # A request through the gateway: not zero, and not the start-up's billions.
+    assert 100_000 < per_request < 10_000_000, result.stdout

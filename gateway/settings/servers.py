@@ -55,7 +55,9 @@ class ServerSettings(_Strict):
     transport: Literal["auto", "streamable-http", "sse"] = Field(
         "auto", description="HTTP transport; auto tries streamable HTTP, then 2024-11-05 HTTP+SSE"
     )
-    timeout: float = Field(30.0, gt=0, description="seconds to connect, and for a non-streamed answer")
+    timeout: float = Field(
+        30.0, gt=0, description="seconds to connect, and for a whole non-streamed answer (POST to last byte)"
+    )
     sse_read_timeout: float = Field(300.0, gt=0, description="seconds an SSE stream may stay silent")
     tls: TlsSettings | None = None
     session_mode: Literal["shared", "per_client"] = Field(
