@@ -32,7 +32,7 @@ from gateway.front.request_state import RequestStates
 from gateway.front.sessions import EndReason, LiveSessions, SessionEnds, SessionStore
 from gateway.front.shutdown import InFlight
 from gateway.front.unsolicited import LIST_CHANGED, SessionChannel, Unsolicited
-from gateway.parts import build_mcp_stack, eager_start_failure, server_specs
+from gateway.parts import build_mcp_stack, eager_start_failure, load_plugins, server_specs, with_plugins
 from gateway.settings import Settings
 from gateway.state.memory import InMemoryEventStore, InMemorySessionStore
 from gateway.state.redis_ledger import RedisLedger
@@ -62,6 +62,7 @@ class Gateway:
         self.settings = settings
         self.key_hashes = key_hashes
         self.reaper = Reaper()
+        self.plugins = load_plugins(settings)
         self.live = LiveSessions()
         self.ends = SessionEnds()
         self.store: SessionStore = InMemorySessionStore(
@@ -149,7 +150,7 @@ class Gateway:
     def _add_endpoint(self, path: str, router: Router, pinned: str | None = None) -> None:
         self.routers[path] = router
         own = OwnAnswers(router, server_info=self.server_info, readiness=self.readiness)
-        stack = build_mcp_stack(self.settings, own)
+        stack = build_mcp_stack(self.settings, with_plugins(own, self.plugins, router))
         keepalive = self.settings.http.sse_keepalive
         modern = ModernFront(
             stack,
@@ -185,6 +186,8 @@ class Gateway:
         return SessionChannel(self.live, session_id, capabilities)
 
     async def start(self) -> None:
+        if self.plugins is not None:
+            await self.plugins.initialize()  # fails closed: no plugin, no gateway
         self.reaper.start()
         eager = [s for s in self.supervisors.values() if s.spec.start_eagerly and not s.spec.per_client]
         started = await asyncio.gather(*(s.connection() for s in eager), return_exceptions=True)
@@ -222,6 +225,8 @@ class Gateway:
         await self.unsolicited.close()
         await self.readiness.close()
         await asyncio.gather(*(s.close() for s in self.supervisors.values()))
+        if self.plugins is not None:
+            await self.plugins.shutdown()
         await self.reaper.stop()
 
     async def _expire_sessions(self) -> None:

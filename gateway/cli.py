@@ -51,7 +51,7 @@ def _report(error: SettingsError) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    from gateway.parts import build_mcp_stack
+    from gateway.parts import build_mcp_stack, load_plugins
 
     try:
         settings, path = _load(args.settings)
@@ -60,6 +60,7 @@ def check(args: argparse.Namespace) -> int:
             return None
 
         build_mcp_stack(settings, nothing)
+        plugins = load_plugins(settings)
         commands = command_problems(settings)
         if commands:
             raise SettingsError(str(path or "built-in defaults"), commands)
@@ -73,7 +74,8 @@ def check(args: argparse.Namespace) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 2
     servers = ", ".join(settings.servers) or "none"
-    print(f"{where}: OK ({len(settings.servers)} servers: {servers})")
+    loaded = f"; {len(plugins.plugins)} plugins from {plugins.path}" if plugins is not None else ""
+    print(f"{where}: OK ({len(settings.servers)} servers: {servers}{loaded})")
     return 0
 
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 from gateway.remote import http_connector
 from gateway.settings import MiddlewareSettings, Settings, SettingsError
-from middleware.protocol import MCPApp
+from middleware.plugins import PluginConfigError, PluginManager, Plugins, Resolved
+from middleware.protocol import MCPApp, Scope
 from upstream.errors import UpstreamError
 from upstream.pool.status import COMMAND_NOT_EXECUTABLE, COMMAND_NOT_FOUND, public_reason
 from upstream.pool.supervisor import RestartPolicy, ServerSpec
+from upstream.routing.router import Router
 from upstream.session.era import PROBE_TIMEOUT
 from upstream.transports.base import Transport
 from upstream.transports.reaper import Reaper
@@ -46,6 +49,34 @@ def build_mcp_stack(settings: Settings, innermost: MCPApp) -> MCPApp:
                 "settings", [f"middleware[{index}].options: {entry.use} refused them ({exc})"]
             ) from None
     return app
+
+
+def load_plugins(settings: Settings) -> PluginManager | None:
+    """The plugins ``[plugins] config`` names, constructed (not started); None without one."""
+    if settings.plugins.config is None:
+        return None
+    try:
+        return PluginManager.from_file(Path(settings.plugins.config))
+    except PluginConfigError as error:
+        raise SettingsError(error.path, error.problems) from None
+
+
+LIST_OF = {"tool": "tools/list", "prompt": "prompts/list", "resource": "resources/list"}
+
+
+def with_plugins(app: MCPApp, plugins: PluginManager | None, router: Router) -> MCPApp:
+    """``app`` behind the plugin hooks, which learn from ``router`` where a name leads."""
+    if plugins is None:
+        return app
+
+    async def resolve(scope: Scope, kind: str, name: str) -> Resolved | None:
+        found = await router.owner_of(scope, LIST_OF[kind], name)
+        if found is None:
+            return None
+        owner, definition = found
+        return Resolved(owner.server, owner.name, definition)
+
+    return Plugins(app, plugins.executor, resolve)
 
 
 def server_specs(settings: Settings, reaper: Reaper) -> list[ServerSpec]:

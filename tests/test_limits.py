@@ -22,7 +22,6 @@ from mcp.shared.exceptions import MCPError
 from middleware.limits import ResultLimits, measure
 from middleware.limits.known_sizes import MAX_BYTES as KNOWN_BYTES
 from middleware.limits.known_sizes import KnownSizes
-from middleware.limits.measure import measured
 from middleware.protocol import (
     NOTIFICATION,
     RESPONSE,
@@ -35,6 +34,7 @@ from middleware.protocol import (
     error_message,
     result_message,
 )
+from middleware.protocol.measure import measured
 from middleware.protocol.testing import call, make_test_scope
 from tests.support import BOB_KEY, ROOT, RunningGateway, default_settings, running_gateway, text_of
 

@@ -28,7 +28,7 @@ from gateway.settings.loading import (
 )
 from gateway.settings.model import Settings
 from gateway.settings.servers import HTTP_ONLY_KEYS, SERVER_NAME, RestartSettings, ServerSettings, TlsSettings
-from gateway.settings.stack import DEFAULT_MIDDLEWARE, LoggingSettings, MiddlewareSettings
+from gateway.settings.stack import DEFAULT_MIDDLEWARE, LoggingSettings, MiddlewareSettings, PluginsSettings
 
 __all__ = [
     "DEFAULT_MIDDLEWARE",
@@ -41,6 +41,7 @@ __all__ = [
     "HttpSettings",
     "LoggingSettings",
     "MiddlewareSettings",
+    "PluginsSettings",
     "RestartSettings",
     "RoutingSettings",
     "ServerSettings",

@@ -59,8 +59,11 @@ def load_settings(path: Path | None) -> Settings:
 
 
 def _resolve_relative_cwds(settings: Settings, base: Path) -> None:
-    """A relative ``cwd`` or TLS file is relative to the settings file, not to wherever we were
-    started."""
+    """A relative ``cwd``, TLS file or plugin configuration is relative to the settings file,
+    not to wherever we were started."""
+    plugins = settings.plugins.config
+    if plugins is not None and not Path(plugins).is_absolute():
+        settings.plugins.config = str((base / plugins).resolve())
     for server in settings.servers.values():
         if server.cwd is not None and not Path(server.cwd).is_absolute():
             server.cwd = str((base / server.cwd).resolve())

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gateway.settings.http import AuthSettings, HttpSettings, RoutingSettings, SessionSettings
 from gateway.settings.servers import SERVER_NAME, ServerSettings
-from gateway.settings.stack import DEFAULT_MIDDLEWARE, LoggingSettings, MiddlewareSettings
+from gateway.settings.stack import DEFAULT_MIDDLEWARE, LoggingSettings, MiddlewareSettings, PluginsSettings
 
 
 class Settings(BaseSettings):
@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = RoutingSettings()
     logging: LoggingSettings = LoggingSettings()
     middleware: list[MiddlewareSettings] = DEFAULT_MIDDLEWARE
+    plugins: PluginsSettings = PluginsSettings()
     servers: dict[str, ServerSettings] = {}
 
     @classmethod

@@ -35,6 +35,12 @@ class MiddlewareSettings(_Strict):
         return value
 
 
+class PluginsSettings(_Strict):
+    config: str | None = Field(
+        None, description="a ContextForge plugin configuration file (YAML), relative to this file"
+    )
+
+
 class LoggingSettings(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"

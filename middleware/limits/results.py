@@ -23,7 +23,6 @@ from dataclasses import replace
 from typing import Any, Final
 
 from middleware.limits.known_sizes import KnownSizes
-from middleware.limits.measure import Excess, measure, measured
 from middleware.protocol import (
     PAYLOAD_TOO_LARGE,
     RESPONSE,
@@ -37,6 +36,7 @@ from middleware.protocol import (
     UpstreamFault,
     response_event,
 )
+from middleware.protocol.measure import Excess, measure, measured
 
 log = logging.getLogger("portcullis.limits")
 

@@ -122,6 +122,21 @@ class Router:
         except GatewayError as exc:  # below the middlewares, every refusal or failure is an answer
             await send(response_event(exc.to_message(scope["id"])))
 
+    async def owner_of(
+        self, scope: Scope, list_method: str, key: str
+    ) -> tuple[Owner, dict[str, Any] | None] | None:
+        """Who owns ``key`` in the list ``list_method`` names, and its exposed definition: for a
+        policy that runs before the call (the catalog is refreshed once on a miss, as the call
+        itself would; the call then finds it without asking again)."""
+        kind = KIND_BY_LIST_METHOD.get(list_method)
+        if kind is None:
+            return None
+        try:
+            owner = await self._lists.owner(kind, key, calling_session(scope))
+        except GatewayError:
+            return None  # refused (a collision): the call itself will say so
+        return None if owner is None else (owner, self._catalogs[kind].item(key))
+
     async def prime(self) -> None:
         """List everything of the running servers once, refusing to start on a collision."""
         problems = await self._lists.prime()

@@ -1,0 +1,316 @@
+"""Run the plugins of one hook over one payload: order, conditions, modes, errors, timeouts.
+
+Plugins run in ascending ``priority`` (unset counts as 100, cpex's default; ties keep the file's
+order). Plugins of one priority (a band) run together when ``parallel_execution_within_band`` is
+on, and ``concurrent`` plugins always do; the others run one after the other, each seeing the
+payload as the previous one left it. ``fire_and_forget`` plugins run last, in the background, on
+a copy. What a mode may do is :class:`~middleware.plugins.models.Behaviour`.
+
+A plugin that raises, times out (``plugin_timeout``) or returns something that is not a
+``PluginResult`` has *failed*; ``on_error`` says what that costs: ``fail`` stops the call (fail
+closed), ``ignore`` goes on, ``disable`` goes on and stops calling the plugin until restart.
+Without ``on_error``, blocking modes fail and the others ignore; ``fail_on_plugin_error: true``
+makes every failure fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from middleware.plugins.base import HookMethod, find_hook, takes_extensions
+from middleware.plugins.conditions import Target, matches
+from middleware.plugins.models import (
+    GlobalContext,
+    OnError,
+    PluginConfig,
+    PluginContext,
+    PluginResult,
+    PluginSettings,
+    PluginViolation,
+)
+from middleware.protocol.measure import measured
+
+log = logging.getLogger("portcullis.plugins")
+
+DEFAULT_PRIORITY = 100
+DEFAULT_MAX_CONTENT_BYTES = 10_000_000
+
+
+@dataclass(eq=False)
+class LoadedPlugin:
+    """A plugin instance (native, or an adapter for a cpex or external one) and its entry."""
+
+    config: PluginConfig
+    instance: Any
+    index: int
+    methods: dict[str, tuple[HookMethod, bool]] = field(default_factory=dict)
+    disabled: bool = False
+
+    def __post_init__(self) -> None:
+        for hook in self.config.hooks:
+            method = find_hook(self.instance, hook)
+            if method is not None:
+                self.methods[hook] = (method, takes_extensions(method))
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        priority = self.config.priority
+        return (DEFAULT_PRIORITY if priority is None else priority, self.index)
+
+
+@dataclass
+class Outcome:
+    """What the plugins of one hook decided."""
+
+    payload: Any
+    modified: bool = False
+    violation: PluginViolation | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def blocked(self) -> bool:
+        return self.violation is not None
+
+
+class PluginFailed(Exception):
+    """A plugin raised, hung or answered garbage (the reason, never the payload)."""
+
+
+class Contexts:
+    """The plugin contexts of one call: each plugin's own, kept from pre hook to post hook."""
+
+    def __init__(self, global_context: GlobalContext) -> None:
+        self.global_context = global_context
+        self._by_plugin: dict[str, PluginContext] = {}
+
+    def of(self, plugin: LoadedPlugin) -> PluginContext:
+        context = self._by_plugin.get(plugin.name)
+        if context is None:
+            context = self._by_plugin[plugin.name] = PluginContext(global_context=self.global_context)
+        return context
+
+
+class PluginExecutor:
+    def __init__(self, plugins: Sequence[LoadedPlugin], settings: PluginSettings) -> None:
+        self.plugins = sorted(plugins, key=lambda plugin: plugin.rank)
+        self.settings = settings
+        self._background: set[asyncio.Task[None]] = set()
+        self.by_hook: dict[str, list[LoadedPlugin]] = {}
+        for plugin in self.plugins:
+            if plugin.config.mode.value == "disabled":
+                continue
+            for hook in plugin.methods:
+                self.by_hook.setdefault(hook, []).append(plugin)
+
+    def has(self, hook: str) -> bool:
+        return hook in self.by_hook
+
+    async def run(self, hook: str, payload: BaseModel, target: Target, contexts: Contexts) -> Outcome:
+        """Run ``hook``'s plugins that apply to ``target``; the outcome holds the final payload."""
+        outcome = Outcome(payload)
+        chosen = [
+            p for p in self.by_hook.get(hook, ()) if not p.disabled and matches(p.config.conditions, target)
+        ]
+        if not chosen:
+            return outcome
+        background = [p for p in chosen if p.config.behaviour.background]
+        for band in _bands([p for p in chosen if not p.config.behaviour.background]):
+            parallel = len(band) > 1 and (
+                self.settings.parallel_execution_within_band or all(p.config.behaviour.parallel for p in band)
+            )
+            results = await (
+                self._together(hook, band, outcome, contexts)
+                if parallel
+                else self._in_turn(hook, band, outcome, contexts)
+            )
+            if results:
+                break
+        for plugin in background:
+            self._in_background(hook, plugin, outcome.payload.model_copy(deep=True), contexts)
+        return outcome
+
+    async def _in_turn(
+        self, hook: str, band: list[LoadedPlugin], outcome: Outcome, contexts: Contexts
+    ) -> bool:
+        for plugin in band:
+            result = await self._call(hook, plugin, outcome, contexts)
+            if self._apply(hook, plugin, result, outcome):
+                return True
+        return False
+
+    async def _together(
+        self, hook: str, band: list[LoadedPlugin], outcome: Outcome, contexts: Contexts
+    ) -> bool:
+        results = await asyncio.gather(*(self._call(hook, plugin, outcome, contexts) for plugin in band))
+        return any(
+            self._apply(hook, plugin, result, outcome) for plugin, result in zip(band, results, strict=True)
+        )
+
+    async def _call(
+        self, hook: str, plugin: LoadedPlugin, outcome: Outcome, contexts: Contexts
+    ) -> PluginResult[Any] | None:
+        """One plugin's result, or None when it failed and its failure is ignored."""
+        behaviour = plugin.config.behaviour
+        payload = outcome.payload if behaviour.modifies else outcome.payload.model_copy(deep=True)
+        try:
+            _check_size(plugin, payload)
+            return await self._invoke(hook, plugin, payload, contexts)
+        except PluginFailed as failure:
+            return self._failed(hook, plugin, str(failure))
+
+    async def _invoke(
+        self, hook: str, plugin: LoadedPlugin, payload: BaseModel, contexts: Contexts
+    ) -> PluginResult[Any]:
+        method, extensions = plugin.methods[hook]
+        context = contexts.of(plugin)
+        try:
+            async with asyncio.timeout(self.settings.plugin_timeout):
+                result = await (method(payload, context, None) if extensions else method(payload, context))
+        except TimeoutError:
+            raise PluginFailed(f"timed out after {self.settings.plugin_timeout:g}s") from None
+        except Exception as exc:  # boundary: a plugin's bug must not take the call down
+            # Where, not what: an exception's text may quote the payload (a secret, say).
+            raise PluginFailed(f"raised {type(exc).__name__}{_where_raised(exc)}") from None
+        return _as_result(result, payload)
+
+    def _failed(self, hook: str, plugin: LoadedPlugin, reason: str) -> PluginResult[Any] | None:
+        policy = plugin.config.error_policy
+        if self.settings.fail_on_plugin_error or policy is None:
+            policy = (
+                OnError.FAIL
+                if (self.settings.fail_on_plugin_error or plugin.config.behaviour.blocks)
+                else OnError.IGNORE
+            )
+        log.warning("plugin %s %s in %s (on_error: %s)", plugin.name, reason, hook, policy.value)
+        if policy is OnError.DISABLE:
+            plugin.disabled = True
+            log.warning("plugin %s is disabled until the gateway restarts", plugin.name)
+        if policy is not OnError.FAIL:
+            return None
+        violation = PluginViolation(
+            reason="plugin failed",
+            description=f"plugin {plugin.name} could not check this call ({reason})",
+            code="PLUGIN_ERROR",
+        )
+        return PluginResult(continue_processing=False, violation=violation)
+
+    def _apply(
+        self, hook: str, plugin: LoadedPlugin, result: PluginResult[Any] | None, outcome: Outcome
+    ) -> bool:
+        """Fold one plugin's result into ``outcome``; True when the call stops here."""
+        if result is None:
+            return False
+        behaviour = plugin.config.behaviour
+        if result.metadata:
+            outcome.metadata.update(result.metadata)
+        if not result.continue_processing:
+            violation = result.violation or PluginViolation(
+                reason="blocked", description="blocked by a plugin", code="BLOCKED"
+            )
+            violation.plugin_name = plugin.name
+            if behaviour.blocks:
+                log.warning(
+                    "plugin %s blocked %s: [%s] %s", plugin.name, hook, violation.code, violation.reason
+                )
+                outcome.violation = violation
+                return True
+            log.info(
+                "plugin %s would block %s ([%s] %s); its mode does not block",
+                plugin.name,
+                hook,
+                violation.code,
+                violation.reason,
+            )
+        if behaviour.modifies and result.modified_payload is not None:
+            outcome.payload = result.modified_payload
+            outcome.modified = True
+            log.info("plugin %s changed the payload of %s", plugin.name, hook)
+        return False
+
+    def _in_background(self, hook: str, plugin: LoadedPlugin, payload: BaseModel, contexts: Contexts) -> None:
+        async def run() -> None:
+            try:
+                await self._invoke(hook, plugin, payload, contexts)
+            except PluginFailed as failure:
+                self._failed(hook, plugin, str(failure))
+
+        task = asyncio.create_task(run(), name=f"plugin:{plugin.name}:{hook}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def shutdown(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        for plugin in self.plugins:
+            close = getattr(plugin.instance, "shutdown", None)
+            if close is None:
+                continue
+            try:
+                await close()
+            except Exception:  # boundary: one plugin's cleanup must not stop the others'
+                log.exception("plugin %s failed to shut down", plugin.name)
+
+
+def _where_raised(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+
+
+def _bands(plugins: list[LoadedPlugin]) -> list[list[LoadedPlugin]]:
+    bands: list[list[LoadedPlugin]] = []
+    for plugin in plugins:
+        if bands and bands[-1][0].rank[0] == plugin.rank[0]:
+            bands[-1].append(plugin)
+        else:
+            bands.append([plugin])
+    return bands
+
+
+def _as_result(result: Any, payload: BaseModel) -> PluginResult[Any]:
+    """A plugin's answer as a :class:`PluginResult` whose payload has the hook's type."""
+    if result is None:
+        return PluginResult()
+    if isinstance(result, PluginResult):
+        answer: PluginResult[Any] = result
+    elif isinstance(result, BaseModel) and hasattr(result, "continue_processing"):
+        answer = _revalidate(result.model_dump())
+    elif isinstance(result, dict):
+        answer = _revalidate(result)
+    else:
+        raise PluginFailed(f"returned {type(result).__name__}, not a PluginResult")
+    modified = answer.modified_payload
+    if modified is not None and not isinstance(modified, type(payload)):
+        try:
+            source = modified.model_dump() if isinstance(modified, BaseModel) else modified
+            answer.modified_payload = type(payload).model_validate(source)
+        except ValidationError:
+            raise PluginFailed(
+                f"returned a modified payload that is not a {type(payload).__name__}"
+            ) from None
+    return answer
+
+
+def _revalidate(data: dict[str, Any]) -> PluginResult[Any]:
+    try:
+        return PluginResult[Any].model_validate(data)
+    except ValidationError:
+        raise PluginFailed("returned something that is not a PluginResult") from None
+
+
+def _check_size(plugin: LoadedPlugin, payload: BaseModel) -> None:
+    limit = plugin.config.max_content_size or DEFAULT_MAX_CONTENT_BYTES
+    found = measured(payload.__dict__, max_bytes=limit, max_width=10**9, max_depth=256)
+    if not isinstance(found, int):
+        raise PluginFailed(f"was not given the payload: more than its max_content_size ({limit} bytes)")

@@ -1,0 +1,325 @@
+"""The plugin hooks on the MCP tier, for clients of both protocol eras.
+
+``tools/call`` runs ``tool_pre_invoke`` before the call and ``tool_post_invoke`` on its result;
+``prompts/get`` the prompt hooks; ``resources/read`` the resource hooks; each list method its
+``*_post_list`` hook on the definitions it answers with. A tool that a ``tools_post_list``
+plugin hides is also refused when called: the call first asks the same plugins about that one
+definition.
+
+A blocked tool call is a tool result with ``isError: true`` whose text gives the violation's code,
+reason and plugin (what a model can read); a blocked prompt, resource or list is a JSON-RPC error
+with fault ``policy`` (the violation's ``mcp_error_code`` if it sets one). The violation's
+description and details go to the log, not to the client.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from middleware.plugins.conditions import Target
+from middleware.plugins.executor import Contexts, Outcome, PluginExecutor
+from middleware.plugins.models import (
+    GlobalContext,
+    HookType,
+    ListPayload,
+    PluginViolation,
+    PromptPosthookPayload,
+    PromptPrehookPayload,
+    ResourcePostFetchPayload,
+    ResourcePreFetchPayload,
+    ToolPostInvokePayload,
+    ToolPreInvokePayload,
+)
+from middleware.protocol import (
+    RESPONSE,
+    Event,
+    MCPApp,
+    PolicyError,
+    Receive,
+    Scope,
+    Send,
+    child_scope,
+    response_event,
+    result_message,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """Where a name leads: the upstream server, the name there, and its definition if listed."""
+
+    server: str
+    name: str
+    definition: dict[str, Any] | None = None
+
+
+class Resolver(Protocol):
+    """Given by the composition root: ``(scope, kind, name as the client said it)`` → where it
+    leads (it may list the upstreams once, as the call itself would)."""
+
+    async def __call__(self, scope: Scope, kind: str, name: str) -> Resolved | None: ...
+
+
+LISTS = {
+    "tools/list": (HookType.TOOLS_POST_LIST.value, "tools"),
+    "prompts/list": (HookType.PROMPTS_POST_LIST.value, "prompts"),
+    "resources/list": (HookType.RESOURCES_POST_LIST.value, "resources"),
+    "resources/templates/list": (HookType.RESOURCE_TEMPLATES_POST_LIST.value, "resourceTemplates"),
+}
+_REQUEST_IDS = itertools.count(1)
+_BOOT = os.urandom(4).hex()
+
+
+class Plugins:
+    """Run the configured plugins' hooks around the calls that have them."""
+
+    def __init__(self, app: MCPApp, executor: PluginExecutor, resolve: Resolver | None = None) -> None:
+        self.app = app
+        self.executor = executor
+        self.resolve = resolve
+        handlers: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {}
+        if (
+            executor.has("tool_pre_invoke")
+            or executor.has("tool_post_invoke")
+            or executor.has("tools_post_list")
+        ):
+            handlers["tools/call"] = self._tool
+        if executor.has("prompt_pre_fetch") or executor.has("prompt_post_fetch"):
+            handlers["prompts/get"] = self._prompt
+        if executor.has("resource_pre_fetch") or executor.has("resource_post_fetch"):
+            handlers["resources/read"] = self._resource
+        for method, (hook, _) in LISTS.items():
+            if executor.has(hook):
+                handlers[method] = self._list
+        self._handlers = handlers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = self._handlers.get(scope["method"]) if scope["id"] is not None else None
+        if handler is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            await handler(scope, receive, send)
+        except PluginRefusal as refusal:  # a pre hook blocked: the answer is the policy error
+            await send(response_event(refusal.to_message(scope["id"])))
+
+    # --- per method ---------------------------------------------------------------------------
+
+    async def _tool(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = scope["params"]
+        name = str(params.get("name", ""))
+        target, resolved = await self._target(scope, "tool", name)
+        contexts = _contexts(scope, target)
+        hidden = await self._hidden_by_list(resolved, target, contexts)
+        if hidden is not None:
+            await send(response_event(result_message(scope["id"], _blocked_tool(hidden))))
+            return
+        arguments = params.get("arguments")
+        pre = ToolPreInvokePayload(name=name, args=arguments if isinstance(arguments, dict) else {})
+        outcome = await self.executor.run("tool_pre_invoke", pre, target, contexts)
+        if outcome.violation is not None:
+            await send(response_event(result_message(scope["id"], _blocked_tool(outcome.violation))))
+            return
+        if outcome.modified:
+            changed: ToolPreInvokePayload = outcome.payload
+            scope = child_scope(
+                scope, params={**params, "name": changed.name, "arguments": changed.args or {}}
+            )
+
+        async def post(result: dict[str, Any]) -> dict[str, Any] | None:
+            payload = ToolPostInvokePayload(name=name, result=result)
+            after = await self.executor.run("tool_post_invoke", payload, target, contexts)
+            if after.violation is not None:
+                return _blocked_tool(after.violation)
+            return _dumped(after.payload.result) if after.modified else None
+
+        await self.app(scope, receive, self._after(scope, send, post, "tool_post_invoke"))
+
+    async def _prompt(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = scope["params"]
+        name = str(params.get("name", ""))
+        target, _ = await self._target(scope, "prompt", name)
+        contexts = _contexts(scope, target)
+        arguments = params.get("arguments")
+        args = {key: str(value) for key, value in arguments.items()} if isinstance(arguments, dict) else {}
+        outcome = await self.executor.run(
+            "prompt_pre_fetch", PromptPrehookPayload(prompt_id=name, args=args), target, contexts
+        )
+        _refuse_if_blocked(outcome, "prompts/get")
+        if outcome.modified:
+            changed: PromptPrehookPayload = outcome.payload
+            scope = child_scope(
+                scope, params={**params, "name": changed.prompt_id, "arguments": changed.args or {}}
+            )
+
+        async def post(result: dict[str, Any]) -> dict[str, Any] | None:
+            after = await self.executor.run(
+                "prompt_post_fetch", PromptPosthookPayload(prompt_id=name, result=result), target, contexts
+            )
+            _refuse_if_blocked(after, "prompts/get")
+            return _dumped(after.payload.result) if after.modified else None
+
+        await self.app(scope, receive, self._after(scope, send, post, "prompt_post_fetch"))
+
+    async def _resource(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = scope["params"]
+        uri = str(params.get("uri", ""))
+        target, _ = await self._target(scope, "resource", uri)
+        contexts = _contexts(scope, target)
+        outcome = await self.executor.run(
+            "resource_pre_fetch", ResourcePreFetchPayload(uri=uri), target, contexts
+        )
+        _refuse_if_blocked(outcome, "resources/read")
+        if outcome.modified:
+            changed: ResourcePreFetchPayload = outcome.payload
+            scope = child_scope(scope, params={**params, "uri": changed.uri})
+
+        async def post(result: dict[str, Any]) -> dict[str, Any] | None:
+            after = await self.executor.run(
+                "resource_post_fetch", ResourcePostFetchPayload(uri=uri, content=result), target, contexts
+            )
+            _refuse_if_blocked(after, "resources/read")
+            return _dumped(after.payload.content) if after.modified else None
+
+        await self.app(scope, receive, self._after(scope, send, post, "resource_post_fetch"))
+
+    async def _list(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hook, key = LISTS[scope["method"]]
+        target = Target(
+            server=scope["server"], tenant=scope["principal"].project, user=scope["principal"].name
+        )
+        contexts = _contexts(scope, target)
+
+        async def post(result: dict[str, Any]) -> dict[str, Any] | None:
+            items = result.get(key)
+            if not isinstance(items, list):
+                return None
+            after = await self.executor.run(hook, ListPayload(items=items), target, contexts)
+            _refuse_if_blocked(after, scope["method"])
+            return {**result, key: after.payload.items} if after.modified else None
+
+        await self.app(scope, receive, self._after(scope, send, post, hook))
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _after(
+        self,
+        scope: Scope,
+        send: Send,
+        post: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]],
+        hook: str,
+    ) -> Send:
+        """``send`` with the post hook run on the result (only when some plugin has ``hook``)."""
+        if not self.executor.has(hook):
+            return send
+        request_id = scope["id"]
+
+        async def checked(event: Event) -> None:
+            if event["type"] == RESPONSE and isinstance(event["message"].get("result"), dict):
+                try:
+                    replaced = await post(event["message"]["result"])
+                except PolicyError as refusal:
+                    event = response_event(refusal.to_message(request_id))
+                else:
+                    if replaced is not None:
+                        event = response_event({**event["message"], "result": replaced})
+            await send(event)
+
+        return checked
+
+    async def _target(self, scope: Scope, kind: str, name: str) -> tuple[Target, Resolved | None]:
+        resolved = await self.resolve(scope, kind, name) if self.resolve is not None else None
+        names = (name,) if resolved is None or resolved.name == name else (resolved.name, name)
+        server = resolved.server if resolved is not None else scope["server"]
+        principal = scope["principal"]
+        content_type = _content_type(scope["http"])
+        target = Target(
+            server=server,
+            tenant=principal.project,
+            user=principal.name,
+            kind=kind,
+            names=names,
+            content_type=content_type,
+        )
+        return target, resolved
+
+    async def _hidden_by_list(
+        self, resolved: Resolved | None, target: Target, contexts: Contexts
+    ) -> PluginViolation | None:
+        """Would ``tools_post_list`` hide this tool? Then it may not be called either."""
+        if resolved is None or resolved.definition is None or not self.executor.has("tools_post_list"):
+            return None
+        listed = Target(server=target.server, tenant=target.tenant, user=target.user)
+        outcome = await self.executor.run(
+            "tools_post_list", ListPayload(items=[resolved.definition]), listed, contexts
+        )
+        if outcome.violation is not None:
+            return outcome.violation
+        if outcome.modified and not any(
+            item.get("name") == resolved.definition.get("name") for item in outcome.payload.items
+        ):
+            return PluginViolation(
+                reason="tool hidden by policy",
+                description="a list plugin hides this tool",
+                code="TOOL_HIDDEN",
+            )
+        return None
+
+
+def _content_type(http: Any) -> str | None:
+    """The base type of the request's ``Content-Type``, for ``content_types`` conditions."""
+    headers = http.get("headers") if isinstance(http, dict) else None
+    for name, value in headers or ():
+        if name == b"content-type":
+            return bytes(value).decode("latin-1").split(";", 1)[0].strip().lower()
+    return None
+
+
+def _contexts(scope: Scope, target: Target) -> Contexts:
+    request_id = f"{_BOOT}-{next(_REQUEST_IDS)}"
+    return Contexts(
+        GlobalContext(
+            request_id=request_id, user=target.user, tenant_id=target.tenant, server_id=target.server
+        )
+    )
+
+
+def _blocked_tool(violation: PluginViolation) -> dict[str, Any]:
+    text = f"Blocked by plugin {violation.plugin_name or 'unknown'}: {violation.code}: {violation.reason}"
+    return {"content": [{"type": "text", "text": text}], "isError": True}
+
+
+def _refuse_if_blocked(outcome: Outcome, method: str) -> None:
+    violation = outcome.violation
+    if violation is None:
+        return
+    raise PluginRefusal(method, violation)
+
+
+class PluginRefusal(PolicyError):
+    """A plugin blocked a prompt, resource or list request: a policy error, with the plugin's
+    own ``mcp_error_code`` when it gives one."""
+
+    def __init__(self, method: str, violation: PluginViolation) -> None:
+        plugin = violation.plugin_name or "unknown"
+        super().__init__(
+            f"{method} refused by plugin {plugin}: {violation.code}: {violation.reason}",
+            code=violation.mcp_error_code,
+            data={"plugin": plugin, "violation": violation.code},
+        )
+
+
+def _dumped(value: Any) -> dict[str, Any]:
+    """A changed result as JSON: plugins may hand back models (cpex's or the SDK's) or dicts."""
+    if isinstance(value, BaseModel):
+        dumped: dict[str, Any] = value.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return dumped
+    if isinstance(value, dict):
+        return value
+    raise TypeError(f"a plugin changed the result into {type(value).__name__}")
