@@ -6,7 +6,9 @@ in process (:mod:`bench.inproc_driver`: the checkout's own ``Gateway`` and ASGI 
 server, no load generator) under ``valgrind --tool=callgrind`` in front of the same three echo
 upstreams; only the measured requests are counted (the counters are zeroed after the warm-up
 and dumped before shutdown). Stacks: ``default`` (the checkout's own built-in stack, limits
-included) and ``empty`` (``middleware = []``: the bare proxy).
+included), ``empty`` (``middleware = []``: the bare proxy), ``plugins-none`` (the default stack
+and a plugin file with no plugin) and ``plugins-noop`` (one plugin that changes nothing, on
+``tool_pre_invoke`` and ``tool_post_invoke``).
 
 Run: ``.venv/bin/python -m bench instructions BEFORE_DIR AFTER_DIR [--stack default empty]
 [--calls 1000] [--workload call]`` (needs valgrind: ``bash bench/setup.sh``). About a minute per
@@ -27,11 +29,24 @@ from pathlib import Path
 
 from bench.harness import BENCH, PYTHON, Processes, start_echo
 
-STACKS = {"default": "", "empty": "middleware = []\n"}
+STACKS = {"default": "", "empty": "middleware = []\n", "plugins-none": "", "plugins-noop": ""}
+PLUGIN_FILES = {
+    "plugins-none": "plugins: []\n",
+    "plugins-noop": (
+        "plugins:\n  - name: noop\n    kind: bench.noop_plugin.NoOp\n"
+        "    hooks: [tool_pre_invoke, tool_post_invoke]\n"
+    ),
+}
+"""The default stack with a plugin file: none in it (the framework's fixed cost), or one plugin
+that changes nothing on the two tool hooks."""
 
 
-def settings_text(stack: str, upstreams: dict[str, int]) -> str:
+def settings_text(stack: str, upstreams: dict[str, int], work: Path) -> str:
     lines = [STACKS[stack] + "[auth]", "enabled = true", "[logging]", 'level = "info"']
+    if stack in PLUGIN_FILES:
+        plugin_file = work / f"{stack}.yaml"
+        plugin_file.write_text(PLUGIN_FILES[stack])
+        lines += ["[plugins]", f'config = "{plugin_file}"']
     for name, port in upstreams.items():
         lines += [f"[servers.{name}]", f'url = "http://127.0.0.1:{port}/mcp"', 'start = "eager"']
     return "\n".join(lines) + "\n"
@@ -91,7 +106,7 @@ async def measure_all(
         jobs = []
         for stack in stacks:
             settings = work / f"{stack}.toml"
-            settings.write_text(settings_text(stack, upstreams))
+            settings.write_text(settings_text(stack, upstreams, work))
             jobs += [(root, stack, settings) for root in roots]
         limit = asyncio.Semaphore(2)
 

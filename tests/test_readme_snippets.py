@@ -5,6 +5,8 @@ A shell or Python block runs as it stands, unless its first line says otherwise,
 ``# test: serve (...)`` is a long-running ``serve``: its last command is started, must answer
 ``/healthz`` and print a local key, and the README's Python client runs against it with that key
 (the install steps before it are what made this checkout's .venv, so they are not repeated).
+A Python block that needs no gateway (no ``PORTCULLIS_URL``) runs on its own, and each
+``print(...)  # TEXT`` line in it must print TEXT.
 TOML blocks must parse.
 """
 
@@ -57,6 +59,7 @@ PYTHON = blocks("python", "py")
 def test_the_documents_have_the_blocks_this_test_relies_on() -> None:
     assert [where for where, code in SHELL if mark(code) == "serve"], "no serve block in README.md"
     assert PYTHON, "no Python block"
+    assert any("PORTCULLIS_URL" in code for _, code in PYTHON), "no client example for the serve test"
 
 
 @pytest.mark.parametrize(("where", "code"), [b for b in SHELL if mark(b[1]) is None])
@@ -89,6 +92,8 @@ def test_serve_starts_answers_healthz_and_the_python_client_runs_against_it(tmp_
     try:
         key = _wait_for_key_and_health(serve, out, port)
         for where, code in PYTHON:
+            if "PORTCULLIS_URL" not in code:
+                continue  # a standalone example: test_standalone_python_blocks_print_what_they_say
             script = tmp_path / "example.py"
             script.write_text(code)
             client_env = {
@@ -109,6 +114,19 @@ def test_serve_starts_answers_healthz_and_the_python_client_runs_against_it(tmp_
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(15)
+
+
+@pytest.mark.parametrize(("where", "code"), [b for b in PYTHON if "PORTCULLIS_URL" not in b[1]])
+def test_standalone_python_blocks_print_what_they_say(where: str, code: str, tmp_path: Path) -> None:
+    """A block that needs no gateway runs as it stands; ``print(...)  # TEXT`` must print TEXT."""
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    argv = [sys.executable, str(script)]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{where}:\n{result.stderr[-3000:]}"
+    for line in code.splitlines():
+        if line.startswith("print(") and "  # " in line:
+            assert line.split("  # ", 1)[1].strip() in result.stdout, f"{where}: {line}\n{result.stdout}"
 
 
 def _wait_for_key_and_health(serve: subprocess.Popen[bytes], out: Path, port: int) -> str:

@@ -6,6 +6,9 @@ on, and ``concurrent`` plugins always do; the others run one after the other, ea
 payload as the previous one left it. ``fire_and_forget`` plugins run last, in the background, on
 a copy. What a mode may do is :class:`~middleware.plugins.models.Behaviour`.
 
+A payload is measured against a plugin's ``max_content_size`` (bytes of its JSON) only when the
+entry sets one; otherwise the gateway's own bounds apply (the request body limit, ``ResultLimits``).
+
 A plugin that raises, times out (``plugin_timeout``) or returns something that is not a
 ``PluginResult`` has *failed*; ``on_error`` says what that costs: ``fail`` stops the call (fail
 closed), ``ignore`` goes on, ``disable`` goes on and stops calling the plugin until restart.
@@ -16,7 +19,9 @@ makes every failure fail.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,13 +40,19 @@ from middleware.plugins.models import (
     PluginResult,
     PluginSettings,
     PluginViolation,
+    built,
 )
+from middleware.plugins.watchdog import Watchdog
 from middleware.protocol.measure import measured
 
 log = logging.getLogger("portcullis.plugins")
 
 DEFAULT_PRIORITY = 100
-DEFAULT_MAX_CONTENT_BYTES = 10_000_000
+_REQUEST_IDS = itertools.count(1)
+_BOOT = os.urandom(4).hex()
+"""Request ids for plugin contexts: unique in this process, and across restarts."""
+MEASURED_UP_TO = 1 << 30
+"""A payload is measured at most this far (the walk stops there: it is over any sane limit)."""
 
 
 @dataclass(eq=False)
@@ -55,6 +66,7 @@ class LoadedPlugin:
     disabled: bool = False
 
     def __post_init__(self) -> None:
+        self.behaviour = self.config.behaviour
         for hook in self.config.hooks:
             method = find_hook(self.instance, hook)
             if method is not None:
@@ -78,6 +90,9 @@ class Outcome:
     modified: bool = False
     violation: PluginViolation | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    size: int = 0
+    size_of: Any = None
+    """The payload ``size`` was measured for (measured again once a plugin replaces it)."""
 
     @property
     def blocked(self) -> bool:
@@ -89,16 +104,36 @@ class PluginFailed(Exception):
 
 
 class Contexts:
-    """The plugin contexts of one call: each plugin's own, kept from pre hook to post hook."""
+    """The plugin contexts of one call: each plugin's own, kept from pre hook to post hook, and
+    the global context they share (built when the first plugin runs: most calls need none)."""
 
-    def __init__(self, global_context: GlobalContext) -> None:
-        self.global_context = global_context
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self._global: GlobalContext | None = None
         self._by_plugin: dict[str, PluginContext] = {}
+
+    @property
+    def global_context(self) -> GlobalContext:
+        if self._global is None:
+            target = self._target
+            # Built by us from valid parts: constructed without validating (a hot path).
+            self._global = built(
+                GlobalContext,
+                request_id=f"{_BOOT}-{next(_REQUEST_IDS)}",
+                user=target.user,
+                tenant_id=target.tenant,
+                server_id=target.server,
+                content_type=target.content_type,
+                state={},
+                metadata={},
+            )
+        return self._global
 
     def of(self, plugin: LoadedPlugin) -> PluginContext:
         context = self._by_plugin.get(plugin.name)
         if context is None:
-            context = self._by_plugin[plugin.name] = PluginContext(global_context=self.global_context)
+            context = built(PluginContext, state={}, global_context=self.global_context, metadata={})
+            self._by_plugin[plugin.name] = context
         return context
 
 
@@ -107,7 +142,11 @@ class PluginExecutor:
         self.plugins = sorted(plugins, key=lambda plugin: plugin.rank)
         self.settings = settings
         self._background: set[asyncio.Task[None]] = set()
+        self._watchdog = Watchdog()
         self.by_hook: dict[str, list[LoadedPlugin]] = {}
+        self.reads_content_type = any(
+            condition.content_types for plugin in self.plugins for condition in plugin.config.conditions
+        )
         for plugin in self.plugins:
             if plugin.config.mode.value == "disabled":
                 continue
@@ -125,10 +164,13 @@ class PluginExecutor:
         ]
         if not chosen:
             return outcome
-        background = [p for p in chosen if p.config.behaviour.background]
-        for band in _bands([p for p in chosen if not p.config.behaviour.background]):
+        if len(chosen) == 1 and not chosen[0].behaviour.background:  # the common case, no bands
+            await self._in_turn(hook, chosen, outcome, contexts)
+            return outcome
+        background = [p for p in chosen if p.behaviour.background]
+        for band in _bands([p for p in chosen if not p.behaviour.background]):
             parallel = len(band) > 1 and (
-                self.settings.parallel_execution_within_band or all(p.config.behaviour.parallel for p in band)
+                self.settings.parallel_execution_within_band or all(p.behaviour.parallel for p in band)
             )
             results = await (
                 self._together(hook, band, outcome, contexts)
@@ -162,10 +204,11 @@ class PluginExecutor:
         self, hook: str, plugin: LoadedPlugin, outcome: Outcome, contexts: Contexts
     ) -> PluginResult[Any] | None:
         """One plugin's result, or None when it failed and its failure is ignored."""
-        behaviour = plugin.config.behaviour
+        behaviour = plugin.behaviour
         payload = outcome.payload if behaviour.modifies else outcome.payload.model_copy(deep=True)
         try:
-            _check_size(plugin, payload)
+            if plugin.config.max_content_size is not None:
+                _check_size(plugin, outcome)
             return await self._invoke(hook, plugin, payload, contexts)
         except PluginFailed as failure:
             return self._failed(hook, plugin, str(failure))
@@ -175,14 +218,22 @@ class PluginExecutor:
     ) -> PluginResult[Any]:
         method, extensions = plugin.methods[hook]
         context = contexts.of(plugin)
+        watchdog = self._watchdog
+        token = watchdog.begin(self.settings.plugin_timeout)
         try:
-            async with asyncio.timeout(self.settings.plugin_timeout):
-                result = await (method(payload, context, None) if extensions else method(payload, context))
-        except TimeoutError:
+            result = await (method(payload, context, None) if extensions else method(payload, context))
+        except asyncio.CancelledError:
+            if not watchdog.end(token):
+                raise  # cancelled from outside (the call itself ended): not the plugin's failure
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
             raise PluginFailed(f"timed out after {self.settings.plugin_timeout:g}s") from None
         except Exception as exc:  # boundary: a plugin's bug must not take the call down
+            watchdog.end(token)
             # Where, not what: an exception's text may quote the payload (a secret, say).
             raise PluginFailed(f"raised {type(exc).__name__}{_where_raised(exc)}") from None
+        watchdog.end(token)
         return _as_result(result, payload)
 
     def _failed(self, hook: str, plugin: LoadedPlugin, reason: str) -> PluginResult[Any] | None:
@@ -190,7 +241,7 @@ class PluginExecutor:
         if self.settings.fail_on_plugin_error or policy is None:
             policy = (
                 OnError.FAIL
-                if (self.settings.fail_on_plugin_error or plugin.config.behaviour.blocks)
+                if (self.settings.fail_on_plugin_error or plugin.behaviour.blocks)
                 else OnError.IGNORE
             )
         log.warning("plugin %s %s in %s (on_error: %s)", plugin.name, reason, hook, policy.value)
@@ -212,7 +263,7 @@ class PluginExecutor:
         """Fold one plugin's result into ``outcome``; True when the call stops here."""
         if result is None:
             return False
-        behaviour = plugin.config.behaviour
+        behaviour = plugin.behaviour
         if result.metadata:
             outcome.metadata.update(result.metadata)
         if not result.continue_processing:
@@ -309,8 +360,12 @@ def _revalidate(data: dict[str, Any]) -> PluginResult[Any]:
         raise PluginFailed("returned something that is not a PluginResult") from None
 
 
-def _check_size(plugin: LoadedPlugin, payload: BaseModel) -> None:
-    limit = plugin.config.max_content_size or DEFAULT_MAX_CONTENT_BYTES
-    found = measured(payload.__dict__, max_bytes=limit, max_width=10**9, max_depth=256)
-    if not isinstance(found, int):
+def _check_size(plugin: LoadedPlugin, outcome: Outcome) -> None:
+    """Refuse to hand a plugin more than its ``max_content_size`` (measured once per payload)."""
+    limit = plugin.config.max_content_size or 0
+    if outcome.size_of is not outcome.payload:
+        found = measured(outcome.payload.__dict__, max_bytes=MEASURED_UP_TO, max_width=10**9, max_depth=256)
+        outcome.size = found if isinstance(found, int) else MEASURED_UP_TO + 1
+        outcome.size_of = outcome.payload
+    if outcome.size > limit:
         raise PluginFailed(f"was not given the payload: more than its max_content_size ({limit} bytes)")

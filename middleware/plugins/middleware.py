@@ -14,8 +14,6 @@ description and details go to the log, not to the client.
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,7 +23,6 @@ from pydantic import BaseModel
 from middleware.plugins.conditions import Target
 from middleware.plugins.executor import Contexts, Outcome, PluginExecutor
 from middleware.plugins.models import (
-    GlobalContext,
     HookType,
     ListPayload,
     PluginViolation,
@@ -35,6 +32,7 @@ from middleware.plugins.models import (
     ResourcePreFetchPayload,
     ToolPostInvokePayload,
     ToolPreInvokePayload,
+    built,
 )
 from middleware.protocol import (
     RESPONSE,
@@ -72,8 +70,6 @@ LISTS = {
     "resources/list": (HookType.RESOURCES_POST_LIST.value, "resources"),
     "resources/templates/list": (HookType.RESOURCE_TEMPLATES_POST_LIST.value, "resourceTemplates"),
 }
-_REQUEST_IDS = itertools.count(1)
-_BOOT = os.urandom(4).hex()
 
 
 class Plugins:
@@ -115,13 +111,18 @@ class Plugins:
         params = scope["params"]
         name = str(params.get("name", ""))
         target, resolved = await self._target(scope, "tool", name)
-        contexts = _contexts(scope, target)
+        contexts = Contexts(target)
         hidden = await self._hidden_by_list(resolved, target, contexts)
         if hidden is not None:
             await send(response_event(result_message(scope["id"], _blocked_tool(hidden))))
             return
         arguments = params.get("arguments")
-        pre = ToolPreInvokePayload(name=name, args=arguments if isinstance(arguments, dict) else {})
+        pre = built(
+            ToolPreInvokePayload,
+            name=name,
+            args=arguments if isinstance(arguments, dict) else {},
+            headers=None,
+        )
         outcome = await self.executor.run("tool_pre_invoke", pre, target, contexts)
         if outcome.violation is not None:
             await send(response_event(result_message(scope["id"], _blocked_tool(outcome.violation))))
@@ -133,7 +134,7 @@ class Plugins:
             )
 
         async def post(result: dict[str, Any]) -> dict[str, Any] | None:
-            payload = ToolPostInvokePayload(name=name, result=result)
+            payload = built(ToolPostInvokePayload, name=name, result=result)
             after = await self.executor.run("tool_post_invoke", payload, target, contexts)
             if after.violation is not None:
                 return _blocked_tool(after.violation)
@@ -145,7 +146,7 @@ class Plugins:
         params = scope["params"]
         name = str(params.get("name", ""))
         target, _ = await self._target(scope, "prompt", name)
-        contexts = _contexts(scope, target)
+        contexts = Contexts(target)
         arguments = params.get("arguments")
         args = {key: str(value) for key, value in arguments.items()} if isinstance(arguments, dict) else {}
         outcome = await self.executor.run(
@@ -171,7 +172,7 @@ class Plugins:
         params = scope["params"]
         uri = str(params.get("uri", ""))
         target, _ = await self._target(scope, "resource", uri)
-        contexts = _contexts(scope, target)
+        contexts = Contexts(target)
         outcome = await self.executor.run(
             "resource_pre_fetch", ResourcePreFetchPayload(uri=uri), target, contexts
         )
@@ -194,7 +195,7 @@ class Plugins:
         target = Target(
             server=scope["server"], tenant=scope["principal"].project, user=scope["principal"].name
         )
-        contexts = _contexts(scope, target)
+        contexts = Contexts(target)
 
         async def post(result: dict[str, Any]) -> dict[str, Any] | None:
             items = result.get(key)
@@ -238,7 +239,7 @@ class Plugins:
         names = (name,) if resolved is None or resolved.name == name else (resolved.name, name)
         server = resolved.server if resolved is not None else scope["server"]
         principal = scope["principal"]
-        content_type = _content_type(scope["http"])
+        content_type = _content_type(scope["http"]) if self.executor.reads_content_type else None
         target = Target(
             server=server,
             tenant=principal.project,
@@ -279,15 +280,6 @@ def _content_type(http: Any) -> str | None:
         if name == b"content-type":
             return bytes(value).decode("latin-1").split(";", 1)[0].strip().lower()
     return None
-
-
-def _contexts(scope: Scope, target: Target) -> Contexts:
-    request_id = f"{_BOOT}-{next(_REQUEST_IDS)}"
-    return Contexts(
-        GlobalContext(
-            request_id=request_id, user=target.user, tenant_id=target.tenant, server_id=target.server
-        )
-    )
 
 
 def _blocked_tool(violation: PluginViolation) -> dict[str, Any]:

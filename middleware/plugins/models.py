@@ -223,6 +223,20 @@ class Config(BaseModel):
 
 # --- the hook contract ----------------------------------------------------------------------
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def built(cls: type[M], **values: Any) -> M:
+    """An instance of ``cls`` from values the gateway itself made valid, without validating them
+    again: what ``model_construct`` does, for a fifth of its cost (a call has several of these).
+    Only for the gateway's own payloads and contexts; a plugin's results are validated."""
+    instance = cls.__new__(cls)
+    object.__setattr__(instance, "__dict__", values)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance
+
 
 class GlobalContext(BaseModel):
     """What every plugin of one request sees: who, on which server, and state they share."""

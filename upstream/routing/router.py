@@ -131,11 +131,14 @@ class Router:
         kind = KIND_BY_LIST_METHOD.get(list_method)
         if kind is None:
             return None
-        try:
-            owner = await self._lists.owner(kind, key, calling_session(scope))
-        except GatewayError:
-            return None  # refused (a collision): the call itself will say so
-        return None if owner is None else (owner, self._catalogs[kind].item(key))
+        catalog = self._catalogs[kind]
+        owner = catalog.owner(key)
+        if owner is None:
+            try:
+                owner = await self._lists.owner(kind, key, calling_session(scope))
+            except GatewayError:
+                return None  # refused (a collision): the call itself will say so
+        return None if owner is None else (owner, catalog.item(key))
 
     async def prime(self) -> None:
         """List everything of the running servers once, refusing to start on a collision."""
