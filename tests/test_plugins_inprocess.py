@@ -375,3 +375,34 @@ async def test_concurrent_plugins_of_one_band_run_together(tmp_path: Path) -> No
     _, upstream, _ = await run(tmp_path, yaml)
     assert asyncio.get_running_loop().time() - started < 0.55  # together, not 0.6 s one after the other
     assert len(upstream.asked) == 1
+
+
+# --- portcullis plugins list | validate -----------------------------------------------------
+
+
+def test_plugins_list_shows_what_loads_with_manifest_and_validate_names_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli import main
+
+    conditions = [{"server_ids": ["files"], "tools": ["read"]}]
+    good = write(
+        tmp_path,
+        plugins(entry("deny", "DenySecrets", ["tool_pre_invoke"], priority=5, conditions=conditions)),
+    )
+    assert main(["plugins", "list", "--config", str(good)]) == 0
+    shown = capsys.readouterr().out
+    assert "- deny (loaded): tests.fixtures.sample_plugins.DenySecrets" in shown
+    assert "hooks: tool_pre_invoke; mode: enforce; priority: 5" in shown
+    assert "when: server_ids=['files'], tools=['read']" in shown
+    assert "manifest: {'name': 'Sample plugins', 'version': '0.1.0'" in shown
+    assert main(["plugins", "validate", str(good)]) == 0
+    assert "OK (1 plugins loaded, 1 configured)" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("plugins:\n  - {name: off, kind: external, mcp: {proto: stdio}}\n")
+    assert main(["plugins", "validate", str(bad)]) == 2
+    problems = capsys.readouterr().err
+    assert (
+        "plugins[0].name: Input should be a valid string (YAML read a bare on/off/yes/no as False" in problems
+    )
+    assert "a STDIO plugin server needs `script` (a path) or `cmd` (a list)" in problems

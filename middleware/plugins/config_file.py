@@ -83,8 +83,9 @@ def _problem(error: Any, data: dict[str, Any]) -> str:
     where = _where(location, data)
     if error["type"] == "extra_forbidden":
         return f"{where}: unknown field (remove it, or check its spelling against the plugin spec)"
-    if error["type"] == "enum" and location[-1] == "mode":
-        return f"{where}: {error['msg']}"
+    if isinstance(error.get("input"), bool) and error["type"] == "string_type":
+        # YAML 1.1 reads on/off/yes/no as booleans: the usual surprise in a name.
+        return f"{where}: {error['msg']} (YAML read a bare on/off/yes/no as {error['input']}: quote it)"
     return f"{where}: {error['msg']}"
 
 
@@ -96,7 +97,7 @@ def _where(location: list[Any], data: dict[str, Any]) -> str:
             parts[-1] += f"[{key}]"
             if index == 1 and location[0] == "plugins":
                 name = _name_at(data, key)
-                if name:
+                if name and name not in ("True", "False"):
                     parts[-1] += f" ({name})"
         else:
             parts.append(str(key))
