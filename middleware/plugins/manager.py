@@ -18,6 +18,7 @@ from middleware.plugins.config_file import (
     import_class,
     load_config,
 )
+from middleware.plugins.cpex_adapter import CpexPlugin, cpex_problems, is_cpex_plugin
 from middleware.plugins.executor import LoadedPlugin, PluginExecutor
 from middleware.plugins.models import Config, PluginConfig, PluginMode
 
@@ -77,8 +78,14 @@ def _problems(entry: PluginConfig) -> list[str]:
             f"plugins ({entry.name}): external plugins (MCP plugin servers) are not supported by this "
             "version yet; set mode: disabled or remove the entry"
         ]
-    return class_problems(entry)
+    problems = class_problems(entry)
+    if not problems and entry.mode is not PluginMode.DISABLED:
+        cls = import_class(entry.kind)
+        if is_cpex_plugin(cls):
+            problems += cpex_problems(entry, cls)
+    return problems
 
 
 def _construct(entry: PluginConfig) -> Any:
-    return import_class(entry.kind)(entry)
+    cls = import_class(entry.kind)
+    return CpexPlugin(entry, cls) if is_cpex_plugin(cls) else cls(entry)
