@@ -62,7 +62,7 @@ class Gateway:
         self.settings = settings
         self.key_hashes = key_hashes
         self.reaper = Reaper()
-        self.plugins = load_plugins(settings)
+        self.plugins = load_plugins(settings, self.reaper)
         self.live = LiveSessions()
         self.ends = SessionEnds()
         self.store: SessionStore = InMemorySessionStore(
@@ -186,9 +186,9 @@ class Gateway:
         return SessionChannel(self.live, session_id, capabilities)
 
     async def start(self) -> None:
+        self.reaper.start()
         if self.plugins is not None:
             await self.plugins.initialize()  # fails closed: no plugin, no gateway
-        self.reaper.start()
         eager = [s for s in self.supervisors.values() if s.spec.start_eagerly and not s.spec.per_client]
         started = await asyncio.gather(*(s.connection() for s in eager), return_exceptions=True)
         for supervisor, outcome in zip(eager, started, strict=True):

@@ -51,12 +51,17 @@ def build_mcp_stack(settings: Settings, innermost: MCPApp) -> MCPApp:
     return app
 
 
-def load_plugins(settings: Settings) -> PluginManager | None:
+def load_plugins(settings: Settings, reaper: Reaper | None = None) -> PluginManager | None:
     """The plugins ``[plugins] config`` names, constructed (not started); None without one."""
     if settings.plugins.config is None:
         return None
+    from gateway.plugin_servers import SupervisedPluginServer
+
+    processes = reaper or Reaper()
     try:
-        return PluginManager.from_file(Path(settings.plugins.config))
+        return PluginManager.from_file(
+            Path(settings.plugins.config), lambda entry: SupervisedPluginServer(entry, processes)
+        )
     except PluginConfigError as error:
         raise SettingsError(error.path, error.problems) from None
 

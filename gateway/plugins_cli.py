@@ -21,6 +21,14 @@ from middleware.plugins import PluginConfigError, PluginManager
 from middleware.plugins.models import PluginConfig
 
 
+def _unstarted_servers(entry: PluginConfig) -> Any:
+    """External plugins' connections, built (their settings checked) but never started here."""
+    from gateway.plugin_servers import SupervisedPluginServer
+    from upstream.transports.reaper import Reaper
+
+    return SupervisedPluginServer(entry, Reaper())
+
+
 def _config_path(args: argparse.Namespace) -> Path | None:
     if getattr(args, "config", None):
         return Path(args.config)
@@ -38,7 +46,7 @@ def _report(path: Path | str, problems: list[str]) -> int:
 def validate(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
-        manager = PluginManager.from_file(path)
+        manager = PluginManager.from_file(path, _unstarted_servers)
     except PluginConfigError as error:
         return _report(error.path, error.problems)
     print(f"{path}: OK ({len(manager.plugins)} plugins loaded, {len(manager.config.plugins)} configured)")
@@ -54,7 +62,7 @@ def list_plugins(args: argparse.Namespace) -> int:
         print("no plugins: the settings have no [plugins] config")
         return 0
     try:
-        manager = PluginManager.from_file(path)
+        manager = PluginManager.from_file(path, _unstarted_servers)
     except PluginConfigError as error:
         return _report(error.path, error.problems)
     settings = manager.config.plugin_settings

@@ -159,7 +159,6 @@ def test_every_bad_field_hook_and_class_is_named_with_its_fix(tmp_path: Path) ->
           - {{name: missing, kind: {FIXTURES}.DoesNotExist, hooks: [tool_pre_invoke]}}
           - {{name: method, kind: {FIXTURES}.Shout, hooks: [prompt_pre_fetch]}}
           - {{name: sync, kind: {FIXTURES}.NotAsync, hooks: [tool_pre_invoke]}}
-          - {{name: remote, kind: external, mcp: {{proto: stdio, cmd: [python, x.py]}}}}
         """,
     )
     with pytest.raises(PluginConfigError) as caught:
@@ -168,7 +167,6 @@ def test_every_bad_field_hook_and_class_is_named_with_its_fix(tmp_path: Path) ->
     assert "(missing).kind: cannot import" in problems and "DoesNotExist" in problems
     assert "(method).kind: Shout has no prompt_pre_fetch method" in problems
     assert "(sync).kind: NotAsync.tool_pre_invoke must be `async def`" in problems
-    assert "(remote): external plugins" in problems
 
 
 # --- the hooks, around a fake router --------------------------------------------------------

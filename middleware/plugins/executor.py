@@ -66,8 +66,14 @@ class LoadedPlugin:
     disabled: bool = False
 
     def __post_init__(self) -> None:
-        self.behaviour = self.config.behaviour
-        for hook in self.config.hooks:
+        self.refresh(self.config)
+
+    def refresh(self, config: PluginConfig) -> None:
+        """Take ``config`` (an external plugin learns its hooks from its server at start)."""
+        self.config = config
+        self.behaviour = config.behaviour
+        self.methods = {}
+        for hook in config.hooks:
             method = find_hook(self.instance, hook)
             if method is not None:
                 self.methods[hook] = (method, takes_extensions(method))
@@ -139,10 +145,16 @@ class Contexts:
 
 class PluginExecutor:
     def __init__(self, plugins: Sequence[LoadedPlugin], settings: PluginSettings) -> None:
-        self.plugins = sorted(plugins, key=lambda plugin: plugin.rank)
         self.settings = settings
         self._background: set[asyncio.Task[None]] = set()
         self._watchdog = Watchdog()
+        self.version = 0
+        """Bumped by :meth:`index`: the hooks middleware rebuilds its table when it changes."""
+        self.index(plugins)
+
+    def index(self, plugins: Sequence[LoadedPlugin]) -> None:
+        """Order ``plugins`` and index them by hook."""
+        self.plugins = sorted(plugins, key=lambda plugin: plugin.rank)
         self.by_hook: dict[str, list[LoadedPlugin]] = {}
         self.reads_content_type = any(
             condition.content_types for plugin in self.plugins for condition in plugin.config.conditions
@@ -152,6 +164,7 @@ class PluginExecutor:
                 continue
             for hook in plugin.methods:
                 self.by_hook.setdefault(hook, []).append(plugin)
+        self.version += 1
 
     def has(self, hook: str) -> bool:
         return hook in self.by_hook

@@ -79,12 +79,15 @@ class Plugins:
         self.app = app
         self.executor = executor
         self.resolve = resolve
+        self._version = -1
+        self._handlers: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {}
+        self._index()
+
+    def _index(self) -> None:
+        """Which methods have hooks (again once external plugins learnt theirs at start)."""
+        executor = self.executor
         handlers: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {}
-        if (
-            executor.has("tool_pre_invoke")
-            or executor.has("tool_post_invoke")
-            or executor.has("tools_post_list")
-        ):
+        if any(executor.has(hook) for hook in ("tool_pre_invoke", "tool_post_invoke", "tools_post_list")):
             handlers["tools/call"] = self._tool
         if executor.has("prompt_pre_fetch") or executor.has("prompt_post_fetch"):
             handlers["prompts/get"] = self._prompt
@@ -94,8 +97,11 @@ class Plugins:
             if executor.has(hook):
                 handlers[method] = self._list
         self._handlers = handlers
+        self._version = executor.version
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._version != self.executor.version:
+            self._index()
         handler = self._handlers.get(scope["method"]) if scope["id"] is not None else None
         if handler is None:
             await self.app(scope, receive, send)
