@@ -88,3 +88,17 @@ def test_instruction_count_smoke_run_reports_a_number_per_checkout_and_stack() -
     per_request = int(rows[0][1].replace(",", ""))
     # A request through the gateway: not zero, and not the start-up's billions.
     assert 100_000 < per_request < 10_000_000, result.stdout
+
+
+def test_plugin_cost_smoke_run_reports_every_configuration() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.plugins", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    for label in ("no plugin file", "none", "native no-op", "external no-op, stdio"):
+        line = next(line for line in result.stdout.splitlines() if line.startswith(label))
+        assert float(line[24:].split()[0]) > 0, line

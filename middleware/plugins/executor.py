@@ -95,7 +95,8 @@ class Outcome:
     payload: Any
     modified: bool = False
     violation: PluginViolation | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] | None = None
+    """What the plugins reported, merged (None until one reports something)."""
     size: int = 0
     size_of: Any = None
     """The payload ``size`` was measured for (measured again once a plugin replaces it)."""
@@ -173,12 +174,15 @@ class PluginExecutor:
         """Run ``hook``'s plugins that apply to ``target``; the outcome holds the final payload."""
         outcome = Outcome(payload)
         chosen = [
-            p for p in self.by_hook.get(hook, ()) if not p.disabled and matches(p.config.conditions, target)
+            p
+            for p in self.by_hook.get(hook, ())
+            if not p.disabled and (not p.config.conditions or matches(p.config.conditions, target))
         ]
         if not chosen:
             return outcome
         if len(chosen) == 1 and not chosen[0].behaviour.background:  # the common case, no bands
-            await self._in_turn(hook, chosen, outcome, contexts)
+            only = chosen[0]
+            self._apply(hook, only, await self._call(hook, only, outcome, contexts), outcome)
             return outcome
         background = [p for p in chosen if p.behaviour.background]
         for band in _bands([p for p in chosen if not p.behaviour.background]):
@@ -278,7 +282,7 @@ class PluginExecutor:
             return False
         behaviour = plugin.behaviour
         if result.metadata:
-            outcome.metadata.update(result.metadata)
+            outcome.metadata = {**(outcome.metadata or {}), **result.metadata}
         if not result.continue_processing:
             violation = result.violation or PluginViolation(
                 reason="blocked", description="blocked by a plugin", code="BLOCKED"

@@ -81,6 +81,7 @@ class Plugins:
         self.resolve = resolve
         self._version = -1
         self._handlers: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {}
+        self._lists_hide = False
         self._index()
 
     def _index(self) -> None:
@@ -97,6 +98,7 @@ class Plugins:
             if executor.has(hook):
                 handlers[method] = self._list
         self._handlers = handlers
+        self._lists_hide = executor.has("tools_post_list")
         self._version = executor.version
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,7 +120,7 @@ class Plugins:
         name = str(params.get("name", ""))
         target, resolved = await self._target(scope, "tool", name)
         contexts = Contexts(target)
-        hidden = await self._hidden_by_list(resolved, target, contexts)
+        hidden = await self._hidden_by_list(resolved, target, contexts) if self._lists_hide else None
         if hidden is not None:
             await send(response_event(result_message(scope["id"], _blocked_tool(hidden))))
             return
