@@ -8,8 +8,9 @@ same app with no plugin file at all.
 - ``external no-op, stdio``: one external plugin server (``bench/noop_plugin_server.py``, the
   spec's shape) on ``tool_pre_invoke``: one hook over stdio, p50 at c=1 (budget <= 1 ms).
 
-Run: ``.venv/bin/python -m bench.plugins`` (``--smoke``: a few calls, to see it runs). The in-process figures are the best of many short
-runs (the machine may be shared); the external one is a median of single calls.
+Run: ``.venv/bin/python -m bench.plugins`` (``--smoke``: a few calls, to see it runs). The
+in-process figures are the best of many short runs (the machine may be shared); the external one
+is a median of single calls.
 """
 
 from __future__ import annotations
