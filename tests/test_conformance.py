@@ -312,3 +312,81 @@ def test_gateway_own_2026_07_28_http_scenarios(modern_runs: ModernRuns, endpoint
 
 def test_gateway_log_has_no_tracebacks_2026_07_28(modern_runs: ModernRuns) -> None:
     assert "Traceback" not in modern_runs.gateway_log, modern_runs.gateway_log[-5000:]
+
+
+# ---- with pass-through plugins on every hook ------------------------------------------------------
+
+
+@dataclass
+class PluginRuns:
+    legacy: dict[str, SuiteRun]  # by suite, through /mcp, stdio upstream
+    modern: SuiteRun
+    gateway_log: str
+
+
+PASS_THROUGH = {
+    "plugins": [
+        {
+            "name": "native",
+            "kind": "fixtures.sample_plugins.PassThrough",
+            "hooks": [
+                "tool_pre_invoke",
+                "tool_post_invoke",
+                "prompt_pre_fetch",
+                "prompt_post_fetch",
+                "resource_pre_fetch",
+                "resource_post_fetch",
+                "tools_post_list",
+                "prompts_post_list",
+                "resources_post_list",
+                "resource_templates_post_list",
+            ],
+        },
+        {
+            "name": "Pass",
+            "kind": "external",
+            "mcp": {
+                "proto": "STDIO",
+                "script": str(Path(__file__).parent / "fixtures" / "passthrough_plugin_server.py"),
+            },
+        },
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def plugin_runs(node_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PluginRuns]:
+    import yaml
+
+    tmp = tmp_path_factory.mktemp("conformance-plugins")
+    plugins = tmp / "plugins.yaml"
+    plugins.write_text(yaml.safe_dump(PASS_THROUGH))
+    logs = []
+    with conformance.gateway(tmp, None, plugins=plugins) as running:
+        legacy = {suite: conformance.run_suite(running.base + "/mcp", suite) for suite in SUITES}
+        logs.append(running.log())
+    with conformance.gateway(tmp, None, era=conformance.ERA_2026, plugins=plugins) as running:
+        modern = conformance.run_suite(running.base + "/mcp", MODERN_SUITE)
+        logs.append(running.log())
+    yield PluginRuns(legacy, modern, "\n".join(logs))
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_pass_through_plugins_on_every_hook_change_no_conformance_result(
+    runs: Runs, plugin_runs: PluginRuns, suite: str
+) -> None:
+    """A native and an external plugin on every hook, changing nothing: the suite scores what it
+    scores through the gateway without them."""
+    without = runs.gateway[suite, "/mcp", "stdio"]
+    gaps = conformance.compare(without, plugin_runs.legacy[suite])
+    assert not gaps, "\n".join(f"{' / '.join(gap.key())}: {gap.gateway}" for gap in gaps)
+    assert "plugins loaded: native (enforce), Pass (enforce)" in plugin_runs.gateway_log
+
+
+def test_pass_through_plugins_change_no_2026_07_28_result(
+    modern_runs: ModernRuns, plugin_runs: PluginRuns
+) -> None:
+    without = modern_runs.gateway["/mcp", "stdio"]
+    gaps = conformance.compare(without, plugin_runs.modern)
+    assert not gaps, "\n".join(f"{' / '.join(gap.key())}: {gap.gateway}" for gap in gaps)
+    assert "Traceback" not in plugin_runs.gateway_log, plugin_runs.gateway_log[-5000:]

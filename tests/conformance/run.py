@@ -371,7 +371,11 @@ def fixture_http(log_path: Path | None = None, *, legacy_only: bool = False) -> 
 
 
 def gateway_settings(
-    upstream_url: str | None = None, *, legacy_only: bool = False, era: str | None = None
+    upstream_url: str | None = None,
+    *,
+    legacy_only: bool = False,
+    era: str | None = None,
+    plugins: Path | None = None,
 ) -> dict[str, Any]:
     """Auth off (the conformance CLI sends no credentials; loopback only) and the fixture as
     ``conf``: over stdio (``legacy_only``: with ``--legacy-only``), or at ``upstream_url`` over
@@ -380,16 +384,24 @@ def gateway_settings(
     server: dict[str, Any] = {"url": upstream_url} if upstream_url else {"command": "python", "args": args}
     if era is not None:
         server["era"] = era
-    return {
+    settings: dict[str, Any] = {
         "auth": {"enabled": False},
         "logging": {"level": "info"},
         "servers": {"conf": {**server, "prefix": "", "start": "eager"}},
     }
+    if plugins is not None:
+        settings["plugins"] = {"config": str(plugins)}
+    return settings
 
 
 @contextlib.contextmanager
 def gateway(
-    tmp: Path, upstream_url: str | None = None, *, legacy_only: bool = False, era: str | None = None
+    tmp: Path,
+    upstream_url: str | None = None,
+    *,
+    legacy_only: bool = False,
+    era: str | None = None,
+    plugins: Path | None = None,
 ) -> Iterator[Any]:
     """The real gateway (tests/support.py) in front of the fixture, over stdio or at
     ``upstream_url``; yields RunningGateway."""
@@ -397,7 +409,7 @@ def gateway(
         sys.path.insert(0, str(ROOT))
     from tests.support import running_gateway
 
-    settings = gateway_settings(upstream_url, legacy_only=legacy_only, era=era)
+    settings = gateway_settings(upstream_url, legacy_only=legacy_only, era=era, plugins=plugins)
     with running_gateway(tmp, settings) as running:
         yield running
 
