@@ -186,3 +186,27 @@ async def test_an_external_plugin_that_cannot_start_stops_the_gateway_start(
         await manager.initialize()
     assert "plugins (Ghost): initialize() failed" in refused.value.problems[0]
     await manager.shutdown()
+
+
+async def test_a_plugin_server_written_with_the_typescript_sdk(tmp_path: Path) -> None:
+    node = ROOT / ".tools" / "node" / "bin" / "node"
+    if not node.exists():
+        pytest.skip("the Node tools are not installed (tests/tools/install-node-tools.sh)")
+    script = ROOT / "tests" / "fixtures" / "ts_plugin_server.cjs"
+    env = {"NODE_PATH": str(ROOT / ".tools" / "npm" / "node_modules")}
+    entry = {
+        "name": "TsGuard",
+        "kind": "external",
+        "mcp": {"proto": "STDIO", "cmd": [str(node), str(script)], "env": env},
+    }
+    manager = manager_for(tmp_path, [entry])
+    await manager.initialize()
+    try:
+        assert manager.plugins[0].config.priority == 7
+        result, echo = await tool_call(manager, "forbidden fruit")
+        assert result["content"][0]["text"] == "Blocked by plugin TsGuard: TS_FORBIDDEN: forbidden word"
+        assert echo.asked == []
+        result, echo = await tool_call(manager, "quiet please")
+        assert echo.asked[0]["arguments"] == {"text": "QUIET PLEASE"}
+    finally:
+        await manager.shutdown()

