@@ -158,3 +158,23 @@ def test_check_validates_the_plugin_file_and_serve_refuses_a_broken_one(tmp_path
         cwd=ROOT, capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert served.returncode == 2 and "(a).kind: cannot import" in served.stderr
+
+
+async def test_sampling_an_upstream_asks_is_checked_both_ways_through_the_gateway(tmp_path: Path) -> None:
+    from tests.test_client_features import ASKING_SERVER, sampling
+
+    hooks = "[sampling_pre_create, sampling_post_create]"
+    (tmp_path / "plugins.yaml").write_text(
+        f"plugins: [{{name: guard, kind: {KIND}.SamplingGuard, hooks: {hooks}}}]"
+    )
+    settings = default_settings({"asking": ASKING_SERVER}, plugins={"config": str(tmp_path / "plugins.yaml")})
+    with running_gateway(tmp_path, settings) as running:
+        async with running.client(mode="legacy", sampling_callback=sampling) as client:
+            sampled = await client.call_tool("asking__sample", {"prompt": "hello"})
+            assert (
+                text_of(sampled) == "sampled: ECHO OF HELLO"
+            )  # the client's answer, changed on its way back
+            # The client is never asked; the upstream gets the refusal as its answer and fails the call.
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("asking__sample", {"prompt": "my secret"})
+            assert "refused by plugin guard: NO_SECRET_SAMPLING" in refused.value.error.message

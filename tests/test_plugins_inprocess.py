@@ -7,6 +7,7 @@ The same plugins run through the real gateway in ``test_plugins_gateway.py``.
 from __future__ import annotations
 
 import asyncio
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,17 @@ from middleware.plugins import (
     load_config,
     render_env,
 )
-from middleware.protocol import RESPONSE, Event, MCPScope, Principal, Receive, Send, result_message
+from middleware.protocol import (
+    CLIENT_RESPONSE,
+    RESPONSE,
+    SERVER_REQUEST,
+    Event,
+    MCPScope,
+    Principal,
+    Receive,
+    Send,
+    result_message,
+)
 from middleware.protocol.testing import call, make_test_scope
 
 FIXTURES = "tests.fixtures.sample_plugins"
@@ -404,3 +415,73 @@ def test_plugins_list_shows_what_loads_with_manifest_and_validate_names_problems
         "plugins[0].name: Input should be a valid string (YAML read a bare on/off/yes/no as False" in problems
     )
     assert "a STDIO plugin server needs `script` (a path) or `cmd` (a list)" in problems
+
+
+# --- hooks on what the upstream asks the client ---------------------------------------------
+
+
+async def asking_upstream(scope: MCPScope, receive: Receive, send: Send) -> None:
+    """Asks the client for a sampling, then answers the call with what came back."""
+    question = {
+        "messages": [{"role": "user", "content": {"type": "text", "text": scope["params"]["arguments"]["q"]}}]
+    }
+    await send(
+        {
+            "type": SERVER_REQUEST,
+            "message": {
+                "jsonrpc": "2.0",
+                "id": "q1",
+                "method": "sampling/createMessage",
+                "params": {**question, "maxTokens": 5},
+            },
+        }
+    )
+    while True:
+        event = await receive()
+        if event["type"] == CLIENT_RESPONSE and event["message"].get("id") == "q1":
+            break
+    answer = event["message"]
+    await send(
+        {
+            "type": RESPONSE,
+            "message": result_message(
+                scope["id"], {"content": [{"type": "text", "text": json.dumps(answer)}]}
+            ),
+        }
+    )
+
+
+async def test_sampling_requests_are_checked_on_the_way_out_and_their_answers_on_the_way_back(
+    tmp_path: Path,
+) -> None:
+    manager = PluginManager.from_file(
+        write(
+            tmp_path,
+            plugins(entry("guard", "SamplingGuard", ["sampling_pre_create", "sampling_post_create"])),
+        )
+    )
+    await manager.initialize()
+    app = Plugins(asking_upstream, manager.executor, resolver)
+    reply = {
+        "jsonrpc": "2.0",
+        "id": "q1",
+        "result": {"role": "assistant", "content": {"type": "text", "text": "hi"}, "model": "m"},
+    }
+    events = await call(
+        app,
+        make_test_scope("tools/call", {"name": "files__ask", "arguments": {"q": "hello"}}),
+        client_answers=[reply],
+    )
+    asked = [e for e in events if e["type"] == SERVER_REQUEST]
+    assert asked[0]["message"]["params"]["systemPrompt"] == "Be brief."  # changed before the client saw it
+    returned = json.loads(answer(events)["result"]["content"][0]["text"])
+    assert returned["result"]["content"]["text"] == "HI"  # changed before the upstream saw it
+    events = await call(
+        app, make_test_scope("tools/call", {"name": "files__ask", "arguments": {"q": "my secret"}})
+    )
+    assert not [e for e in events if e["type"] == SERVER_REQUEST]  # the client was never asked
+    refused = json.loads(answer(events)["result"]["content"][0]["text"])
+    assert refused["error"]["data"]["fault"] == "policy"
+    assert (
+        refused["error"]["message"] == "refused by plugin guard: NO_SECRET_SAMPLING: no secrets to the model"
+    )

@@ -34,6 +34,8 @@ from middleware.plugins.models import (
     ToolPreInvokePayload,
     built,
 )
+from middleware.plugins.server_requests import ALL_HOOKS as SERVER_REQUEST_HOOKS
+from middleware.plugins.server_requests import ServerRequestHooks
 from middleware.protocol import (
     RESPONSE,
     Event,
@@ -82,6 +84,7 @@ class Plugins:
         self._version = -1
         self._handlers: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {}
         self._lists_hide = False
+        self._asks_hooked = False
         self._index()
 
     def _index(self) -> None:
@@ -99,12 +102,16 @@ class Plugins:
                 handlers[method] = self._list
         self._handlers = handlers
         self._lists_hide = executor.has("tools_post_list")
+        self._asks_hooked = any(executor.has(hook) for hook in SERVER_REQUEST_HOOKS)
         self._version = executor.version
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._version != self.executor.version:
             self._index()
         handler = self._handlers.get(scope["method"]) if scope["id"] is not None else None
+        if self._asks_hooked and scope["id"] is not None:
+            await self._with_server_request_hooks(handler, scope, receive, send)
+            return
         if handler is None:
             await self.app(scope, receive, send)
             return
@@ -112,6 +119,27 @@ class Plugins:
             await handler(scope, receive, send)
         except PluginRefusal as refusal:  # a pre hook blocked: the answer is the policy error
             await send(response_event(refusal.to_message(scope["id"])))
+
+    async def _with_server_request_hooks(
+        self,
+        handler: Callable[[Scope, Receive, Send], Awaitable[None]] | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """The call, with the hooks on what its upstream asks the client in between."""
+        principal = scope["principal"]
+        target = Target(server=scope["server"], tenant=principal.project, user=principal.name)
+        hooks = ServerRequestHooks(self.executor, target, Contexts(target), send, receive)
+        try:
+            if handler is None:
+                await self.app(scope, hooks.receive, hooks.send)
+            else:
+                await handler(scope, hooks.receive, hooks.send)
+        except PluginRefusal as refusal:
+            await send(response_event(refusal.to_message(scope["id"])))
+        finally:
+            hooks.close()
 
     # --- per method ---------------------------------------------------------------------------
 

@@ -31,6 +31,10 @@ class HookType(StrEnum):
     PROMPTS_POST_LIST = "prompts_post_list"
     RESOURCES_POST_LIST = "resources_post_list"
     RESOURCE_TEMPLATES_POST_LIST = "resource_templates_post_list"
+    SAMPLING_PRE_CREATE = "sampling_pre_create"
+    SAMPLING_POST_CREATE = "sampling_post_create"
+    ELICITATION_PRE_CREATE = "elicitation_pre_create"
+    ELICITATION_POST_CREATE = "elicitation_post_create"
 
 
 class PluginMode(StrEnum):
@@ -332,6 +336,20 @@ class ResourcePostFetchPayload(PluginPayload):
     content: Any
 
 
+class ServerRequestPayload(PluginPayload):
+    """Ours: what an upstream asks the client (``sampling/createMessage``, ``elicitation/create``)."""
+
+    method: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ServerResponsePayload(PluginPayload):
+    """Ours: the client's answer to it, on its way back to the upstream."""
+
+    method: str
+    result: dict[str, Any]
+
+
 class ListPayload(PluginPayload):
     """Our list hooks: the definitions one page of ``tools/list`` (etc.) will show."""
 
@@ -345,3 +363,5 @@ PromptPosthookResult = PluginResult[PromptPosthookPayload]
 ResourcePreFetchResult = PluginResult[ResourcePreFetchPayload]
 ResourcePostFetchResult = PluginResult[ResourcePostFetchPayload]
 ListResult = PluginResult[ListPayload]
+ServerRequestResult = PluginResult[ServerRequestPayload]
+ServerResponseResult = PluginResult[ServerResponsePayload]
