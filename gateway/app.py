@@ -33,6 +33,7 @@ from gateway.front.sessions import EndReason, LiveSessions, SessionEnds, Session
 from gateway.front.shutdown import InFlight
 from gateway.front.unsolicited import LIST_CHANGED, SessionChannel, Unsolicited
 from gateway.parts import build_mcp_stack, eager_start_failure, load_plugins, server_specs, with_plugins
+from gateway.providers import auth_fallback, start_telemetry, with_guardrails
 from gateway.settings import Settings
 from gateway.state.memory import InMemoryEventStore, InMemorySessionStore
 from gateway.state.redis_ledger import RedisLedger
@@ -62,7 +63,7 @@ class Gateway:
         self.settings = settings
         self.key_hashes = key_hashes
         self.reaper = Reaper()
-        self.plugins = load_plugins(settings, self.reaper)
+        self.plugins = with_guardrails(settings, load_plugins(settings, self.reaper))
         self.live = LiveSessions()
         self.ends = SessionEnds()
         self.store: SessionStore = InMemorySessionStore(
@@ -186,6 +187,7 @@ class Gateway:
         return SessionChannel(self.live, session_id, capabilities)
 
     async def start(self) -> None:
+        start_telemetry(self.settings)
         self.reaper.start()
         if self.plugins is not None:
             await self.plugins.initialize()  # fails closed: no plugin, no gateway
@@ -319,6 +321,7 @@ class Gateway:
             key_hashes=self.key_hashes,
             enabled=self.settings.auth.enabled,
             public_paths=self.settings.auth.public_paths,
+            fallback=auth_fallback(self.settings),
         )
         # Paths outside every route get 404 before authentication: that reveals nothing about
         # the configuration. /servers/NAME/mcp is authenticated first whatever NAME is, and

@@ -35,10 +35,25 @@ class MiddlewareSettings(_Strict):
         return value
 
 
+class ProviderSettings(_Strict):
+    """One Enkrypt-style provider: its class and the configuration it is constructed with."""
+
+    provider: str = Field(description="import path 'package.module:Class'")
+    config: dict[str, Any] = {}
+
+
 class PluginsSettings(_Strict):
     config: str | None = Field(
         None, description="a ContextForge plugin configuration file (YAML), relative to this file"
     )
+    auth: ProviderSettings | list[ProviderSettings] | None = None
+    guardrails: ProviderSettings | list[ProviderSettings] | None = None
+    telemetry: ProviderSettings | list[ProviderSettings] | None = None
+
+    def providers(self, kind: str) -> list[ProviderSettings]:
+        """The providers of ``kind`` (auth, guardrails, telemetry), as a list."""
+        found = getattr(self, kind)
+        return [] if found is None else found if isinstance(found, list) else [found]
 
 
 class LoggingSettings(_Strict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from middleware.protocol import ANONYMOUS, PRINCIPAL_KEY, Principal
 from middleware.protocol.errors import NotAuthenticated
@@ -56,8 +56,11 @@ class ApiKeyAuth:
         key_hashes: Mapping[str, str],
         enabled: bool = True,
         public_paths: Iterable[str] = (),
+        fallback: Callable[[ASGIScope], Awaitable[Principal | None]] | None = None,
     ) -> None:
         self.app = app
+        self.fallback = fallback
+        """Asked when no configured key matches (auth providers); None refuses as before."""
         self.principals = {digest: Principal(name) for digest, name in key_hashes.items()}
         self.enabled = enabled
         self.public_paths = frozenset(public_paths)
@@ -75,6 +78,8 @@ class ApiKeyAuth:
             return
         key = presented_key(scope)
         principal = self.principals.get(hash_key(key)) if key else None
+        if principal is None and self.fallback is not None:
+            principal = await self.fallback(scope)
         if principal is None:
             reason = "the API key is not valid" if key else "no API key was presented"
             _log_refusal(scope, reason)

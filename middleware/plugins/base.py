@@ -68,6 +68,11 @@ class Plugin:
         self.config = PluginSettingsView(config)
 
     @property
+    def plugin_config(self) -> PluginConfig:
+        """The plugin's whole entry (``config`` is only its own ``config:`` section)."""
+        return self._config
+
+    @property
     def name(self) -> str:
         return self._config.name
 
