@@ -52,6 +52,7 @@ def _report(error: SettingsError) -> int:
 
 def check(args: argparse.Namespace) -> int:
     from gateway.parts import build_mcp_stack, load_plugins
+    from gateway.providers import provider_problems
 
     try:
         settings, path = _load(args.settings)
@@ -61,7 +62,7 @@ def check(args: argparse.Namespace) -> int:
 
         build_mcp_stack(settings, nothing)
         plugins = load_plugins(settings)
-        commands = command_problems(settings)
+        commands = command_problems(settings) + provider_problems(settings)
         if commands:
             raise SettingsError(str(path or "built-in defaults"), commands)
     except SettingsError as error:

@@ -25,6 +25,18 @@ from middleware.providers.telemetry import attach
 log = logging.getLogger("portcullis")
 
 
+def provider_problems(settings: Settings) -> list[str]:
+    """Every provider that would not load, for ``portcullis check`` (serve logs or refuses them)."""
+    problems = []
+    for kind in ("auth", "guardrails", "telemetry"):
+        for index, entry in enumerate(settings.plugins.providers(kind)):
+            try:
+                construct(entry.provider, entry.config, kind)
+            except ProviderError as exc:
+                problems.append(f"plugins.{kind}[{index}]: {exc}")
+    return problems
+
+
 def auth_fallback(settings: Settings) -> Callable[[ASGIScope], Awaitable[Principal | None]] | None:
     """Who authenticates a request the built-in keys do not know, if any provider loads."""
     providers = []

@@ -208,3 +208,21 @@ INIT = {
         "clientInfo": {"name": "enkrypt-client", "version": "1"},
     },
 }
+
+
+def test_check_names_a_provider_that_would_not_load(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.support import ROOT, to_toml
+
+    plugins = {"auth": {"provider": f"{EXAMPLES}.custom_api_key:MyAuthProvider", "config": {"timeout": 3}}}
+    settings = tmp_path / "settings.toml"
+    settings.write_text(to_toml(default_settings({}, plugins=plugins)))
+    checked = subprocess.run(
+        [sys.executable, "-m", "gateway", "check", "--settings", str(settings)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 2
+    expected = f"plugins.auth[0]: {EXAMPLES}.custom_api_key:MyAuthProvider needs config keys api_endpoint"
+    assert expected in checked.stderr
