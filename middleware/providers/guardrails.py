@@ -31,6 +31,12 @@ class GuardrailPlugin(Plugin):
         hooks = [*(INPUT_HOOKS if self.input else ()), *(OUTPUT_HOOKS if self.output else ())]
         super().__init__(PluginConfig(name=name, kind="guardrail-provider", hooks=hooks, priority=index))
 
+    async def shutdown(self) -> None:
+        for guardrail in {id(g): g for g in (self.input, self.output) if g is not None}.values():
+            close = getattr(guardrail, "close", None)
+            if callable(close):
+                await close()
+
     async def tool_pre_invoke(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
         request = GuardrailRequest(
             content=_text(payload.args), tool_name=payload.name, tool_args=payload.args,
