@@ -1,14 +1,17 @@
 """``portcullis plugins list | validate``: what a plugin configuration loads, without serving.
 
 ``list`` reads the settings' ``[plugins] config`` (or ``--config FILE``) and shows, per plugin,
-its kind, hooks, mode, priority, error policy and conditions, and its ``plugin-manifest.yaml``
-when one lies beside the plugin's module. ``validate FILE`` checks a file the way ``serve``
-would load it and names every problem with its fix.
+its kind, hooks, mode, priority, error policy and conditions, its ``plugin-manifest.yaml`` when
+one lies beside the plugin's module, and for an external plugin the health of its server (it is
+started and asked for its tools and configuration, then stopped). ``validate FILE`` checks a
+file the way ``serve`` would load it and names every problem with its fix.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -18,6 +21,7 @@ import yaml
 
 from gateway.settings import SettingsError, find_settings_file, load_settings
 from middleware.plugins import PluginConfigError, PluginManager
+from middleware.plugins.external import ExternalPlugin
 from middleware.plugins.models import PluginConfig
 
 
@@ -69,9 +73,33 @@ def list_plugins(args: argparse.Namespace) -> int:
     bands = "parallel" if settings.parallel_execution_within_band else "in turn"
     print(f"{path}: plugin timeout {settings.plugin_timeout:g}s; a priority band runs {bands}")
     loaded = {plugin.name for plugin in manager.plugins}
+    health = asyncio.run(_external_health(manager, settings.plugin_timeout))
     for entry in sorted(manager.config.plugins, key=lambda e: 100 if e.priority is None else e.priority):
         print(_describe(entry, entry.name in loaded))
+        if entry.name in health:
+            print(f"    server: {health[entry.name]}")
     return 0
+
+
+async def _external_health(manager: PluginManager, patience: float) -> dict[str, str]:
+    """Each external plugin's server, asked now: its shape and hooks, or why it cannot be used."""
+    found: dict[str, str] = {}
+    for plugin in manager.plugins:
+        instance = plugin.instance
+        if not isinstance(instance, ExternalPlugin):
+            continue
+        try:
+            async with asyncio.timeout(patience):
+                await instance.initialize()
+            found[plugin.name] = (
+                f"healthy ({instance.shape} server; hooks: {', '.join(instance.entry.hooks)})"
+            )
+        except Exception as exc:  # boundary: a report, whatever the server did
+            found[plugin.name] = f"unhealthy: {exc or type(exc).__name__}"
+        finally:
+            with contextlib.suppress(Exception):
+                await instance.shutdown()
+    return found
 
 
 def _describe(entry: PluginConfig, loaded: bool) -> str:

@@ -210,3 +210,25 @@ async def test_a_plugin_server_written_with_the_typescript_sdk(tmp_path: Path) -
         assert echo.asked[0]["arguments"] == {"text": "QUIET PLEASE"}
     finally:
         await manager.shutdown()
+
+
+def test_plugins_list_reports_each_external_servers_health(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli import main
+
+    script = str(ROOT / "tests" / "fixtures" / "spec_plugin_server.py")
+    entries = [
+        {"name": "Guard", "kind": "external", "mcp": {"proto": "STDIO", "script": script}},
+        {
+            "name": "Ghost",
+            "kind": "external",
+            "mcp": {"proto": "STDIO", "cmd": ["/nonexistent/plugin-server"]},
+        },
+    ]
+    path = tmp_path / "plugins.yaml"
+    path.write_text(yaml.safe_dump({"plugins": entries}))
+    assert main(["plugins", "list", "--config", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "server: healthy (spec server; hooks: tool_pre_invoke)" in shown
+    assert "server: unhealthy: upstream server 'plugin-Ghost' failed to start" in shown
