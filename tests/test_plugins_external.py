@@ -232,3 +232,36 @@ def test_plugins_list_reports_each_external_servers_health(
     shown = capsys.readouterr().out
     assert "server: healthy (spec server; hooks: tool_pre_invoke)" in shown
     assert "server: unhealthy: upstream server 'plugin-Ghost' failed to start" in shown
+
+
+async def test_a_plugin_server_over_http_and_sse(tmp_path: Path) -> None:
+    port = free_port()
+    script = str(ROOT / "tests" / "fixtures" / "spec_plugin_server.py")
+    process = subprocess.Popen(
+        [sys.executable, script, "--sse", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        entry = {
+            "name": "Guard",
+            "kind": "external",
+            "mcp": {"proto": "sse", "url": f"http://127.0.0.1:{port}/sse"},
+        }
+        manager = manager_for(tmp_path, [entry])
+        for _ in range(100):  # the server takes a moment to listen
+            try:
+                await manager.initialize()
+                break
+            except PluginConfigError:
+                await asyncio.sleep(0.2)
+        else:
+            pytest.fail("the SSE plugin server did not start")
+        try:
+            result, echo = await tool_call(manager, "forbidden fruit")
+            assert result["content"][0]["text"] == "Blocked by plugin Guard: SPEC_FORBIDDEN: forbidden word"
+            result, echo = await tool_call(manager, "fine")
+            assert not result["isError"] and len(echo.asked) == 1
+        finally:
+            await manager.shutdown()
+    finally:
+        process.terminate()
+        process.wait(10)
