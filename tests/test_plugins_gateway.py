@@ -81,8 +81,8 @@ async def test_a_tool_call_is_blocked_changed_and_redacted_by_plugins(gateway: R
         untouched = await client.call_tool("files__add", {"a": 2, "b": 3})
         assert text_of(untouched) == "5"  # shout's condition names echo only
     log = gateway.log()
-    assert "plugin deny blocked tool_pre_invoke: [SECRET_DETECTED]" in log
-    assert "plugin redact changed the payload of tool_post_invoke" in log
+    assert "plugin deny blocked tool_pre_invoke of tool files__echo: [SECRET_DETECTED]" in log
+    assert "plugin redact changed the payload of tool_post_invoke of tool files__echo" in log
     assert SECRET not in log and "bob@example.com" not in log
 
 

@@ -136,6 +136,12 @@ class Contexts:
             )
         return self._global
 
+    @property
+    def call(self) -> str:
+        """The call, as logs name it: what it is about (never its arguments)."""
+        target = self._target
+        return f"{target.kind} {target.names[-1]}" if target.kind and target.names else "a list"
+
     def of(self, plugin: LoadedPlugin) -> PluginContext:
         context = self._by_plugin.get(plugin.name)
         if context is None:
@@ -182,7 +188,7 @@ class PluginExecutor:
             return outcome
         if len(chosen) == 1 and not chosen[0].behaviour.background:  # the common case, no bands
             only = chosen[0]
-            self._apply(hook, only, await self._call(hook, only, outcome, contexts), outcome)
+            self._apply(hook, only, await self._call(hook, only, outcome, contexts), outcome, contexts)
             return outcome
         background = [p for p in chosen if p.behaviour.background]
         for band in _bands([p for p in chosen if not p.behaviour.background]):
@@ -205,7 +211,7 @@ class PluginExecutor:
     ) -> bool:
         for plugin in band:
             result = await self._call(hook, plugin, outcome, contexts)
-            if self._apply(hook, plugin, result, outcome):
+            if self._apply(hook, plugin, result, outcome, contexts):
                 return True
         return False
 
@@ -214,7 +220,8 @@ class PluginExecutor:
     ) -> bool:
         results = await asyncio.gather(*(self._call(hook, plugin, outcome, contexts) for plugin in band))
         return any(
-            self._apply(hook, plugin, result, outcome) for plugin, result in zip(band, results, strict=True)
+            self._apply(hook, plugin, result, outcome, contexts)
+            for plugin, result in zip(band, results, strict=True)
         )
 
     async def _call(
@@ -228,7 +235,7 @@ class PluginExecutor:
                 _check_size(plugin, outcome)
             return await self._invoke(hook, plugin, payload, contexts)
         except PluginFailed as failure:
-            return self._failed(hook, plugin, str(failure))
+            return self._failed(hook, plugin, str(failure), contexts.call)
 
     async def _invoke(
         self, hook: str, plugin: LoadedPlugin, payload: BaseModel, contexts: Contexts
@@ -253,7 +260,9 @@ class PluginExecutor:
         watchdog.end(token)
         return _as_result(result, payload)
 
-    def _failed(self, hook: str, plugin: LoadedPlugin, reason: str) -> PluginResult[Any] | None:
+    def _failed(
+        self, hook: str, plugin: LoadedPlugin, reason: str, call: str = ""
+    ) -> PluginResult[Any] | None:
         policy = plugin.config.error_policy
         if self.settings.fail_on_plugin_error or policy is None:
             policy = (
@@ -261,7 +270,7 @@ class PluginExecutor:
                 if (self.settings.fail_on_plugin_error or plugin.behaviour.blocks)
                 else OnError.IGNORE
             )
-        log.warning("plugin %s %s in %s (on_error: %s)", plugin.name, reason, hook, policy.value)
+        log.warning("plugin %s %s in %s of %s (on_error: %s)", plugin.name, reason, hook, call, policy.value)
         if policy is OnError.DISABLE:
             plugin.disabled = True
             log.warning("plugin %s is disabled until the gateway restarts", plugin.name)
@@ -275,7 +284,12 @@ class PluginExecutor:
         return PluginResult(continue_processing=False, violation=violation)
 
     def _apply(
-        self, hook: str, plugin: LoadedPlugin, result: PluginResult[Any] | None, outcome: Outcome
+        self,
+        hook: str,
+        plugin: LoadedPlugin,
+        result: PluginResult[Any] | None,
+        outcome: Outcome,
+        contexts: Contexts | None = None,
     ) -> bool:
         """Fold one plugin's result into ``outcome``; True when the call stops here."""
         if result is None:
@@ -290,21 +304,27 @@ class PluginExecutor:
             violation.plugin_name = plugin.name
             if behaviour.blocks:
                 log.warning(
-                    "plugin %s blocked %s: [%s] %s", plugin.name, hook, violation.code, violation.reason
+                    "plugin %s blocked %s of %s: [%s] %s",
+                    plugin.name,
+                    hook,
+                    _call_of(contexts),
+                    violation.code,
+                    violation.reason,
                 )
                 outcome.violation = violation
                 return True
             log.info(
-                "plugin %s would block %s ([%s] %s); its mode does not block",
+                "plugin %s would block %s of %s ([%s] %s); its mode does not block",
                 plugin.name,
                 hook,
+                _call_of(contexts),
                 violation.code,
                 violation.reason,
             )
         if behaviour.modifies and result.modified_payload is not None:
             outcome.payload = result.modified_payload
             outcome.modified = True
-            log.info("plugin %s changed the payload of %s", plugin.name, hook)
+            log.info("plugin %s changed the payload of %s of %s", plugin.name, hook, _call_of(contexts))
         return False
 
     def _in_background(self, hook: str, plugin: LoadedPlugin, payload: BaseModel, contexts: Contexts) -> None:
@@ -312,7 +332,7 @@ class PluginExecutor:
             try:
                 await self._invoke(hook, plugin, payload, contexts)
             except PluginFailed as failure:
-                self._failed(hook, plugin, str(failure))
+                self._failed(hook, plugin, str(failure), contexts.call)
 
         task = asyncio.create_task(run(), name=f"plugin:{plugin.name}:{hook}")
         self._background.add(task)
@@ -329,6 +349,10 @@ class PluginExecutor:
                 await close()
             except Exception:  # boundary: one plugin's cleanup must not stop the others'
                 log.exception("plugin %s failed to shut down", plugin.name)
+
+
+def _call_of(contexts: Contexts | None) -> str:
+    return contexts.call if contexts is not None else "a call"
 
 
 def _where_raised(exc: BaseException) -> str:
