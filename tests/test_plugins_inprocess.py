@@ -485,3 +485,34 @@ async def test_sampling_requests_are_checked_on_the_way_out_and_their_answers_on
     assert (
         refused["error"]["message"] == "refused by plugin guard: NO_SECRET_SAMPLING: no secrets to the model"
     )
+
+
+async def test_an_elicitation_can_be_refused_before_the_client_sees_it(tmp_path: Path) -> None:
+    manager = PluginManager.from_file(
+        write(tmp_path, plugins(entry("quiet", "NoElicitation", ["elicitation_pre_create"])))
+    )
+
+    async def eliciting(scope: MCPScope, receive: Receive, send: Send) -> None:
+        question = {"message": "Your name?", "requestedSchema": {"type": "object", "properties": {}}}
+        await send(
+            {
+                "type": SERVER_REQUEST,
+                "message": {"jsonrpc": "2.0", "id": "e1", "method": "elicitation/create", "params": question},
+            }
+        )
+        event = await receive()
+        await send(
+            {
+                "type": RESPONSE,
+                "message": result_message(
+                    scope["id"], {"content": [{"type": "text", "text": json.dumps(event["message"])}]}
+                ),
+            }
+        )
+
+    events = await call(
+        Plugins(eliciting, manager.executor, resolver), make_test_scope("tools/call", {"name": "files__ask"})
+    )
+    assert not [e for e in events if e["type"] == SERVER_REQUEST]
+    refused = json.loads(answer(events)["result"]["content"][0]["text"])
+    assert refused["error"]["message"] == "refused by plugin quiet: NO_ELICITATION: no questions to users"
