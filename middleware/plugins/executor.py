@@ -19,9 +19,7 @@ makes every failure fail.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import os
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,15 +30,13 @@ from pydantic import BaseModel, ValidationError
 
 from middleware.plugins.base import HookMethod, find_hook, takes_extensions
 from middleware.plugins.conditions import Target, matches
+from middleware.plugins.contexts import Contexts
 from middleware.plugins.models import (
-    GlobalContext,
     OnError,
     PluginConfig,
-    PluginContext,
     PluginResult,
     PluginSettings,
     PluginViolation,
-    built,
 )
 from middleware.plugins.watchdog import Watchdog
 from middleware.protocol.measure import measured
@@ -48,9 +44,7 @@ from middleware.protocol.measure import measured
 log = logging.getLogger("portcullis.plugins")
 
 DEFAULT_PRIORITY = 100
-_REQUEST_IDS = itertools.count(1)
-_BOOT = os.urandom(4).hex()
-"""Request ids for plugin contexts: unique in this process, and across restarts."""
+
 MEASURED_UP_TO = 1 << 30
 """A payload is measured at most this far (the walk stops there: it is over any sane limit)."""
 
@@ -108,46 +102,6 @@ class Outcome:
 
 class PluginFailed(Exception):
     """A plugin raised, hung or answered garbage (the reason, never the payload)."""
-
-
-class Contexts:
-    """The plugin contexts of one call: each plugin's own, kept from pre hook to post hook, and
-    the global context they share (built when the first plugin runs: most calls need none)."""
-
-    def __init__(self, target: Target) -> None:
-        self._target = target
-        self._global: GlobalContext | None = None
-        self._by_plugin: dict[str, PluginContext] = {}
-
-    @property
-    def global_context(self) -> GlobalContext:
-        if self._global is None:
-            target = self._target
-            # Built by us from valid parts: constructed without validating (a hot path).
-            self._global = built(
-                GlobalContext,
-                request_id=f"{_BOOT}-{next(_REQUEST_IDS)}",
-                user=target.user,
-                tenant_id=target.tenant,
-                server_id=target.server,
-                content_type=target.content_type,
-                state={},
-                metadata={},
-            )
-        return self._global
-
-    @property
-    def call(self) -> str:
-        """The call, as logs name it: what it is about (never its arguments)."""
-        target = self._target
-        return f"{target.kind} {target.names[-1]}" if target.kind and target.names else "a list"
-
-    def of(self, plugin: LoadedPlugin) -> PluginContext:
-        context = self._by_plugin.get(plugin.name)
-        if context is None:
-            context = built(PluginContext, state={}, global_context=self.global_context, metadata={})
-            self._by_plugin[plugin.name] = context
-        return context
 
 
 class PluginExecutor:

@@ -21,7 +21,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from middleware.plugins.conditions import Target
-from middleware.plugins.executor import Contexts, Outcome, PluginExecutor
+from middleware.plugins.contexts import Contexts
+from middleware.plugins.executor import Outcome, PluginExecutor
 from middleware.plugins.models import (
     HookType,
     ListPayload,

@@ -15,7 +15,8 @@ import collections
 from typing import Any, Final
 
 from middleware.plugins.conditions import Target
-from middleware.plugins.executor import Contexts, PluginExecutor
+from middleware.plugins.contexts import Contexts
+from middleware.plugins.executor import PluginExecutor
 from middleware.plugins.models import PluginViolation, ServerRequestPayload, ServerResponsePayload, built
 from middleware.protocol import (
     CLIENT_RESPONSE,
