@@ -12,24 +12,13 @@ import pytest
 import yaml
 
 from middleware.plugins import PluginConfigError, PluginManager, Plugins
-from middleware.protocol import RESPONSE, MCPScope, Receive, Send, result_message
 from middleware.protocol.testing import call, make_test_scope
+from tests.plugin_support import Echo
 from tests.support import RunningGateway, default_settings, fixture_server, running_gateway, text_of
 
 SECRETS = "cpex_secrets_detection.secrets_detection.SecretsDetectionPlugin"
 PII = "cpex_pii_filter.pii_filter.PIIFilterPlugin"
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
-
-
-class Echo:
-    def __init__(self) -> None:
-        self.asked: list[dict[str, Any]] = []
-
-    async def __call__(self, scope: MCPScope, receive: Receive, send: Send) -> None:
-        self.asked.append(scope["params"])
-        text = str((scope["params"].get("arguments") or {}).get("text"))
-        result = {"content": [{"type": "text", "text": text}], "isError": False}
-        await send({"type": RESPONSE, "message": result_message(scope["id"], result)})
 
 
 async def run(

@@ -5,7 +5,6 @@ cannot start."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -18,8 +17,8 @@ import yaml
 
 from gateway.plugin_servers import SupervisedPluginServer
 from middleware.plugins import PluginConfigError, PluginManager, Plugins
-from middleware.protocol import RESPONSE, MCPScope, Receive, Send, result_message
 from middleware.protocol.testing import call, make_test_scope
+from tests.plugin_support import Echo, initialize_when_listening
 from tests.support import ROOT, free_port
 from upstream.transports.reaper import Reaper
 
@@ -38,17 +37,6 @@ SERVER_SIDE = {
         }
     ]
 }
-
-
-class Echo:
-    def __init__(self) -> None:
-        self.asked: list[dict[str, Any]] = []
-
-    async def __call__(self, scope: MCPScope, receive: Receive, send: Send) -> None:
-        self.asked.append(scope["params"])
-        text = str((scope["params"].get("arguments") or {}).get("text"))
-        result = {"content": [{"type": "text", "text": text}], "isError": False}
-        await send({"type": RESPONSE, "message": result_message(scope["id"], result)})
 
 
 def manager_for(tmp_path: Path, entries: list[dict[str, Any]], **settings: Any) -> PluginManager:
@@ -132,14 +120,7 @@ async def test_cpex_runtime_over_http(tmp_path: Path, http_runtime: str) -> None
         "mcp": {"proto": "STREAMABLEHTTP", "url": http_runtime},
     }
     manager = manager_for(tmp_path, [entry])
-    for _ in range(100):  # the runtime takes a moment to listen
-        try:
-            await manager.initialize()
-            break
-        except PluginConfigError:
-            await asyncio.sleep(0.2)
-    else:
-        pytest.fail("the cpex runtime did not start")
+    await initialize_when_listening(manager, "the cpex runtime")
     try:
         result, _ = await tool_call(manager, f"key={AWS_KEY}")
         assert result["isError"] and "SECRETS_DETECTED" in result["content"][0]["text"]
@@ -247,14 +228,7 @@ async def test_a_plugin_server_over_http_and_sse(tmp_path: Path) -> None:
             "mcp": {"proto": "sse", "url": f"http://127.0.0.1:{port}/sse"},
         }
         manager = manager_for(tmp_path, [entry])
-        for _ in range(100):  # the server takes a moment to listen
-            try:
-                await manager.initialize()
-                break
-            except PluginConfigError:
-                await asyncio.sleep(0.2)
-        else:
-            pytest.fail("the SSE plugin server did not start")
+        await initialize_when_listening(manager, "the SSE plugin server")
         try:
             result, echo = await tool_call(manager, "forbidden fruit")
             assert result["content"][0]["text"] == "Blocked by plugin Guard: SPEC_FORBIDDEN: forbidden word"

@@ -20,7 +20,15 @@ from middleware.plugins import PluginContext, ToolPostInvokePayload
 from middleware.plugins.models import GlobalContext
 from middleware.providers import GuardrailRequest, GuardrailResponse, ProviderError, construct
 from middleware.providers.guardrails import GuardrailPlugin
-from tests.support import ACCEPT_BOTH, ALICE_KEY, default_settings, fixture_server, free_port, running_gateway
+from tests.plugin_support import local_service
+from tests.support import (
+    ACCEPT_BOTH,
+    ALICE_KEY,
+    INITIALIZE,
+    default_settings,
+    fixture_server,
+    running_gateway,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -111,14 +119,8 @@ async def fakes() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_post("/auth/validate", validate)
     app.router.add_post("/v1/moderations", moderations)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with local_service(app) as url:
+        yield url
 
 
 async def test_the_seeds_example_providers_run_in_the_gateway(tmp_path: Path) -> None:
@@ -149,7 +151,7 @@ async def test_the_seeds_example_providers_run_in_the_gateway(tmp_path: Path) ->
 
                 async def echo(text: str, **headers: str) -> tuple[int, Any]:
                     session = await http.post(
-                        gateway.url, headers={"accept": ACCEPT_BOTH, **headers}, json=INIT
+                        gateway.url, headers={"accept": ACCEPT_BOTH, **headers}, json=INITIALIZE
                     )
                     if session.status_code != 200:
                         return session.status_code, session.json()
@@ -196,33 +198,3 @@ async def test_the_seeds_example_providers_run_in_the_gateway(tmp_path: Path) ->
     assert "principal=carol" in log and "principal=dave" in log
     assert " - portcullis.access - INFO - " in log  # the telemetry provider's own logger got the records
     assert "enkrypt-key-1" not in log and token not in log
-
-
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "enkrypt-client", "version": "1"},
-    },
-}
-
-
-def test_check_names_a_provider_that_would_not_load(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from tests.support import ROOT, to_toml
-
-    plugins = {"auth": {"provider": f"{EXAMPLES}.custom_api_key:MyAuthProvider", "config": {"timeout": 3}}}
-    settings = tmp_path / "settings.toml"
-    settings.write_text(to_toml(default_settings({}, plugins=plugins)))
-    checked = subprocess.run(
-        [sys.executable, "-m", "gateway", "check", "--settings", str(settings)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert checked.returncode == 2
-    expected = f"plugins.auth[0]: {EXAMPLES}.custom_api_key:MyAuthProvider needs config keys api_endpoint"
-    assert expected in checked.stderr

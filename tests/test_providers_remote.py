@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from middleware.providers import GuardrailRequest, construct
-from tests.support import free_port
+from tests.plugin_support import local_service
 
 REMOTE = "middleware.providers.remote"
 SECRET = "webhook-secret"
@@ -64,14 +64,8 @@ async def services() -> AsyncIterator[str]:
     app.router.add_post("/guardrails/detect", detect)
     app.router.add_post("/hook", webhook)
     app.router.add_post("/slow/moderations", hang)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with local_service(app) as url:
+        yield url
 
 
 async def verdict(provider: str, config: dict[str, Any], content: str, *, tool_args: Any = None) -> Any:
