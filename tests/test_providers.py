@@ -198,3 +198,21 @@ async def test_the_seeds_example_providers_run_in_the_gateway(tmp_path: Path) ->
     assert "principal=carol" in log and "principal=dave" in log
     assert " - portcullis.access - INFO - " in log  # the telemetry provider's own logger got the records
     assert "enkrypt-key-1" not in log and token not in log
+
+
+def test_check_names_a_provider_that_would_not_load(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.support import ROOT, to_toml
+
+    plugins = {"auth": {"provider": f"{EXAMPLES}.custom_api_key:MyAuthProvider", "config": {"timeout": 3}}}
+    settings = tmp_path / "settings.toml"
+    settings.write_text(to_toml(default_settings({}, plugins=plugins)))
+    checked = subprocess.run(
+        [sys.executable, "-m", "gateway", "check", "--settings", str(settings)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 2
+    expected = f"plugins.auth[0]: {EXAMPLES}.custom_api_key:MyAuthProvider needs config keys api_endpoint"
+    assert expected in checked.stderr
