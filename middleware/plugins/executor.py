@@ -89,15 +89,9 @@ class Outcome:
     payload: Any
     modified: bool = False
     violation: PluginViolation | None = None
-    metadata: dict[str, Any] | None = None
-    """What the plugins reported, merged (None until one reports something)."""
     size: int = 0
     size_of: Any = None
     """The payload ``size`` was measured for (measured again once a plugin replaces it)."""
-
-    @property
-    def blocked(self) -> bool:
-        return self.violation is not None
 
 
 class PluginFailed(Exception):
@@ -214,9 +208,7 @@ class PluginExecutor:
         watchdog.end(token)
         return _as_result(result, payload)
 
-    def _failed(
-        self, hook: str, plugin: LoadedPlugin, reason: str, call: str = ""
-    ) -> PluginResult[Any] | None:
+    def _failed(self, hook: str, plugin: LoadedPlugin, reason: str, call: str) -> PluginResult[Any] | None:
         policy = plugin.config.error_policy
         if self.settings.fail_on_plugin_error or policy is None:
             policy = (
@@ -243,14 +235,12 @@ class PluginExecutor:
         plugin: LoadedPlugin,
         result: PluginResult[Any] | None,
         outcome: Outcome,
-        contexts: Contexts | None = None,
+        contexts: Contexts,
     ) -> bool:
         """Fold one plugin's result into ``outcome``; True when the call stops here."""
         if result is None:
             return False
         behaviour = plugin.behaviour
-        if result.metadata:
-            outcome.metadata = {**(outcome.metadata or {}), **result.metadata}
         if not result.continue_processing:
             violation = result.violation or PluginViolation(
                 reason="blocked", description="blocked by a plugin", code="BLOCKED"
@@ -261,7 +251,7 @@ class PluginExecutor:
                     "plugin %s blocked %s of %s: [%s] %s",
                     plugin.name,
                     hook,
-                    _call_of(contexts),
+                    contexts.call,
                     violation.code,
                     violation.reason,
                 )
@@ -271,14 +261,14 @@ class PluginExecutor:
                 "plugin %s would block %s of %s ([%s] %s); its mode does not block",
                 plugin.name,
                 hook,
-                _call_of(contexts),
+                contexts.call,
                 violation.code,
                 violation.reason,
             )
         if behaviour.modifies and result.modified_payload is not None:
             outcome.payload = result.modified_payload
             outcome.modified = True
-            log.info("plugin %s changed the payload of %s of %s", plugin.name, hook, _call_of(contexts))
+            log.info("plugin %s changed the payload of %s of %s", plugin.name, hook, contexts.call)
         return False
 
     def _in_background(self, hook: str, plugin: LoadedPlugin, payload: BaseModel, contexts: Contexts) -> None:
@@ -303,10 +293,6 @@ class PluginExecutor:
                 await close()
             except Exception:  # boundary: one plugin's cleanup must not stop the others'
                 log.exception("plugin %s failed to shut down", plugin.name)
-
-
-def _call_of(contexts: Contexts | None) -> str:
-    return contexts.call if contexts is not None else "a call"
 
 
 def _where_raised(exc: BaseException) -> str:

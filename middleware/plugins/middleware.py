@@ -110,37 +110,22 @@ class Plugins:
         if self._version != self.executor.version:
             self._index()
         handler = self._handlers.get(scope["method"]) if scope["id"] is not None else None
-        if self._asks_hooked and scope["id"] is not None:
-            await self._with_server_request_hooks(handler, scope, receive, send)
-            return
-        if handler is None:
+        asks = (
+            ServerRequestHooks(self.executor, _caller(scope), send, receive)
+            if (self._asks_hooked and scope["id"] is not None)
+            else None
+        )
+        if handler is None and asks is None:
             await self.app(scope, receive, send)
             return
-        try:
-            await handler(scope, receive, send)
+        try:  # the hooks on what the upstream asks the client, when some plugin has them
+            inner_receive, inner_send = (asks.receive, asks.send) if asks is not None else (receive, send)
+            await (handler or self.app)(scope, inner_receive, inner_send)
         except PluginRefusal as refusal:  # a pre hook blocked: the answer is the policy error
             await send(response_event(refusal.to_message(scope["id"])))
-
-    async def _with_server_request_hooks(
-        self,
-        handler: Callable[[Scope, Receive, Send], Awaitable[None]] | None,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-    ) -> None:
-        """The call, with the hooks on what its upstream asks the client in between."""
-        principal = scope["principal"]
-        target = Target(server=scope["server"], tenant=principal.project, user=principal.name)
-        hooks = ServerRequestHooks(self.executor, target, Contexts(target), send, receive)
-        try:
-            if handler is None:
-                await self.app(scope, hooks.receive, hooks.send)
-            else:
-                await handler(scope, hooks.receive, hooks.send)
-        except PluginRefusal as refusal:
-            await send(response_event(refusal.to_message(scope["id"])))
         finally:
-            hooks.close()
+            if asks is not None:
+                asks.close()
 
     # --- per method ---------------------------------------------------------------------------
 
@@ -229,9 +214,7 @@ class Plugins:
 
     async def _list(self, scope: Scope, receive: Receive, send: Send) -> None:
         hook, key = LISTS[scope["method"]]
-        target = Target(
-            server=scope["server"], tenant=scope["principal"].project, user=scope["principal"].name
-        )
+        target = _caller(scope)
         contexts = Contexts(target)
 
         async def post(result: dict[str, Any]) -> dict[str, Any] | None:
@@ -293,7 +276,7 @@ class Plugins:
         """Would ``tools_post_list`` hide this tool? Then it may not be called either."""
         if resolved is None or resolved.definition is None or not self.executor.has("tools_post_list"):
             return None
-        listed = Target(server=target.server, tenant=target.tenant, user=target.user)
+        listed = Target(server=target.server, tenant=target.tenant, user=target.user)  # a list, not a tool
         outcome = await self.executor.run(
             "tools_post_list", ListPayload(items=[resolved.definition]), listed, contexts
         )
@@ -308,6 +291,13 @@ class Plugins:
                 code="TOOL_HIDDEN",
             )
         return None
+
+
+def _caller(scope: Scope) -> Target:
+    """Who calls, and the server when the endpoint is pinned to one: the target of a list or of
+    a question an upstream asks (no tool, prompt or resource name)."""
+    principal = scope["principal"]
+    return Target(server=scope["server"], tenant=principal.project, user=principal.name)
 
 
 def _content_type(http: Any) -> str | None:

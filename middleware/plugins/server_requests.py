@@ -39,12 +39,10 @@ ALL_HOOKS: Final = frozenset(hook for pair in HOOKS.values() for hook in pair)
 class ServerRequestHooks:
     """One call's ``send`` and ``receive``, with the hooks on its server-to-client requests."""
 
-    def __init__(
-        self, executor: PluginExecutor, target: Target, contexts: Contexts, send: Send, receive: Receive
-    ):
+    def __init__(self, executor: PluginExecutor, target: Target, send: Send, receive: Receive):
         self._executor = executor
         self._target = target
-        self._contexts = contexts
+        self._contexts = Contexts(target)
         self._send = send
         self._receive = receive
         self._asked: dict[Any, str] = {}
