@@ -516,3 +516,16 @@ async def test_an_elicitation_can_be_refused_before_the_client_sees_it(tmp_path:
     assert not [e for e in events if e["type"] == SERVER_REQUEST]
     refused = json.loads(answer(events)["result"]["content"][0]["text"])
     assert refused["error"]["message"] == "refused by plugin quiet: NO_ELICITATION: no questions to users"
+
+
+def test_cpex_connection_options_we_do_not_support_are_refused_not_ignored(tmp_path: Path) -> None:
+    mcp = {"proto": "STREAMABLEHTTP", "url": "http://127.0.0.1:1/mcp", "uds": "/run/plugin.sock"}
+    tls = {"proto": "STREAMABLEHTTP", "url": "https://p/mcp", "tls": {"keyfile_password": "x"}}
+    path = write(tmp_path, yaml.safe_dump({"plugins": [
+        {"name": "a", "kind": "external", "mcp": mcp}, {"name": "b", "kind": "external", "mcp": tls}
+    ]}))  # fmt: skip
+    with pytest.raises(PluginConfigError) as refused:
+        load_config(path)
+    problems = "\n".join(refused.value.problems)
+    assert "uds (HTTP over a Unix socket) is not supported" in problems
+    assert "keyfile_password is not supported" in problems

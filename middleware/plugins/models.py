@@ -116,7 +116,9 @@ class PluginCondition(_Strict):
 
 
 class TLSConfig(_Strict):
-    """mTLS towards an external plugin server (files on disk)."""
+    """mTLS towards an external plugin server (files on disk), as for an upstream server.
+    cpex's ``keyfile_password`` and ``check_hostname: false`` are refused, not ignored: an
+    encrypted key and an unchecked hostname are not supported."""
 
     ca_bundle: str | None = None
     certfile: str | None = None
@@ -125,9 +127,21 @@ class TLSConfig(_Strict):
     verify: bool = True
     check_hostname: bool = True
 
+    @model_validator(mode="after")
+    def _supported(self) -> TLSConfig:
+        if self.keyfile_password is not None:
+            raise ValueError("keyfile_password is not supported: give `keyfile` unencrypted (PEM)")
+        if not self.check_hostname and self.verify:
+            raise ValueError(
+                "check_hostname: false is not supported: the server's name is checked when verify is on"
+            )
+        return self
+
 
 class MCPConfig(_Strict):
-    """How to reach an external plugin server: ``proto`` in any case (``STDIO``, ``stdio``...)."""
+    """How to reach an external plugin server: ``proto`` in any case (``STDIO``, ``stdio``...).
+    ``reconnect_attempts`` and ``reconnect_delay`` are accepted for cpex's files; the server is
+    supervised like an upstream (restart with backoff) instead. ``uds`` is refused."""
 
     proto: str
     url: str | None = None
@@ -154,11 +168,15 @@ class MCPConfig(_Strict):
             raise ValueError("a STDIO plugin server needs `script` (a path) or `cmd` (a list)")
         if self.proto != "STDIO" and not self.url:
             raise ValueError(f"a {self.proto} plugin server needs `url`")
+        if self.uds is not None:
+            raise ValueError("uds (HTTP over a Unix socket) is not supported: give the server a `url`")
         return self
 
 
 class PluginConfig(_Strict):
-    """One entry of ``plugins:``: the spec's fields, and those ``cpex`` added."""
+    """One entry of ``plugins:``: the spec's fields, and those ``cpex`` added. ``namespace``,
+    ``applied_to`` and ``capabilities`` are accepted and shown, not acted on: hooks get no
+    ``extensions`` here (the argument is None), so there is nothing for capabilities to filter."""
 
     name: str
     kind: str
