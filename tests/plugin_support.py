@@ -4,16 +4,12 @@ moment to listen."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from middleware.plugins import PluginConfigError, PluginManager
 from middleware.protocol import RESPONSE, MCPScope, Receive, Send, result_message
-from tests.support import free_port
 
 
 class Echo:
@@ -39,16 +35,3 @@ async def initialize_when_listening(manager: PluginManager, what: str, attempts:
         except PluginConfigError:
             await asyncio.sleep(0.2)
     pytest.fail(f"{what} did not start")
-
-
-@contextlib.asynccontextmanager
-async def local_service(app: web.Application) -> AsyncIterator[str]:
-    """A fake of a remote service, on 127.0.0.1 in this event loop; yields its base URL."""
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()

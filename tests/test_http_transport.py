@@ -14,7 +14,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tests.support import INITIALIZE, free_port
+from tests.support import INITIALIZE, free_port, serving
 from upstream.session.connection import UpstreamConnection
 from upstream.session.handshake import initialize
 from upstream.transports.base import Received, Transport, TransportClosed
@@ -161,18 +161,6 @@ def make_app(script: Script) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/mcp", mcp)
     return app
-
-
-@contextlib.asynccontextmanager
-async def serving(app: web.Application) -> AsyncIterator[int]:
-    runner = web.AppRunner(app, shutdown_timeout=0.2)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield port
-    finally:
-        await runner.cleanup()
 
 
 @contextlib.asynccontextmanager

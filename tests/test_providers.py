@@ -18,9 +18,8 @@ from aiohttp import web
 
 from middleware.plugins import PluginContext, ToolPostInvokePayload
 from middleware.plugins.models import GlobalContext
-from middleware.providers import GuardrailRequest, GuardrailResponse, ProviderError, construct
+from middleware.providers import GuardrailResponse, ProviderError, construct
 from middleware.providers.guardrails import GuardrailPlugin
-from tests.plugin_support import local_service
 from tests.support import (
     ACCEPT_BOTH,
     ALICE_KEY,
@@ -28,6 +27,7 @@ from tests.support import (
     default_settings,
     fixture_server,
     running_gateway,
+    serving,
 )
 
 pytestmark = pytest.mark.timeout(90)
@@ -85,7 +85,6 @@ async def test_output_guardrails_are_called_either_way() -> None:
     assert gateway_style.hooks == ["tool_post_invoke", "prompt_post_fetch", "resource_post_fetch"]
     verdict = await gateway_style.tool_post_invoke(ToolPostInvokePayload(name="t", result=result), context)
     assert not verdict.continue_processing
-    assert GuardrailRequest(content="x").tool_name is None
 
 
 @contextlib.asynccontextmanager
@@ -119,8 +118,8 @@ async def fakes() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_post("/auth/validate", validate)
     app.router.add_post("/v1/moderations", moderations)
-    async with local_service(app) as url:
-        yield url
+    async with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 async def test_the_seeds_example_providers_run_in_the_gateway(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from middleware.providers import GuardrailRequest, construct
-from tests.plugin_support import local_service
+from tests.support import serving
 
 REMOTE = "middleware.providers.remote"
 SECRET = "webhook-secret"
@@ -64,8 +64,8 @@ async def services() -> AsyncIterator[str]:
     app.router.add_post("/guardrails/detect", detect)
     app.router.add_post("/hook", webhook)
     app.router.add_post("/slow/moderations", hang)
-    async with local_service(app) as url:
-        yield url
+    async with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 async def verdict(provider: str, config: dict[str, Any], content: str, *, tool_args: Any = None) -> Any:
