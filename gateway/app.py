@@ -32,6 +32,7 @@ from gateway.front.request_state import RequestStates
 from gateway.front.sessions import EndReason, LiveSessions, SessionEnds, SessionStore
 from gateway.front.shutdown import InFlight
 from gateway.front.unsolicited import LIST_CHANGED, SessionChannel, Unsolicited
+from gateway.guardrails import with_builtin_guardrails
 from gateway.parts import build_mcp_stack, eager_start_failure, load_plugins, server_specs, with_plugins
 from gateway.providers import auth_fallback, start_telemetry, with_guardrails
 from gateway.settings import Settings
@@ -63,7 +64,9 @@ class Gateway:
         self.settings = settings
         self.key_hashes = key_hashes
         self.reaper = Reaper()
-        self.plugins = with_guardrails(settings, load_plugins(settings, self.reaper))
+        self.plugins = with_builtin_guardrails(
+            settings, with_guardrails(settings, load_plugins(settings, self.reaper))
+        )
         self.live = LiveSessions()
         self.ends = SessionEnds()
         self.store: SessionStore = InMemorySessionStore(

@@ -255,9 +255,10 @@ def parser() -> argparse.ArgumentParser:
     make_key = commands.add_parser("keygen", help="make an API key and the hash to configure")
     make_key.add_argument("--principal", default="client", help="who the key identifies")
     make_key.set_defaults(handler=keygen)
-    from gateway.plugins_cli import add_commands
+    from gateway import pins_cli, plugins_cli
 
-    add_commands(commands)
+    plugins_cli.add_commands(commands)
+    pins_cli.add_commands(commands)
     return root
 
 

@@ -64,6 +64,9 @@ def _resolve_relative_cwds(settings: Settings, base: Path) -> None:
     plugins = settings.plugins.config
     if plugins is not None and not Path(plugins).is_absolute():
         settings.plugins.config = str((base / plugins).resolve())
+    store = settings.guardrails.store
+    if store != "memory" and "://" not in store and not Path(store).is_absolute():
+        settings.guardrails.store = str((base / store).resolve())
     for server in settings.servers.values():
         if server.cwd is not None and not Path(server.cwd).is_absolute():
             server.cwd = str((base / server.cwd).resolve())

@@ -13,6 +13,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.settings.guardrails import GuardrailsSettings
 from gateway.settings.http import AuthSettings, HttpSettings, RoutingSettings, SessionSettings
 from gateway.settings.servers import SERVER_NAME, ServerSettings
 from gateway.settings.stack import DEFAULT_MIDDLEWARE, LoggingSettings, MiddlewareSettings, PluginsSettings
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     middleware: list[MiddlewareSettings] = DEFAULT_MIDDLEWARE
     plugins: PluginsSettings = PluginsSettings()
+    guardrails: GuardrailsSettings = GuardrailsSettings()
     servers: dict[str, ServerSettings] = {}
 
     @classmethod

@@ -16,8 +16,9 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from middleware.plugins.models import PluginCondition
 
@@ -34,6 +35,9 @@ class Target:
     names: tuple[str, ...] = ()
     """The names it goes by: as the upstream knows it, as the client called it."""
     content_type: str | None = None
+    definition: dict[str, Any] | None = field(default=None, compare=False)
+    """The called tool's definition as listed, when known (plugins read it from the global
+    context's ``metadata["definition"]``)."""
 
 
 def matches(conditions: Sequence[PluginCondition], target: Target) -> bool:

@@ -40,7 +40,7 @@ class Contexts:
                 server_id=target.server,
                 content_type=target.content_type,
                 state={},
-                metadata={},
+                metadata={} if target.definition is None else {"definition": target.definition},
             )
         return self._global
 

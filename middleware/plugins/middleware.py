@@ -15,7 +15,7 @@ description and details go to the log, not to the client.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -74,6 +74,9 @@ LISTS = {
     "resources/templates/list": (HookType.RESOURCE_TEMPLATES_POST_LIST.value, "resourceTemplates"),
 }
 
+OWNED = {"tools/list": "tool", "prompts/list": "prompt", "resources/list": "resource"}
+"""List methods whose items the router can name an owner for."""
+
 
 class Plugins:
     """Run the configured plugins' hooks around the calls that have them."""
@@ -85,6 +88,7 @@ class Plugins:
         self._version = -1
         self._handlers: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {}
         self._lists_hide = False
+        self._wants_owners = False
         self._asks_hooked = False
         self._index()
 
@@ -103,6 +107,7 @@ class Plugins:
                 handlers[method] = self._list
         self._handlers = handlers
         self._lists_hide = executor.has("tools_post_list")
+        self._wants_owners = any(getattr(p.instance, "wants_owners", False) for p in executor.plugins)
         self._asks_hooked = any(executor.has(hook) for hook in SERVER_REQUEST_HOOKS)
         self._version = executor.version
 
@@ -133,6 +138,8 @@ class Plugins:
         params = scope["params"]
         name = str(params.get("name", ""))
         target, resolved = await self._target(scope, "tool", name)
+        if resolved is not None and resolved.definition is not None:
+            target = replace(target, definition=resolved.definition)
         contexts = Contexts(target)
         hidden = await self._hidden_by_list(resolved, target, contexts) if self._lists_hide else None
         if hidden is not None:
@@ -221,7 +228,9 @@ class Plugins:
             items = result.get(key)
             if not isinstance(items, list):
                 return None
-            after = await self.executor.run(hook, ListPayload(items=items), target, contexts)
+            owners = await self._owners(scope, items) if self._wants_owners else None
+            payload = built(ListPayload, items=items, owners=owners, hidden={})
+            after = await self.executor.run(hook, payload, target, contexts)
             _refuse_if_blocked(after, scope["method"])
             return {**result, key: after.payload.items} if after.modified else None
 
@@ -277,20 +286,38 @@ class Plugins:
         if resolved is None or resolved.definition is None or not self.executor.has("tools_post_list"):
             return None
         listed = Target(server=target.server, tenant=target.tenant, user=target.user)  # a list, not a tool
-        outcome = await self.executor.run(
-            "tools_post_list", ListPayload(items=[resolved.definition]), listed, contexts
+        payload = built(
+            ListPayload,
+            items=[resolved.definition],
+            owners=[(resolved.server, resolved.name)],
+            hidden={},
         )
+        outcome = await self.executor.run("tools_post_list", payload, listed, contexts)
         if outcome.violation is not None:
             return outcome.violation
-        if outcome.modified and not any(
-            item.get("name") == resolved.definition.get("name") for item in outcome.payload.items
-        ):
+        name = resolved.definition.get("name")
+        if outcome.modified and not any(item.get("name") == name for item in outcome.payload.items):
+            why = outcome.payload.hidden.get(str(name))
             return PluginViolation(
-                reason="tool hidden by policy",
+                reason=why or "tool hidden by policy",
                 description="a list plugin hides this tool",
-                code="TOOL_HIDDEN",
+                code="TOOL_QUARANTINED" if why else "TOOL_HIDDEN",
             )
         return None
+
+    async def _owners(self, scope: Scope, items: list[dict[str, Any]]) -> list[tuple[str, str] | None]:
+        """Item by item, the upstream server and its name there (for plugins that ask)."""
+        pinned = scope["server"]
+        kind = OWNED.get(scope["method"])
+        owners: list[tuple[str, str] | None] = []
+        for item in items:
+            key = str(item.get("uri" if kind == "resource" else "name") or item.get("uriTemplate"))
+            if pinned is not None:
+                owners.append((pinned, key))
+                continue
+            found = await self.resolve(scope, kind, key) if self.resolve is not None and kind else None
+            owners.append((found.server, found.name) if found is not None else None)
+        return owners
 
 
 def _caller(scope: Scope) -> Target:

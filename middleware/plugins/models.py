@@ -369,9 +369,15 @@ class ServerResponsePayload(PluginPayload):
 
 
 class ListPayload(PluginPayload):
-    """Our list hooks: the definitions one page of ``tools/list`` (etc.) will show."""
+    """Our list hooks: the definitions one page of ``tools/list`` (etc.) will show.
+
+    ``owners`` (when a plugin declares ``wants_owners``) gives, item by item, the upstream server
+    and the name there; a plugin that hides an item may say why in ``hidden`` (name -> reason),
+    which is what a caller of that hidden tool is told."""
 
     items: list[dict[str, Any]]
+    owners: list[tuple[str, str] | None] | None = None
+    hidden: dict[str, str] = Field(default_factory=dict)
 
 
 ToolPreInvokeResult = PluginResult[ToolPreInvokePayload]

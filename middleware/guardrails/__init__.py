@@ -1,0 +1,1 @@
+"""Built-in guardrails: offline detectors and the native plugins that apply them."""

@@ -1,0 +1,121 @@
+"""What an attacker wants and how it insists: the target and context signals of tool poisoning.
+
+Targets (credential files, secrets, the conversation) and context (addressed to the AI, pseudo-tags,
+every call, other tools and servers) never flag a description alone; they back up an intent from
+``poisoning_lexicon``. See that module for the classes, weights and gates.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from middleware.guardrails.detectors.poisoning_fragments import (
+    PRIVATE,
+    PRIVATE_GATES,
+    SECRET_OBJ_GATES,
+    SECRET_PATH,
+    SECRET_PATH_GATES,
+    SECRET_WORD,
+    Signal,
+    W,
+    signal,
+)
+
+_THIS = re.compile(r"this\b")
+
+
+def _names_this_tool(data: bytes, match: Any) -> bool:
+    """Stands for a lookahead: "when you call this tool" is about the tool itself, not another."""
+    called = match.group("object")
+    if called is not None:
+        return _THIS.match(called.decode("utf-8", "replace")) is not None
+    return match.group("subject") in (b"this", b"it")
+
+
+TARGET: tuple[Signal, ...] = (
+    signal("secret_path:exfil_param:target:2", SECRET_PATH_GATES, SECRET_PATH, "names credential files"),
+    signal(
+        "secret_word:exfil_param:target:2",
+        SECRET_OBJ_GATES + ",passphrase,seed,mnemonic,env output",
+        SECRET_WORD,
+        "names secrets",
+    ),
+    signal(
+        "private:exfil_param:target:2",
+        PRIVATE_GATES,
+        PRIVATE + r"|\buser'?s?\s+(?:e-?mail|phone|home\s+address)" + W + r"{0,80}?\bfrom\b",
+        "names conversation data or the system prompt",
+    ),
+)
+
+CONTEXT: tuple[Signal, ...] = (
+    signal(
+        "pseudo_tag:important_tag:context:2",
+        "<,[[,[",
+        r"<\s*/?\s*(?:important|system|secret|hidden|instructions?|admin|critical|sys|note|ai|assistant)\s*>"
+        r"|\[\[" + W + r"{0,30}?\b(?:instructions?|system|important|ai|assistant)\b"
+        r"|\[(?:system|admin|developer|important|instructions?)\]",
+        "wraps text in pseudo-tags such as <IMPORTANT>",
+    ),
+    signal(
+        "address_ai:hidden_instruction:context:2",
+        "ai:,ai :,ai must,ai shall,assistant,llm,agent,to the ai,for the ai,to the model,for the model",
+        r"\b(?:note|message|instructions?|reminder)\s+(?:to|for)\s+(?:the\s+)?(?:ai|assistant|model|llm|agent)\b"
+        r"|(?:^|[\s(\[{\u2014-])(?:ai|assistant|llm|agent)\s*:|\b(?:assistant|ai|llm|agent)\s+(?:must|shall"
+        r"|is\s+required)",
+        "addresses the model directly",
+    ),
+    signal(
+        "address_ai:hidden_instruction:context:2",
+        "hidden,secret,mandatory,silent,internal,precondition",
+        r"\b(?:hidden|secret|mandatory|silent|internal)\s+(?:requirements?|instructions?|steps?|rules?|tasks?"
+        r"|directives?)\b|\btool\s+precondition\b",
+        "addresses the model directly",
+    ),
+    signal(
+        "authority:hidden_instruction:context:1",
+        "policy,alert,notice,message from,note",
+        r"\b(?:required\s+by|per)\s+(?:the\s+)?(?:security|workspace|company|compliance)\s+polic|\bsecurity\s+"
+        r"(?:alert|notice|policy)\b|\bmessage\s+from\s+(?:the\s+)?(?:developer|admin|system|security)"
+        r"|\b(?:system|admin|developer)\s+(?:notice|message|note|alert)\b",
+        "claims authority",
+    ),
+    signal(
+        "important:important_tag:context:1",
+        "IMPORTANT,CRITICAL,MANDATORY,REQUIRED,ATTENTION",
+        r"\b(?:IMPORTANT|CRITICAL|MANDATORY|REQUIRED|ATTENTION)\b",
+        "shouts IMPORTANT",
+        on="cased",
+    ),
+    signal(
+        "every_call:hidden_instruction:context:1",
+        "every,each,any,whenever",
+        r"\b(?:before|after|on|with|at|during)\s+(?:every|each|any)\s+(?:call|use|invocation|request|run"
+        r"|response|reply|answer|message|event|operation)\b|\b(?:whenever|every\s+time|each\s+time)\s+this\s+tool",
+        "applies on every call",
+    ),
+    signal(
+        "tool_call:hidden_instruction:context:1",
+        "_, tool&call,use,invoke,run,execute,via,using,with,through",
+        r"\b(?:call|invoke|run|execute|use)\w*\s+(?:the\s+)?`?(?:[a-z]+_\w+|\w+\s+tool)\b"
+        r"|\b(?:via|using|with|through)\s+(?:the\s+)?`?(?:[a-z]+_\w+`?|\w+\s+tool)\b",
+        "asks the model to call another tool",
+    ),
+    signal(
+        "shadow_trigger:shadowing:context:2",
+        "when,before,after,each time,every time&use,call,invok,run,execut",
+        r"\b(?:when|whenever|each\s+time|every\s+time|before|after)\s+(?:you\s+)?(?:use|call|invoke|run|execute)"
+        r"\w*\s+(?:the\s+)?(?P<object>`?(?:[a-z]+_\w+|any\s+(?:other\s+)?tool|\w+\s+tool))"
+        r"|\bwhen(?:ever)?\s+(?:the\s+)?`?(?P<subject>\w+)`?\s+tool\s+is\s+(?:used|called|invoked|run|executed)",
+        "changes how another tool behaves",
+        veto=_names_this_tool,
+    ),
+    signal(
+        "cross_server:shadowing:context:1",
+        "server",
+        r"\b(?:from|on|of|in)\s+(?:the|any|another)\s+(?:other\s+)?\w+\s+(?:mcp\s+)?server\b|\b(?:all|any)\s+other"
+        r"\s+(?:mcp\s+)?servers?\b|\bfrom\s+any\s+other\s+server",
+        "refers to other servers",
+    ),
+)
