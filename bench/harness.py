@@ -285,6 +285,9 @@ class GatewayConfig:
     without one, limits included), so an A/B of two checkouts measures each as shipped;
     otherwise these import paths (or whole ``{"use": ..., "options": {...}}`` entries)."""
     log_level: str = "info"
+    guardrails: str | None = "off"
+    """The ``[guardrails] preset`` (None: the checkout's default). "off" by default: the
+    benchmarks measure the proxy; the guardrails' own cost is measured with a preset named."""
 
 
 def _toml(value: Any) -> str:
@@ -308,9 +311,13 @@ def _entry(use: str | Mapping[str, Any]) -> Mapping[str, Any]:
 API_KEY = "pcs_bench_" + secrets.token_urlsafe(24)
 
 
-def gateway_settings(config: GatewayConfig, servers: Mapping[str, Mapping[str, Any]]) -> str:
+def gateway_settings(
+    config: GatewayConfig, servers: Mapping[str, Mapping[str, Any]], root: Path = ROOT
+) -> str:
     stack = [] if config.stack is None else [_entry(use) for use in config.stack]
     lines = ["middleware = []"] if config.stack is not None and not stack else []
+    if config.guardrails is not None and (root / "gateway" / "guardrails.py").exists():
+        lines += ["[guardrails]", f"preset = {_toml(config.guardrails)}"]  # a checkout that has them
     lines += ["[auth]", f"enabled = {_toml(config.auth)}"]
     if config.auth:
         digest = hashlib.sha256(API_KEY.encode()).hexdigest()
@@ -338,7 +345,7 @@ def start_gateway(
     """Start ``python -m gateway serve`` from ``root`` (another checkout, to compare a change)."""
     port = free_port()
     settings = procs.dir / f"{name}.toml"
-    settings.write_text(gateway_settings(config, servers))
+    settings.write_text(gateway_settings(config, servers, root))
     argv = [PYTHON, "-m", "gateway", "serve", "--settings", str(settings), "--port", str(port)]
     env = {"PYTHONPATH": str(root)}
     return procs.start(

@@ -32,7 +32,7 @@ from gateway.front.request_state import RequestStates
 from gateway.front.sessions import EndReason, LiveSessions, SessionEnds, SessionStore
 from gateway.front.shutdown import InFlight
 from gateway.front.unsolicited import LIST_CHANGED, SessionChannel, Unsolicited
-from gateway.guardrails import with_builtin_guardrails
+from gateway.guardrails import instructions_screen, with_builtin_guardrails
 from gateway.parts import build_mcp_stack, eager_start_failure, load_plugins, server_specs, with_plugins
 from gateway.providers import auth_fallback, start_telemetry, with_guardrails
 from gateway.settings import Settings
@@ -153,7 +153,12 @@ class Gateway:
 
     def _add_endpoint(self, path: str, router: Router, pinned: str | None = None) -> None:
         self.routers[path] = router
-        own = OwnAnswers(router, server_info=self.server_info, readiness=self.readiness)
+        own = OwnAnswers(
+            router,
+            server_info=self.server_info,
+            readiness=self.readiness,
+            screen=instructions_screen(self.settings.guardrails),
+        )
         stack = build_mcp_stack(self.settings, with_plugins(own, self.plugins, router))
         keepalive = self.settings.http.sse_keepalive
         modern = ModernFront(

@@ -14,6 +14,7 @@ from gateway.settings import Settings
 from gateway.settings.guardrails import GuardrailsSettings
 from gateway.state.guardrail_stores import RedisStore, SqliteStore
 from middleware.guardrails.base import GuardrailServices
+from middleware.guardrails.poisoning_guard import InstructionsScreen
 from middleware.guardrails.presets import ACTION_KEYS, GUARDRAILS, HOOKS, PRESETS
 from middleware.guardrails.store import GuardrailStore, MemoryStore
 from middleware.guardrails.vault import Vault
@@ -92,6 +93,14 @@ def _per_server(settings: GuardrailsSettings, name: str) -> dict[str, dict[str, 
         elif isinstance(choice, dict):
             found[server] = dict(choice)
     return found
+
+
+def instructions_screen(settings: GuardrailsSettings) -> InstructionsScreen | None:
+    """The judge of upstream ``instructions``, when the poisoning guardrail runs and blocks."""
+    entry = next((e for e in guardrail_entries(settings) if e.name == "guardrail-poisoning"), None)
+    if entry is None or entry.mode.value == "audit" or (entry.config or {}).get("definitions") != "block":
+        return None
+    return InstructionsScreen()
 
 
 def with_builtin_guardrails(settings: Settings, plugins: PluginManager | None) -> PluginManager | None:

@@ -96,7 +96,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway
     ]
     (tmp / "plugins.yaml").write_text(yaml.safe_dump({"plugins": entries}))
     settings = default_settings(
-        {"files": fixture_server("files")}, plugins={"config": str(tmp / "plugins.yaml")}
+        {"files": fixture_server("files")},
+        plugins={"config": str(tmp / "plugins.yaml")},
+        guardrails={"preset": "off"},  # the cpex plugins' own detection is what is tested
     )
     with running_gateway(tmp, settings) as running:
         yield running

@@ -44,9 +44,18 @@ MODERN_CAPABILITIES: Final = {key: value for key, value in GATEWAY_CAPABILITIES.
 class OwnAnswers:
     """Answer the gateway's own methods; pass everything else to the router."""
 
-    def __init__(self, router: Router, *, server_info: dict[str, Any], readiness: Readiness | None) -> None:
+    def __init__(
+        self,
+        router: Router,
+        *,
+        server_info: dict[str, Any],
+        readiness: Readiness | None,
+        screen: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.app = router
         self._router = router
+        self._screen = screen
+        """``(server, instructions) -> keep?``: the poisoning guardrail's judgement, when it runs."""
         self._server_info = server_info
         self._readiness = readiness
         self._own: dict[str, Callable[[Scope], Awaitable[dict[str, Any]]]] = {
@@ -98,7 +107,9 @@ class OwnAnswers:
         notes = []
         for server in router.servers:
             identity = router.supervisors[server].identity
-            if identity is not None and identity.instructions:
+            if identity is None or not identity.instructions:
+                continue
+            if self._screen is None or self._screen(server, identity.instructions):
                 notes.append(
                     identity.instructions if router.pinned else f"[{server}] {identity.instructions}"
                 )

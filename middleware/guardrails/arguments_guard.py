@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from middleware.guardrails.argument_limits import shape_problem, validator_for
@@ -27,6 +28,7 @@ from middleware.guardrails.walk import strings
 from middleware.plugins import PluginContext, PluginResult
 
 _DNS_CACHE_SECONDS = 60.0
+_URI_PATH_KINDS = frozenset({"traversal", "encoded_traversal", "nul_byte", "outside_root"})
 
 
 class ArgumentGuard(BuiltinGuard):
@@ -116,14 +118,16 @@ class ArgumentGuard(BuiltinGuard):
             return PluginResult(
                 continue_processing=False, violation=self.violation(noted, "ARGUMENTS_TOO_LARGE")
             )
-        noted = await self._noted(args, context, payload.name)
+        noted = await self._noted(args, context, f"tool {payload.name}")
         blocked = [n for n in noted if n.action is Action.BLOCK]
         if blocked:
             code = "INVALID_ARGUMENTS" if blocked[0].finding.detector == "schema" else "DANGEROUS_ARGUMENT"
             return PluginResult(continue_processing=False, violation=self.violation(blocked, code))
         return PluginResult()
 
-    async def _noted(self, args: Any, context: PluginContext, tool: str) -> list[Noted]:
+    async def _noted(
+        self, args: Any, context: PluginContext, tool: str, keep: Callable[[Finding], bool] | None = None
+    ) -> list[Noted]:
         server = context.global_context.server_id
         found: list[Noted] = []
         schema_action = self.action("schema", Action.BLOCK)
@@ -134,19 +138,30 @@ class ArgumentGuard(BuiltinGuard):
             scanned, names = self._scan(args, server)
             scanned += await self._resolved_findings(names)
             found += [Noted(f, where, action) for where, f in scanned]
-        return self.note(context, found, f"tool {tool} arguments")
+        if keep is not None:
+            found = [n for n in found if keep(n.finding)]
+        return self.note(context, found, f"{tool} arguments")
 
     async def resource_pre_fetch(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
-        """A resource URI is an argument too: path traversal and SSRF apply."""
-        noted = await self._noted({"uri": payload.uri}, context, "resources/read")
-        blocked = [n for n in noted if n.action is Action.BLOCK and n.finding.detector != "schema"]
+        """A resource URI is an argument too, read as a URI: its scheme is the server's own
+        (``file://``, ``db://``...), so only traversal in it and, for an ``http(s)`` URI, the
+        addresses it targets are judged."""
+        web = payload.uri.lower().startswith(("http://", "https://"))
+
+        def judged(finding: Finding) -> bool:
+            if finding.detector == "path":
+                return finding.kind in _URI_PATH_KINDS
+            return web and finding.detector == "ssrf" and finding.kind not in ("scheme", "internal_name")
+
+        noted = await self._noted({"uri": payload.uri}, context, "resources/read", judged)
+        blocked = [n for n in noted if n.action is Action.BLOCK]
         if blocked:
             return PluginResult(continue_processing=False, violation=self.violation(blocked, "DANGEROUS_URI"))
         return PluginResult()
 
     async def prompt_pre_fetch(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
         noted = await self._noted(payload.args or {}, context, f"prompt {payload.prompt_id}")
-        blocked = [n for n in noted if n.action is Action.BLOCK and n.finding.detector != "schema"]
+        blocked = [n for n in noted if n.action is Action.BLOCK]
         if blocked:
             return PluginResult(
                 continue_processing=False, violation=self.violation(blocked, "DANGEROUS_ARGUMENT")

@@ -35,6 +35,10 @@ class Action(StrEnum):
     OFF = "off"
 
 
+PAST = {Action.BLOCK: "blocked", Action.REDACT: "redacted", Action.FLAG: "flagged", Action.OFF: "ignored"}
+"""What was done, as marks and log lines say it."""
+
+
 @dataclass
 class GuardrailServices:
     """What guardrails share, given by the composition root: the store (pins, vault), the vault,
@@ -73,7 +77,7 @@ class Noted:
             "detector": self.finding.detector,
             "kind": self.finding.kind,
             "where": self.where,
-            "action": "redacted" if self.action is Action.REDACT else str(self.action.value) + "ed",
+            "action": PAST[self.action],
         }
 
 
@@ -100,7 +104,7 @@ class BuiltinGuard(Plugin):
             log.warning(
                 "guardrail %s: %s %s %s in %s of %s (server %s, user %s): %s",
                 self.name,
-                "redacted" if item.action is Action.REDACT else f"{item.action.value}ed",
+                PAST[item.action],
                 item.finding.detector,
                 item.finding.kind,
                 item.where,

@@ -79,7 +79,7 @@ class PoisoningGuard(BuiltinGuard):
             where = f"{kind} {_name(item)!r}" + (f" of server {owner[0]!r}" if owner else "")
             noted = self.note(context, [Noted(f, where, action) for f in findings], "definitions")
             if action is Action.BLOCK:
-                payload.hidden[_name(item)] = f"{where} is quarantined: {findings[0].reason}"
+                payload.hidden[_name(item)] = f"{where} is quarantined by {self.name}: {findings[0].reason}"
             else:
                 meta = {
                     **(item.get("_meta") or {}),
@@ -105,3 +105,31 @@ class PoisoningGuard(BuiltinGuard):
         self, payload: ListPayload, context: PluginContext
     ) -> PluginResult[Any]:
         return await self._list("template", payload, context)
+
+
+class InstructionsScreen:
+    """The server's ``instructions`` (from initialize) judged like a definition: poisoned ones are
+    left out of the gateway's own ``initialize`` answer, with one log line per server and text."""
+
+    def __init__(self) -> None:
+        self._verdicts: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, server: str, instructions: str) -> bool:
+        from middleware.guardrails.base import log
+        from middleware.guardrails.detectors.poisoning import find_instructions_in_server_text
+
+        key = (server, instructions)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            findings = find_instructions_in_server_text(instructions)
+            verdict = not findings
+            if findings:
+                log.warning(
+                    "guardrail poisoning: the instructions of server %s are left out of initialize: %s",
+                    server,
+                    findings[0].reason,
+                )
+            if len(self._verdicts) > 1000:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict

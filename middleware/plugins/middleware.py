@@ -337,7 +337,8 @@ def _content_type(http: Any) -> str | None:
 
 
 def _blocked_tool(violation: PluginViolation) -> dict[str, Any]:
-    text = f"Blocked by plugin {violation.plugin_name or 'unknown'}: {violation.code}: {violation.reason}"
+    by = f"plugin {violation.plugin_name}" if violation.plugin_name else "policy"
+    text = f"Blocked by {by}: {violation.code}: {violation.reason}"
     return {"content": [{"type": "text", "text": text}], "isError": True}
 
 

@@ -115,12 +115,14 @@ def _compat_key(name: str) -> str:
 def _imitates(name: str, others: Collection[str]) -> bool:
     """Another served name looks the same (same skeleton, case-folded, also after NFKC) yet differs.
 
-    ASCII names, nearly all of them, skip the Unicode work: their skeleton is themselves.
+    ASCII names, nearly all of them, skip the Unicode work: their skeleton is themselves. An ASCII
+    name is never the imitation of a non-ASCII one: the look-alike is the spoof (and is flagged).
     """
     plain = to_skeleton(name).casefold()
     compat = _compat_key(name)
+    ascii_name = name.isascii()
     for other in others:
-        if other == name:
+        if other == name or (ascii_name and not other.isascii()):
             continue
         if other.isascii():
             if other.casefold() in (plain, compat):
