@@ -11,8 +11,12 @@ and sends every corpus item where it belongs, then counts what the gateway did:
 - ``poisoning``: as a tool definition served by an upstream (detected when the gateway's
   ``tools/list`` leaves it out or marks it).
 
-Prints precision, recall, F1 and false-positive rate per category and channel, and recall (for
-positive subtypes) or false-positive rate (for negative ones) per subtype.
+Each category is scored twice: by its own guardrail (the PII guardrail on PII items...), which is
+what the category measures, and by any guardrail at all (a benign web page that carries an
+author's e-mail is left alone by the injection guardrail but redacted by the PII one: right for
+the product, a false positive for "untouched"). Prints precision, recall, F1 and false-positive
+rate per category and channel both ways, recall (positive subtypes) or false-positive rate
+(negative ones) per subtype, and every wrong verdict with what the gateway did.
 
 Run: ``.venv/bin/python -m bench.guardrail_quality [--corpus DIR] [--preset NAME] [--json FILE]``.
 The corpus defaults to ``../shared/guardrail-corpus`` beside the repository.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -146,19 +151,44 @@ class Client:
                 return found
 
 
-def acted_on(result: dict[str, Any], original: str | None) -> str | None:
-    """What the gateway did to this answer (blocked, marked, changed), or None."""
+Verdict = tuple[frozenset[str], str]
+"""Which detectors acted on an item, and what the gateway did (for the list of wrong verdicts)."""
+OWN = {
+    "pii": {"pii"},
+    "secrets": {"secrets"},
+    "injection": {"injection"},
+    "args": {"ssrf", "path", "command", "schema", "limits"},
+    "poisoning": {"poisoning"},
+}
+"""The detectors whose verdict a category measures; any other guardrail acting is counted apart."""
+_BLOCKED_BY = re.compile(r"(\w+) \((\w+)\)")
+
+
+def acted_on(result: dict[str, Any], original: str | None) -> Verdict | None:
+    """Which detectors blocked, marked or changed this answer, and how; None when none did."""
     content = result.get("content") or [{}]
     if result.get("isError"):
-        return f"blocked: {str(content[0].get('text'))[:160]}"
+        text = str(content[0].get("text"))
+        return frozenset(d for d, _ in _BLOCKED_BY.findall(text)), f"blocked: {text[:160]}"
     findings = ((result.get("_meta") or {}).get(MARK) or {}).get("findings")
     if findings:
-        return "marked: " + ", ".join(
-            sorted({f"{f['detector']}/{f['kind']} {f['action']}" for f in findings})
-        )
+        described = ", ".join(sorted({f"{f['detector']}/{f['kind']} {f['action']}" for f in findings}))
+        return frozenset(f["detector"] for f in findings), f"marked: {described}"
     if original is not None and content[0].get("text") != original:
-        return "changed"
+        return frozenset({"?"}), "changed"
     return None
+
+
+def _count(tallies: dict[str, Tally], item: Item, channel: str, verdict: Verdict | None) -> None:
+    """Count the item for its category's own detectors, and for any guardrail at all. A positive
+    item blocked by another guardrail first (a private key in an argument that also trips the
+    argument guardrail) did not get through: it counts as stopped for its category too."""
+    stopped = verdict is not None and (
+        bool(verdict[0] & OWN[item.category]) or (item.positive and verdict[1].startswith("blocked"))
+    )
+    own = verdict if stopped else None
+    tallies[f"{item.category}/{channel}"].add(item, own[1] if own else None)
+    tallies[f"{item.category}/{channel} (any guardrail)"].add(item, verdict[1] if verdict else None)
 
 
 async def measure(
@@ -173,20 +203,19 @@ async def measure(
                 result = await client.request(
                     "tools/call", {"name": "corpus__sink", "arguments": {"value": item.text}}
                 )
-                tallies[f"{item.category}/{channel}"].add(item, acted_on(result, None))
+                _count(tallies, item, channel, acted_on(result, None))
             else:
                 result = await client.request(
                     "tools/call", {"name": "corpus__emit", "arguments": {"id": item.id}}
                 )
-                tallies[f"{item.category}/{channel}"].add(item, acted_on(result, item.text))
+                _count(tallies, item, channel, acted_on(result, item.text))
     listed = {tool["name"]: tool for tool in await client.tools()}
     for index, group in enumerate(groups):
         for item, definition in group:
             shown = listed.get(f"defs{index}__{definition['name']}")
-            verdict = (
-                "quarantined" if shown is None else "marked" if MARK in (shown.get("_meta") or {}) else None
-            )
-            tallies["poisoning/definition"].add(item, verdict)
+            acted = shown is None or MARK in (shown.get("_meta") or {})
+            verdict = (frozenset({"poisoning"}), "quarantined or marked") if acted else None
+            _count(tallies, item, "definition", verdict)
     return tallies
 
 
@@ -199,6 +228,8 @@ def report(tallies: dict[str, Tally]) -> str:
         lines.append(f"| {name} | {figures} | {total} |")
     lines += ["", "| category / channel | subtype | detected | of | rate |", "|---|---|---|---|---|"]
     for name, tally in sorted(tallies.items()):
+        if "(any" in name:
+            continue  # the same items, judged by every guardrail: only the table above
         for subtype, (hit, count) in sorted(tally.by_subtype.items()):
             lines.append(f"| {name} | {subtype} | {hit} | {count} | {hit / count:.2f} |")
     lines += ["", "Wrong verdicts:"]

@@ -165,3 +165,8 @@ def test_dev_corpus_meets_the_targets() -> None:
     f1 = 2 * precision * recall / max(1e-9, precision + recall)
     assert f1 >= 0.95
     assert false_pos / max(1, false_pos + true_neg) <= 0.03
+
+
+def test_role_mailboxes_are_not_personal_data() -> None:
+    assert find_pii("Questions? Write to support@shop.example or security+reports@acme.io.") == []
+    assert [f.kind for f in find_pii("Reply to maria.lopez@acme.io")] == ["email"]

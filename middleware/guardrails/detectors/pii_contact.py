@@ -68,6 +68,71 @@ _FILE_EXTENSIONS = frozenset(
     )
 )
 _SERVICE_MAILBOXES = frozenset({"git", "noreply", "no-reply", "donotreply", "do-not-reply", "mailer-daemon"})
+# Role and team mailboxes name a function, not a person: not personal data (RFC 2142 and kin).
+_ROLE_MAILBOXES = frozenset(
+    [
+        "abuse",
+        "accounts",
+        "admin",
+        "administrator",
+        "alerts",
+        "billing",
+        "bot",
+        "bots",
+        "build",
+        "calendar",
+        "careers",
+        "ci",
+        "compliance",
+        "contact",
+        "deploy",
+        "dev",
+        "devops",
+        "events",
+        "feedback",
+        "finance",
+        "hello",
+        "help",
+        "helpdesk",
+        "hostmaster",
+        "hr",
+        "info",
+        "it",
+        "jobs",
+        "legal",
+        "marketing",
+        "media",
+        "news",
+        "newsletter",
+        "notifications",
+        "notify",
+        "office",
+        "ops",
+        "orders",
+        "partners",
+        "planning",
+        "postmaster",
+        "press",
+        "privacy",
+        "procurement",
+        "recruiting",
+        "releases",
+        "release",
+        "reply",
+        "root",
+        "sales",
+        "security",
+        "service",
+        "services",
+        "shop",
+        "social",
+        "support",
+        "system",
+        "team",
+        "updates",
+        "webmaster",
+    ]
+)
 
 _AT = r"(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+)"
 _DOT = r"(?:\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+dot\s+|\.)"
@@ -150,11 +215,15 @@ def _local_part_start(text: str, at: int) -> int:
 
 
 def _is_mailbox(text: str, value: str, end: int) -> bool:
-    """Skip asset names (icon@2x.png) and service endpoints (git@host:repo, noreply@)."""
+    """Skip asset names (icon@2x.png), service endpoints (git@host:repo, noreply@) and role
+    mailboxes (support@, security@, newsletter@)."""
     local, _, domain = value.rpartition("@")
     if domain.rsplit(".", 1)[-1].lower() in _FILE_EXTENSIONS:
         return False
-    return not (local.lower() in _SERVICE_MAILBOXES and (local != "git" or text[end : end + 1] == ":"))
+    mailbox = local.lower()
+    if mailbox.split("+", 1)[0] in _ROLE_MAILBOXES:
+        return False
+    return not (mailbox in _SERVICE_MAILBOXES and (local != "git" or text[end : end + 1] == ":"))
 
 
 def obfuscated_emails(text: str, begin: int, end: int) -> list[Candidate]:
