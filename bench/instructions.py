@@ -7,8 +7,10 @@ server, no load generator) under ``valgrind --tool=callgrind`` in front of the s
 upstreams; only the measured requests are counted (the counters are zeroed after the warm-up
 and dumped before shutdown). Stacks: ``default`` (the checkout's own built-in stack, limits
 included), ``empty`` (``middleware = []``: the bare proxy), ``plugins-none`` (the default stack
-and a plugin file with no plugin) and ``plugins-noop`` (one plugin that changes nothing, on
-``tool_pre_invoke`` and ``tool_post_invoke``).
+and a plugin file with no plugin), ``plugins-noop`` (one plugin that changes nothing, on
+``tool_pre_invoke`` and ``tool_post_invoke``) and ``guardrails-balanced`` (the default stack with
+the built-in guardrails' balanced preset). A checkout that has the built-in guardrails runs every
+other stack with them off, so an A/B against an older checkout compares the same proxy.
 
 Run: ``.venv/bin/python -m bench instructions BEFORE_DIR AFTER_DIR [--stack default empty]
 [--calls 1000] [--workload call]`` (needs valgrind: ``bash bench/setup.sh``). About a minute per
@@ -29,7 +31,16 @@ from pathlib import Path
 
 from bench.harness import BENCH, PYTHON, Processes, start_echo
 
-STACKS = {"default": "", "empty": "middleware = []\n", "plugins-none": "", "plugins-noop": ""}
+STACKS = {
+    "default": "",
+    "empty": "middleware = []\n",
+    "plugins-none": "",
+    "plugins-noop": "",
+    "guardrails-balanced": "",
+}
+PRESETS = {"guardrails-balanced": "balanced"}
+"""Stacks run with a guardrail preset; every other stack runs with the guardrails off (the proxy
+as it was before they existed), in a checkout that has them."""
 PLUGIN_FILES = {
     "plugins-none": "plugins: []\n",
     "plugins-noop": (
@@ -41,8 +52,10 @@ PLUGIN_FILES = {
 that changes nothing on the two tool hooks."""
 
 
-def settings_text(stack: str, upstreams: dict[str, int], work: Path) -> str:
+def settings_text(stack: str, upstreams: dict[str, int], work: Path, root: Path) -> str:
     lines = [STACKS[stack] + "[auth]", "enabled = true", "[logging]", 'level = "info"']
+    if (root / "gateway" / "guardrails.py").exists():
+        lines += ["[guardrails]", f'preset = "{PRESETS.get(stack, "off")}"', 'store = "memory"']
     if stack in PLUGIN_FILES:
         plugin_file = work / f"{stack}.yaml"
         plugin_file.write_text(PLUGIN_FILES[stack])
@@ -105,9 +118,10 @@ async def measure_all(
             upstreams[name] = start_echo(procs, name).port
         jobs = []
         for stack in stacks:
-            settings = work / f"{stack}.toml"
-            settings.write_text(settings_text(stack, upstreams, work))
-            jobs += [(root, stack, settings) for root in roots]
+            for index, root in enumerate(roots):
+                settings = work / f"{stack}-{index}.toml"
+                settings.write_text(settings_text(stack, upstreams, work, root))
+                jobs.append((root, stack, settings))
         limit = asyncio.Semaphore(2)
 
         async def one(index: int, root: Path, stack: str, settings: Path) -> None:

@@ -102,3 +102,19 @@ def test_plugin_cost_smoke_run_reports_every_configuration() -> None:
     for label in ("no plugin file", "none", "native no-op", "external no-op, stdio"):
         line = next(line for line in result.stdout.splitlines() if line.startswith(label))
         assert float(line[24:].split()[0]) > 0, line
+
+
+def test_guardrail_cost_smoke_run_reports_every_case() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.guardrails", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    rows = [line for line in result.stdout.splitlines() if " KB" in line or " MB" in line]
+    assert len(rows) == 6, result.stdout
+    for row in rows:
+        bare, guarded, added = (float(value) for value in row.split()[-3:])
+        assert guarded > bare and added > 0, row

@@ -170,3 +170,8 @@ def test_dev_corpus_meets_the_targets() -> None:
 def test_role_mailboxes_are_not_personal_data() -> None:
     assert find_pii("Questions? Write to support@shop.example or security+reports@acme.io.") == []
     assert [f.kind for f in find_pii("Reply to maria.lopez@acme.io")] == ["email"]
+
+
+def test_an_address_inside_a_url_is_nobodys() -> None:
+    assert find_pii("https://search.example/?q=169.254.169.254&type=code") == []
+    assert [f.kind for f in find_pii("Last sign-in from 203.0.113.77 (Porto)")] == ["ip_address"]

@@ -56,6 +56,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway
         )
         servers[f"h{vector}"] = {"url": f"http://127.0.0.1:{port}/mcp", "startup_timeout": 60}
     servers["silent"] = {"command": "python", "args": [str(SERVER), "--vector", "rug_pull"]}
+    asking = ROOT / "tests" / "fixtures" / "asking_server.py"
+    servers["asking"] = {"command": "python", "args": [str(asking)], "era": "legacy"}  # asks mid-call
     settings = default_settings(servers, guardrails={"store": str(tmp / "state.db")})
     try:
         with running_gateway(tmp, settings) as running:
@@ -236,3 +238,33 @@ def test_the_catalogue_covers_every_vector() -> None:
         "confusable",
     }
     assert Path(SERVER).exists()
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_what_a_server_asks_the_client_is_guarded_too(gateway: RunningGateway, mode: str) -> None:
+    """Sampling and elicitation requests are server-to-client channels: personal data in them is
+    redacted before the client's model or user sees it, and restored in the answer going back."""
+    seen: list[str] = []
+
+    async def sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        first = params.messages[0].content
+        text = first.text if isinstance(first, types.TextContent) else "?"
+        seen.append(text)
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text=f"echo of {text}"), model="m"
+        )
+
+    async def elicitation(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        seen.append(params.message)
+        return types.ElicitResult(action="accept", content={"answer": "forty-two"})
+
+    async with gateway.client(
+        mode=mode, sampling_callback=sampling, elicitation_callback=elicitation
+    ) as client:
+        sampled = await client.call_tool("asking__sample", {"prompt": f"Draft a reply to {EMAIL}"})
+        asked = await client.call_tool("asking__ask", {"question": f"Is {EMAIL} your address?"})
+    assert len(seen) == 2 and all(EMAIL not in text and "[EMAIL_" in text for text in seen)
+    assert EMAIL not in text_of(sampled) and text_of(sampled).startswith(
+        "sampled: echo of Draft a reply to [EMAIL_"
+    )
+    assert text_of(asked) == "answered: forty-two"

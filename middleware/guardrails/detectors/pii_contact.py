@@ -296,7 +296,17 @@ def _is_personal_ipv4(text: str, value: str, start: int) -> bool:
     numbers = [int(octet) for octet in octets]
     if max(numbers) > 255 or numbers[0] in _FIRST_OCTETS_NOT_PERSONAL:
         return False
+    if _inside_url(text, start):
+        return False  # a server's address in a URL, or a search term in its query: nobody's
     return not label_before(_NOT_AN_ADDRESS, text, start, 24)
+
+
+def _inside_url(text: str, start: int) -> bool:
+    """Whether the address sits inside a URL token (``scheme://`` earlier in the same word)."""
+    token_start = max(
+        text.rfind(" ", max(0, start - 512), start), text.rfind("\n", max(0, start - 512), start)
+    )
+    return "://" in text[token_start + 1 : start]
 
 
 def _is_personal_ipv6(value: str) -> bool:
