@@ -34,7 +34,8 @@ async def test_a_placeholder_is_stable_per_principal_and_restores_only_for_it() 
     alice = vault.placeholder("p/alice", "email", "a@example.org")
     assert alice == vault.placeholder("p/alice", "email", "a@example.org")
     assert alice != vault.placeholder("p/bob", "email", "a@example.org")
-    assert alice.startswith("[EMAIL_") and "example" not in alice
+    assert alice.startswith("redacted-") and alice.endswith("@pii.invalid") and "example" not in alice
+    assert vault.placeholder("p/alice", "phone", "+44 20 7946 0958").startswith("[PHONE_")
     await vault.keep("p/alice", [Kept(alice, "a@example.org", "crm")])
     assert (await vault.values("p/alice", [alice]))[alice].value == "a@example.org"
     assert await vault.values("p/bob", [alice]) == {}  # another principal finds nothing
@@ -59,8 +60,8 @@ async def test_vault_entries_expire() -> None:
 
 
 def test_placeholders_are_found_in_text() -> None:
-    assert placeholders_in("mail [EMAIL_0123456789] and [CARD_abcdef0123]") == [
-        "[EMAIL_0123456789]",
+    assert placeholders_in("mail redacted-0123456789@pii.invalid and [CARD_abcdef0123]") == [
+        "redacted-0123456789@pii.invalid",
         "[CARD_abcdef0123]",
     ]
     assert placeholders_in("no brackets here") == []

@@ -143,7 +143,12 @@ async def test_secrets_and_pii_are_redacted_and_restored_only_for_their_principa
         whole = json.dumps([text_of(customer), customer.structured_content])
         assert EMAIL not in whole and CARD not in whole and "Marta" in whole
         placeholder = customer.structured_content["email"] if customer.structured_content else ""
-        assert placeholder.startswith("[EMAIL_")
+        assert placeholder.startswith("redacted-") and placeholder.endswith(
+            "@pii.invalid"
+        )  # still an address
+        account = await client.call_tool(f"{server}__account", {})  # the card's pattern cannot hold
+        assert account.is_error and account.structured_content is None
+        assert EMAIL not in str(account.content) and "outputSchema at $.card" in str(account.content)
         restored = await client.call_tool(f"{server}__lookup", {"email": placeholder})
         assert text_of(restored) == "lookup on domain example-health.org"
     async with gateway.client(mode=mode, url=gateway.server_url(server)) as client:  # its own endpoint
@@ -153,7 +158,7 @@ async def test_secrets_and_pii_are_redacted_and_restored_only_for_their_principa
         assert EMAIL not in json.dumps(prompt.model_dump(mode="json"))
     async with gateway.client(mode=mode, key=BOB_KEY) as other:
         stranger = await other.call_tool(f"{server}__lookup", {"email": placeholder})
-        assert text_of(stranger) == f"lookup on domain {placeholder}"  # bob cannot restore alice's
+        assert text_of(stranger) == "lookup on domain pii.invalid"  # bob cannot restore alice's
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -263,8 +268,7 @@ async def test_what_a_server_asks_the_client_is_guarded_too(gateway: RunningGate
     ) as client:
         sampled = await client.call_tool("asking__sample", {"prompt": f"Draft a reply to {EMAIL}"})
         asked = await client.call_tool("asking__ask", {"question": f"Is {EMAIL} your address?"})
-    assert len(seen) == 2 and all(EMAIL not in text and "[EMAIL_" in text for text in seen)
-    assert EMAIL not in text_of(sampled) and text_of(sampled).startswith(
-        "sampled: echo of Draft a reply to [EMAIL_"
-    )
+    assert len(seen) == 2 and all(EMAIL not in text and "@pii.invalid" in text for text in seen)
+    assert EMAIL not in text_of(sampled)
+    assert text_of(sampled).startswith("sampled: echo of Draft a reply to redacted-")
     assert text_of(asked) == "answered: forty-two"

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from middleware.guardrails.argument_limits import validator_for
 from middleware.guardrails.base import Action, BuiltinGuard, Noted, flag_prefix, marked
 from middleware.guardrails.detectors.findings import Finding
-from middleware.guardrails.vault import Kept, placeholders_in
+from middleware.guardrails.vault import PLACEHOLDER, Kept, placeholders_in
 from middleware.guardrails.walk import NOT_TEXT, rewrite, strings
 from middleware.plugins import PluginContext, PluginResult
 
@@ -32,6 +33,32 @@ def _principal(context: PluginContext) -> str:
     return f"{ctx.tenant_id or ''}/{user}"
 
 
+def _still_valid(result: dict[str, Any], changed: dict[str, Any], context: PluginContext) -> dict[str, Any]:
+    """``changed`` if its redacted ``structuredContent`` still matches the tool's ``outputSchema``
+    (placeholders are strings, an e-mail's is an address); else the redacted text alone, as a
+    tool error that says why: the client would reject the structured content, and the values
+    may not be put back."""
+    structured = changed.get("structuredContent")
+    if structured is result.get("structuredContent") or changed.get("isError"):
+        return changed
+    definition = context.global_context.metadata.get("definition")
+    schema = definition.get("outputSchema") if isinstance(definition, dict) else None
+    validator = validator_for(schema) if isinstance(schema, dict) else None
+    error = next(iter(validator.iter_errors(structured)), None) if validator is not None else None
+    if error is None:
+        return changed
+    where = "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    note = (
+        f"[Portcullis: personal data or secrets were redacted from this result; redacted, its "
+        f"structured content no longer matches the tool's outputSchema at {where}, so it is withheld]"
+    )
+    content = [*(changed.get("content") or []), {"type": "text", "text": note}]
+    return {key: value for key, value in changed.items() if key != "structuredContent"} | {
+        "content": content,
+        "isError": True,
+    }
+
+
 class SensitiveDataGuard(BuiltinGuard):
     """Shared by the PII and secrets guardrails: only the detector and the codes differ."""
 
@@ -40,6 +67,11 @@ class SensitiveDataGuard(BuiltinGuard):
 
     def detect(self, text: str) -> list[Finding]:
         raise NotImplementedError
+
+    def _found(self, text: str, wanted: Callable[[Finding], bool]) -> list[Finding]:
+        """The detector's findings of the wanted kinds, but not our own placeholders (an e-mail
+        placeholder is an address too)."""
+        return [f for f in self.detect(text) if wanted(f) and not PLACEHOLDER.fullmatch(text, f.start, f.end)]
 
     def _wanted(self) -> Callable[[Finding], bool]:
         kinds = self.config.get("kinds")
@@ -64,7 +96,7 @@ class SensitiveDataGuard(BuiltinGuard):
         kept: dict[str, Kept] = {}
 
         def change(text: str, path: str) -> str:
-            findings = [f for f in self.detect(text) if wanted(f)]
+            findings = self._found(text, wanted)
             if not findings:
                 return text
             noted.extend(Noted(f, path, action) for f in findings)
@@ -109,13 +141,7 @@ class SensitiveDataGuard(BuiltinGuard):
         if action is Action.REDACT:
             return await self.outbound(value, context, what, Action.REDACT)
         wanted = self._wanted()
-        noted = [
-            Noted(f, path, action)
-            for path, text in strings(value)
-            if "[" not in text or not placeholders_in(text)
-            for f in self.detect(text)
-            if wanted(f)
-        ]
+        noted = [Noted(f, path, action) for path, text in strings(value) for f in self._found(text, wanted)]
         return value, self.note(context, noted, what)
 
     async def _restored(self, value: Any, context: PluginContext) -> Any:
@@ -134,7 +160,7 @@ class SensitiveDataGuard(BuiltinGuard):
             return value
 
         def change(text: str, path: str) -> str:
-            if "[" not in text:
+            if not placeholders_in(text):
                 return text
             for placeholder, original in usable.items():
                 text = text.replace(placeholder, original)
@@ -166,6 +192,8 @@ class SensitiveDataGuard(BuiltinGuard):
         changed, noted = await self.outbound(result, context, f"tool {payload.name} result")
         if any(n.action is Action.BLOCK for n in noted):
             return PluginResult(continue_processing=False, violation=self.violation(noted, self.code))
+        if isinstance(result, dict) and isinstance(changed, dict):
+            changed = _still_valid(result, changed, context)
         marks = context.state.get("marks")
         if not marks or not isinstance(changed, dict):
             return self._answer(payload, "result", changed, noted)

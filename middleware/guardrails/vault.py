@@ -1,6 +1,7 @@
 """Reversible redaction: personal data and secrets become placeholders, restored on the way back.
 
-A value found in a result becomes ``[EMAIL_1f2e3d4c]``; the model works with the placeholder, and
+A value found in a result becomes ``[PHONE_1f2e3d4c5b]`` (an e-mail address
+``redacted-1f2e3d4c5b@pii.invalid``); the model works with the placeholder, and
 when the same principal sends it back in a tool's arguments the gateway puts the value back
 before the call goes upstream (to the server that produced it, unless policy says otherwise).
 
@@ -25,8 +26,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from middleware.guardrails.store import GuardrailStore
 
-PLACEHOLDER = re.compile(r"\[([A-Z][A-Z_]{1,23})_([0-9a-f]{10})\]")
-"""What a placeholder looks like in text: ``[KIND_0123456789]``."""
+PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]{1,23}_[0-9a-f]{10}\]|redacted-[0-9a-f]{10}@pii\.invalid")
+"""What a placeholder looks like in text: ``[KIND_0123456789]``, or for an e-mail address an
+address (``redacted-0123456789@pii.invalid``), so that a field whose schema wants an e-mail still
+gets one (``.invalid`` is reserved: it can never reach anyone)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,8 @@ class Vault:
 
     def placeholder(self, principal: str, kind: str, value: str) -> str:
         digest = hmac.new(self._naming, f"{principal}\x00{value}".encode(), hashlib.sha256).hexdigest()
+        if kind == "email":
+            return f"redacted-{digest[:10]}@pii.invalid"
         return f"[{kind.upper()}_{digest[:10]}]"
 
     def _record_key(self, principal: str, placeholder: str) -> str:
@@ -96,6 +101,6 @@ class Vault:
 
 def placeholders_in(text: str) -> list[str]:
     """The placeholders a text carries (cheap: most texts have no ``[``)."""
-    if "[" not in text:
+    if "[" not in text and "@pii.invalid" not in text:
         return []
     return [match.group(0) for match in PLACEHOLDER.finditer(text)]
