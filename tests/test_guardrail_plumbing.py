@@ -262,3 +262,38 @@ def test_poisoned_server_instructions_are_screened_once() -> None:
     )
     assert not screen("files", poisoned)
     assert not screen("files", poisoned)  # judged once, remembered
+
+
+async def test_the_audit_preset_logs_and_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    from bench.guardrails import guarded
+    from middleware.protocol import RESPONSE, result_message
+    from middleware.protocol.testing import make_test_scope
+
+    secret = "token ghp_Zq8Lm3Nv7Rt2Xw9Ks4Pd6Hj1Fb5Gc0Ya2Ue7T"
+    result = {
+        "content": [{"type": "text", "text": f"mail jan.novak@example.org, {secret}"}],
+        "isError": False,
+    }
+
+    async def answer(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": RESPONSE, "message": result_message(scope["id"], result)})
+
+    sent: list[Any] = []
+
+    async def collect(event: Any) -> None:
+        sent.append(event)
+
+    scope = make_test_scope("tools/call", {"name": "echo", "arguments": {"text": "http://169.254.169.254/"}})
+    for preset, changed in (("audit", False), ("balanced", True)):
+        sent.clear()
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="portcullis.guardrails"):
+            await guarded(answer, preset)(scope, None, collect)
+        answered = sent[0]["message"]["result"]
+        assert (answered != result) is changed, preset
+        logged = caplog.text
+        assert "jan.novak" not in logged and "ghp_" not in logged  # what was found, never the value
+        if preset == "audit":
+            assert "flagged ssrf metadata_host" in logged and "pii email" in logged and "github" in logged
+        else:
+            assert answered["isError"] and "blocked ssrf metadata_host" in logged
