@@ -16,15 +16,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from middleware.guardrails.base import Action, BuiltinGuard, log
+from middleware.guardrails.base import Action, log
+from middleware.guardrails.definitions import DefinitionGuard, item_name, listed, pairs
 from middleware.guardrails.pin_records import PinRecord, digest, key_of
 from middleware.plugins import ListPayload, PluginContext, PluginResult
 
 
-class PinGuard(BuiltinGuard):
+class PinGuard(DefinitionGuard):
     """Compares every listed definition with its pin."""
-
-    wants_owners = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -32,7 +31,7 @@ class PinGuard(BuiltinGuard):
         self._digests: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
 
     def _digest(self, server: str, definition: dict[str, Any]) -> str:
-        name = str(definition.get("name") or definition.get("uri") or definition.get("uriTemplate"))
+        name = item_name(definition)
         cached = self._digests.get((server, name))
         if cached is not None and cached[0] is definition:
             return cached[1]
@@ -55,11 +54,10 @@ class PinGuard(BuiltinGuard):
 
     async def judge(self, kind: str, payload: ListPayload) -> dict[str, str]:
         """Name -> why it is quarantined, for the items of ``payload`` that do not match their pin."""
-        owners = payload.owners or [None] * len(payload.items)
         wanted = [
             (item, owner, key_of(kind, *owner), self._digest(owner[0], item))
-            for item, owner in zip(payload.items, owners, strict=True)
-            if owner is not None
+            for item, owner in pairs(payload)
+            if owner is not None and self.action("definitions", Action.BLOCK, owner[0]) is not Action.OFF
         ]
         records = await self._records([key for _, _, key, _ in wanted])
         changed: dict[str, bytes] = {}
@@ -68,7 +66,7 @@ class PinGuard(BuiltinGuard):
             record = records.get(key) or PinRecord(kind, owner[0], owner[1])
             why = self._compare(record, item, seen, changed)
             if why is not None:
-                quarantined[str(item.get("name") or item.get("uri") or item.get("uriTemplate"))] = why
+                quarantined[item_name(item)] = why
         if changed:
             await self.services.store.set_many(changed)
             now = time.monotonic()
@@ -98,31 +96,14 @@ class PinGuard(BuiltinGuard):
             return f"{where} is new and awaits approval; {approve}"
         return f"{where} changed since it was approved (a possible rug pull); {approve}"
 
-    async def _list(self, kind: str, payload: ListPayload, context: PluginContext) -> PluginResult[Any]:
+    async def judge_list(self, kind: str, payload: ListPayload, context: PluginContext) -> PluginResult[Any]:
         action = self.action("definitions", Action.BLOCK)
         if action is Action.OFF:
             return PluginResult()
         quarantined = await self.judge(kind, payload)
         if not quarantined or action is not Action.BLOCK:
             return PluginResult()
-        owners = payload.owners or [None] * len(payload.items)
-        kept = [
-            (item, owner)
-            for item, owner in zip(payload.items, owners, strict=True)
-            if str(item.get("name") or item.get("uri")) not in quarantined
-        ]
         payload.hidden.update(quarantined)
-        update = {
-            "items": [item for item, _ in kept],
-            "owners": [owner for _, owner in kept] if payload.owners is not None else None,
-        }
-        return PluginResult(modified_payload=payload.model_copy(update=update))
-
-    async def tools_post_list(self, payload: ListPayload, context: PluginContext) -> PluginResult[Any]:
-        return await self._list("tool", payload, context)
-
-    async def prompts_post_list(self, payload: ListPayload, context: PluginContext) -> PluginResult[Any]:
-        return await self._list("prompt", payload, context)
-
-    async def resources_post_list(self, payload: ListPayload, context: PluginContext) -> PluginResult[Any]:
-        return await self._list("resource", payload, context)
+        return listed(
+            payload, [(item, owner) for item, owner in pairs(payload) if item_name(item) not in quarantined]
+        )

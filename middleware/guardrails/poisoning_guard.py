@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from middleware.guardrails.base import MARK, Action, BuiltinGuard, Noted
+from middleware.guardrails.base import MARK, Action, Noted
+from middleware.guardrails.definitions import DefinitionGuard, Owner, item_name, listed, pairs
 from middleware.guardrails.detectors.findings import Finding
 from middleware.plugins import ListPayload, PluginContext, PluginResult
 
@@ -20,30 +21,22 @@ _KNOWN_LIMIT = 10_000
 """Names remembered from lists (for confusable names across servers), at most."""
 
 
-def _name(item: dict[str, Any]) -> str:
-    return str(item.get("name") or item.get("uri") or item.get("uriTemplate") or "")
-
-
-class PoisoningGuard(BuiltinGuard):
+class PoisoningGuard(DefinitionGuard):
     """Quarantines definitions that carry instructions for the model or pose as another tool."""
-
-    wants_owners = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._verdicts: dict[tuple[str, str], tuple[dict[str, Any], list[Finding]]] = {}
 
-    def _findings(
-        self, owner: tuple[str, str] | None, item: dict[str, Any], others: set[str]
-    ) -> list[Finding]:
+    def _findings(self, owner: Owner, item: dict[str, Any], others: set[str]) -> list[Finding]:
         """What is wrong with ``item``: judged once per definition object (lists repeat them)."""
         from middleware.guardrails.detectors.poisoning import find_poisoning
 
-        key = owner or ("", _name(item))
+        key = owner or ("", item_name(item))
         cached = self._verdicts.get(key)
         if cached is not None and cached[0] is item:
             return cached[1]
-        findings = find_poisoning(item, others - {_name(item), key[1]})
+        findings = find_poisoning(item, others - {item_name(item), key[1]})
         if len(self._verdicts) > _KNOWN_LIMIT:
             self._verdicts.clear()
         self._verdicts[key] = (item, findings)
@@ -53,58 +46,40 @@ class PoisoningGuard(BuiltinGuard):
         """Every tool name known: this list's and those seen before (other servers' included)."""
         known = self.services.known_tools
         if kind == "tool":
-            names = {_name(item) for item in payload.items}
+            names = {item_name(item) for item in payload.items}
             names |= {owner[1] for owner in payload.owners or () if owner is not None}
             if len(known) + len(names) <= _KNOWN_LIMIT:
                 known |= names
             return known | names
         return set(known)
 
-    async def _list(self, kind: str, payload: ListPayload, context: PluginContext) -> PluginResult[Any]:
+    async def judge_list(self, kind: str, payload: ListPayload, context: PluginContext) -> PluginResult[Any]:
         action = self.action("definitions", Action.BLOCK)
         if action is Action.OFF:
             return PluginResult()
         others = self._others(kind, payload)
-        owners = payload.owners or [None] * len(payload.items)
-        kept: list[dict[str, Any]] = []
-        kept_owners: list[tuple[str, str] | None] = []
+        kept: list[tuple[dict[str, Any], Owner]] = []
         changed = False
-        for item, owner in zip(payload.items, owners, strict=True):
-            findings = self._findings(owner, item, others)
+        for item, owner in pairs(payload):
+            trusted = owner is not None and self.action("definitions", action, owner[0]) is Action.OFF
+            findings = [] if trusted else self._findings(owner, item, others)
             if not findings:
-                kept.append(item)
-                kept_owners.append(owner)
+                kept.append((item, owner))
                 continue
             changed = True
-            where = f"{kind} {_name(item)!r}" + (f" of server {owner[0]!r}" if owner else "")
+            where = f"{kind} {item_name(item)!r}" + (f" of server {owner[0]!r}" if owner else "")
             noted = self.note(context, [Noted(f, where, action) for f in findings], "definitions")
             if action is Action.BLOCK:
-                payload.hidden[_name(item)] = f"{where} is quarantined by {self.name}: {findings[0].reason}"
+                payload.hidden[item_name(item)] = (
+                    f"{where} is quarantined by {self.name}: {findings[0].reason}"
+                )
             else:
                 meta = {
                     **(item.get("_meta") or {}),
                     MARK: {"findings": [n.as_mark(self.name) for n in noted]},
                 }
-                kept.append({**item, "_meta": meta})
-                kept_owners.append(owner)
-        if not changed:
-            return PluginResult()
-        update = {"items": kept, "owners": kept_owners if payload.owners is not None else None}
-        return PluginResult(modified_payload=payload.model_copy(update=update))
-
-    async def tools_post_list(self, payload: ListPayload, context: PluginContext) -> PluginResult[Any]:
-        return await self._list("tool", payload, context)
-
-    async def prompts_post_list(self, payload: ListPayload, context: PluginContext) -> PluginResult[Any]:
-        return await self._list("prompt", payload, context)
-
-    async def resources_post_list(self, payload: ListPayload, context: PluginContext) -> PluginResult[Any]:
-        return await self._list("resource", payload, context)
-
-    async def resource_templates_post_list(
-        self, payload: ListPayload, context: PluginContext
-    ) -> PluginResult[Any]:
-        return await self._list("template", payload, context)
+                kept.append(({**item, "_meta": meta}, owner))
+        return listed(payload, kept) if changed else PluginResult()
 
 
 class InstructionsScreen:
