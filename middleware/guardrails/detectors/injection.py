@@ -82,7 +82,12 @@ class _Regions:
 
 def _hidden(view: View) -> list[tuple[int, int]]:
     hidden = hidden_regions(view.visible)
-    hidden.extend((link.start, link.end) for link in view.links if link.image and link.text)
+    # A markdown image's alt text is unseen; the image itself (its URL) is judged as a link, not hidden.
+    hidden.extend(
+        (link.start + 2, link.start + 2 + len(link.text))
+        for link in view.links
+        if link.image and link.text and view.visible.startswith("![", link.start)
+    )
     return hidden
 
 

@@ -17,7 +17,10 @@ import re2
 
 from middleware.guardrails.detectors.injection_anchors import char_spans
 
-_MD_LINK = re.compile(r"\]\(\s*<?(https?://[^\s()<>\[\]]{1,2048}+)>?(?:\s+\"[^\"\n]{0,200}\")?\s*\)")
+# The URL may hold placeholders with spaces for the model to fill: ?conv={the whole chat}.
+_MD_LINK = re.compile(
+    r"\]\(\s*<?(https?://(?:[^\s()<>\[\]{]|\{[^{}()\n]{0,80}\}){1,2048}+)>?(?:\s+\"[^\"\n]{0,200}\")?\s*\)"
+)
 _HTML_IMG = re.compile(r"<img\b[^>]{0,500}?\bsrc\s*=\s*[\"']?(https?://[^\"'\s>]{1,2048})[^>]{0,500}>", re.I)
 _HTML_A = re.compile(
     r"<a\b[^>]{0,500}?\bhref\s*=\s*[\"']?(https?://[^\"'\s>]{1,2048})[^>]{0,500}>(.{0,300}?)</a\s*>",
@@ -28,6 +31,7 @@ _PLACEHOLDER = re.compile(
     r"[A-Z][A-Z0-9]*_[A-Z0-9_]+|\{[^}]{1,40}\}|%7B|<[^>]{1,40}>|\$\{?[A-Za-z_]+|\[[A-Z_]{2,}\]"
 )
 _LONG_VALUE = re.compile(r"[A-Za-z0-9+/_=%-]{24,}")
+_LONG_SEGMENT_VALUE = re.compile(r"[A-Za-z0-9+_=%-]{24,}")  # within one path segment: a long path is no value
 _LONG_SEGMENT = 32
 _ALT_TEXT = re.compile(r"(?<![\w-])(?:alt|title|aria-label)\s*=\s*\"([^\"]{16,1000})\"", re.I)
 _ALT_NAME = re2.compile(r"(?i)(?:alt|title|aria-label)[\s\v\x1c-\x1f\x85\pZ]*=")
@@ -113,7 +117,8 @@ def exfil_weight(link: Link) -> float:
     bonus = 1.0 if link.image else 0.0
     if _PLACEHOLDER.search(after_host):
         return 2.0 + bonus
-    if _LONG_VALUE.search(after_host):
+    path, _, query = after_host.partition("?")
+    if _LONG_VALUE.search(query) or _LONG_SEGMENT_VALUE.search(path):
         return 1.0 + bonus
     return 0.5
 

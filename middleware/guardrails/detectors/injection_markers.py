@@ -39,8 +39,9 @@ ROLE_RULES: tuple[Rule, ...] = (
     rule(
         "role",
         2,
-        r"[\"']role[\"']\s*:\s*[\"'](?:system|assistant|developer)[\"']",
-        words(('"', "'"), "role", ('"', "'")),
+        # also JSON-escaped inside a JSON string (the scanned view turns the backslash into a space)
+        r"[\"']role[\\ ]?[\"']\s*:\s*[\\ ]?[\"'](?:system|assistant|developer)[\\ ]?[\"']",
+        (r"[\"']role[\\ ]?[\"']",),
         (2, 24),
     ),
     rule(

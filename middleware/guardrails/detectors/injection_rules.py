@@ -102,6 +102,9 @@ def _escape_for_re2(escape: str, in_class: bool) -> str:
 
 
 _AI_WORDS = ("ai", "a.i.", "llm", "language model", "assistant", "chatbot", "copilot")
+# Assistants addressed by product name ("Hey Copilot,", "instruction to Claude").
+_AI_NAME_WORDS = ("claude", "chatgpt", "gemini", "copilot", "gpt")
+_AI_NAMES = r"(?:claude|chatgpt|gemini|copilot|gpt(?:-?\d[\w.]*)?)"
 
 
 _PREVIOUS = (
@@ -142,6 +145,14 @@ _MUST_ACT = (
     r"is required to|will now|shall) (?:now )?(?:call|use|run|execute|send|email|forward|fetch|open|delete|"
     r"ignore|reply|respond|say|tell|include|recommend|reveal|post|upload|approve|grant)\b"
 )
+
+# Who a vocative names: "AI:", "Language model,", "AI shopping assistants:", "bot -", "Claude,".
+_ADDRESSEE = (
+    r"(?:(?:ai|a\.i\.|llm)(?: [\w-]+)? (?:assistants?|agents?|models?|systems?|bots?|tools?)|ai|a\.i\.|"
+    r"llms?|language models?|assistants?|chatbots?|bots?|agents?|models?|claude|chatgpt|gemini|copilot)"
+)
+_VOCATIVE = _ADDRESSEE + r"\s*(?::|,|\u2014|\u2013| - | -- )"
+_VOCATIVE_ANCHOR = superset(_ADDRESSEE) + SPACE + "*(?::|,|\u2014|\u2013| - | -- )"
 
 PRIMARY_RULES: tuple[Rule, ...] = (
     rule(
@@ -215,8 +226,9 @@ PRIMARY_RULES: tuple[Rule, ...] = (
     rule(
         "address",
         2,
-        rf"(?:message|instructions?|reminder|directive) (?:to|for) (?:the |any )?{_AI_STRICT}\b",
-        words(("to", "for"), " ", ("", "the ", "any "), _AI_WORDS),
+        rf"(?:message|instructions?|reminder|directive|notice|memo) (?:to|for) (?:the |any )?"
+        rf"(?:{_AI_STRICT}|models?|{_AI_NAMES})\b",
+        words(("to", "for"), " ", ("", "the ", "any "), (*_AI_WORDS, "model", *_AI_NAME_WORDS)),
         (16, 8),
     ),
     rule(
@@ -286,14 +298,8 @@ PRIMARY_RULES: tuple[Rule, ...] = (
     rule(
         "address",
         2,
-        r"(?:^|(?<=[\n.;:!?(\[\"'>*-]))\s*(?:hey |hi |hello |attention,? |ok |okay |btw,? )?"
-        r"(?:ai|a\.i\.|llm|assistants?|chatbot|agent|model)(?: (?:assistant|agent|model|system))?"
-        r"\s*(?::|,|\u2014|\u2013| - | -- )",
-        (
-            r"(?:ai|a\.i\.|llm|assistants?|chatbot|agent|model)(?: (?:assistant|agent|model|system))?"
-            + SPACE
-            + "*(?::|,|\u2014|\u2013| - | -- )",
-        ),
+        r"(?:^|(?<=[\n.;:!?(\[\"'>*-]))\s*(?:hey |hi |hello |attention,? |ok |okay |btw,? )?" + _VOCATIVE,
+        (_VOCATIVE_ANCHOR,),
         (24, 0),
     ),
 )

@@ -82,8 +82,15 @@ def _signal(rule: Rule, match: re.Match[str], scan: str) -> Signal:
     if rule.graded:  # an override verb: "previous instructions" beats "the rules", an order beats a mention
         weight = (2.5 if match.group("strong") else 1.5) + _imperative_bonus(scan, match.start())
         return Signal(match.start(), match.end(), rule.family, weight)
+    if rule.family == "role" and _in_inline_code(scan, match.start(), match.end()):
+        return Signal(match.start(), match.end(), "role", 0.5)  # `<|im_start|>` in docs: a mention
     marker = match.group().strip() if rule.family == "role" else ""
     return Signal(match.start(), match.end(), rule.family, rule.weight, marker)
+
+
+def _in_inline_code(scan: str, start: int, end: int) -> bool:
+    """A marker quoted as inline code is being named, not used: a real fake turn needs no backticks."""
+    return start > 0 and scan[start - 1] == "`" and scan[end : end + 1] == "`"
 
 
 def _imperative_bonus(scan: str, start: int) -> float:

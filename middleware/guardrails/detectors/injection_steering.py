@@ -43,10 +43,10 @@ STEERING_RULES: tuple[Rule, ...] = (
         "authority",
         1.5,
         r"system (?:notice|message|alert|override|instruction|directive|update|administrator|prompt update)"
-        r"\s*:|message from (?:the |your )?(?:developers?|admins?|administrators?|system|openai|anthropic|"
-        r"operators?|owners?|security team|it department)",
+        r"\s*:|(?:message|instructions?|directive|notice|order) from (?:the |your )?(?:developers?|admins?|"
+        r"administrators?|system|openai|anthropic|operators?|owners?|security team|it department)",
         (
-            "message from",
+            *words(("message", "instruction", "directive", "notice", "order"), " from"),
             *words(
                 "system ",
                 (

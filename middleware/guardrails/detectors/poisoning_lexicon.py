@@ -208,7 +208,7 @@ INTENT: tuple[Signal, ...] = (
         "conceal:conceal:intent:2",
         "silently,secretly,covertly,quietly,discreetly",
         r"\b(?:silently|secretly|covertly|quietly|discreetly)\s+(?:\w+\s+)?(?:collect|send|add|include|forward"
-        r"|upload|copy|pass|append|read|attach|bcc|cc|log|record|store|run|call|replace)\w*",
+        r"|upload|copy|pass|append|read|attach|bcc|cc|log|record|store|run|call|replace|use)\w*",
         "tells the model to hide what it does from the user",
     ),
     signal(
@@ -246,49 +246,59 @@ INTENT: tuple[Signal, ...] = (
     ),
     signal(
         "hijack:hidden_instruction:intent:2",
-        "cc,hidden,transfer,wire,admin,owner,maintainer,write",
+        "cc,hidden,transfer,wire,admin,owner,maintainer,write,instead",
         r"\b(?:always|also|secretly|silently)\s+(?:b?cc)\b|\bhidden\s+(?:attendee|recipient|participant|collaborator"
         r"|member|b?cc)|\b(?:transfer|wire|send)\w*\b"
         + W
         + r"{0,40}?\bto\s+(?:the\s+)?(?:account|wallet|iban)"
         r"|\b(?:add|invite|grant)\w*\b" + W + r"{0,60}?\b(?:admin|owner|maintainer|write)\s+(?:rights|access"
-        r"|permissions?|role)",
+        r"|permissions?|role)|\b(?:iban|bank\s+details|payee|beneficiary|account\s+number|wallet)\b"
+        + W
+        + r"{0,100}?\b(?:use|put|insert|write)\b"
+        + W
+        + r"{0,60}?\binstead\b",
         "asks the model to redirect money, recipients or access",
     ),
     signal(
         "bad_claim:preference:intent:2",
         "tool,server,version,implementation&compromis,hack,backdoor"
-        ",malicious,deprecat,unsafe,insecure,corrupt,spyware,monitored,untrusted,broken,leaks",
+        ",malicious,deprecat,unsafe,insecure,corrupt,spyware,monitored,untrusted,broken,leaks,manipulated,tampered"
+        ",poisoned,fake,falsified",
         r"\b(?P<subject>\w+)\s+(?:tools?|servers?|version|implementation)\b"
         + W
         + r"{0,40}?\b(?:is|are|has|have"
-        r"|was|were)\b"
+        r"|was|were|returns?|gives?|produces?)\b"
         + W
         + r"{0,20}?\b(?:compromised|hacked|backdoored|malicious|deprecated|unsafe|insecure"
-        r"|corrupt\w*|spyware|monitored|untrusted|broken|leaks)\b",
+        r"|corrupt\w*|spyware|monitored|untrusted|broken|leaks|manipulated|tampered|poisoned|fake|falsified)\b",
         "claims other tools or servers are compromised or deprecated",
         veto=_about_itself,
     ),
     signal(
         "prefer_this:preference:intent:2",
-        "prefer,instead,route,use,call,trust",
+        "prefer,instead,route,use,call,trust,ignore",
         r"\b(?:prefer|use)\s+this\b" + W + r"{0,30}?\b(?:over|instead)\b|\broute\s+(?:every|all)\b"
-        r"|" + NEG + r"\s+(?:use|call|trust)\s+(?:the\s+)?(?:[a-z]+_\w+|other|built-in|original)",
+        r"|" + NEG + r"\s+(?:use|call|trust)\s+(?:the\s+)?(?:[a-z]+_\w+|other|built-in|original|its|their)"
+        r"|\balways\s+(?:prefer|use)\s+[a-z]+_\w+|\bignore\s+(?:the\s+)?(?:results?|output|responses?)\s+"
+        r"(?:from|of)\b",
         "steers the model away from other tools",
     ),
     signal(
-        "authority_over:shadowing:intent:2",
-        "subordinate,supersede,precedence,overrides,authority,obey,defer&other,all,any",
+        "authority_over:shadowing:intent:3",
+        "subordinate,supersede,precedence,overrides,authority,obey,defer,supervise,control,govern,oversee"
+        "&other,all,any",
         r"\b(?:subordinate|supersedes?|takes?\s+precedence|overrides?|authority)\b"
         + W
         + r"{0,40}?\b(?:other|all|any)\b"
         + W
         + r"{0,20}?\b(?:tools?|servers?)|\b(?:other|all)\s+(?:mcp\s+)?"
-        r"(?:tools?|servers?)\b" + W + r"{0,40}?\b(?:subordinate|must\s+(?:defer|obey))",
+        r"(?:tools?|servers?)\b" + W + r"{0,40}?\b(?:subordinate|must\s+(?:defer|obey))"
+        r"|\b(?:supervises?|controls?|governs?|oversees?)\s+(?:all|every|any)\s+(?:other\s+)?(?:mcp\s+)?"
+        r"(?:tools?|servers?)\b",
         "claims authority over other tools or servers",
     ),
     signal(
-        "sleeper:sleeper:intent:2",
+        "sleeper:sleeper:intent:3",
         "mention,say,type,write,contain,include,use&if,when,once,as soon",
         r"\b(?:if|when|whenever|once|as\s+soon\s+as)\b" + W + r"{0,30}?\b(?:user|anyone|someone|conversation"
         r"|message|they)\b"

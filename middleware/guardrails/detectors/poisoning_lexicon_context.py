@@ -43,8 +43,9 @@ TARGET: tuple[Signal, ...] = (
     ),
     signal(
         "private:exfil_param:target:2",
-        PRIVATE_GATES,
-        PRIVATE + r"|\buser'?s?\s+(?:e-?mail|phone|home\s+address)" + W + r"{0,80}?\bfrom\b",
+        PRIVATE_GATES + ",contact,address book,phone",
+        PRIVATE + r"|\buser'?s?\s+(?:e-?mail|phone|home\s+address)" + W + r"{0,80}?\bfrom\b"
+        r"|\b(?:every|all|each)\s+contact'?s?\b|\baddress\s+book\b|\bphone\s+numbers?\b",
         "names conversation data or the system prompt",
     ),
 )
@@ -117,5 +118,43 @@ CONTEXT: tuple[Signal, ...] = (
         r"\b(?:from|on|of|in)\s+(?:the|any|another)\s+(?:other\s+)?\w+\s+(?:mcp\s+)?server\b|\b(?:all|any)\s+other"
         r"\s+(?:mcp\s+)?servers?\b|\bfrom\s+any\s+other\s+server",
         "refers to other servers",
+    ),
+)
+
+# Intents that need the context above to read right: when a trigger fires, what is done to another
+# tool, and lies or conversation data asked for without the usual verbs.
+MORE_INTENT: tuple[Signal, ...] = (
+    signal(
+        "sleeper_when:sleeper:intent:2",
+        "after,from,starting,once,until&call,use,invocation,request,run,time,20",
+        r"\b(?:after|from|starting\s+(?:from|with|on)|once|until)\s+(?:the\s+)?(?:[0-9]+(?:st|nd|rd|th)?|first|"
+        r"second|third|fifth|tenth)\s+(?:call|use|invocation|request|run|time)s?\b|\b(?:after|from|starting\s+"
+        r"(?:from|on)?)\s*20[0-9][0-9]-[0-9][0-9]-[0-9][0-9]\b",
+        "waits for a trigger to act",
+    ),
+    signal(
+        "shadow_action:shadowing:intent:3",
+        "when,each time,every time&use,call,invok,run,execut&also,as well,additionally,append,replac,@,http",
+        r"\b(?:when|whenever|each\s+time|every\s+time)\s+(?:you\s+)?(?:use|call|invoke|run|execute)\w*\s+"
+        r"(?:the\s+)?`?[a-z]+_\w+`?" + W + r"{0,140}?(?:\b(?:also|as\s+well|additionally)\b|@|https?://)"
+        r"|\bwhen(?:ever)?\s+(?:the\s+)?`?[a-z]+_?\w*`?\s+(?:tool\s+)?is\s+(?:used|called|invoked|run|executed)"
+        + W
+        + r"{0,140}?(?:\b(?:also|as\s+well|additionally|append\w*|replace\w*)\b|@|https?://)",
+        "changes how another tool behaves",
+    ),
+    signal(
+        "deceive_user:conceal:intent:3",
+        "deny,pretend,lie,say there,say that there",
+        r"\bif\s+asked,?\s+deny\b|\bdeny\s+(?:it|this|that|having|any)\b|\bpretend\s+(?:that|to)\b|\blie\s+to\s+"
+        r"the\s+user\b|\bsay\s+(?:that\s+)?there\s+(?:are|is|were)\s+(?:no|none)\b",
+        "tells the model to lie to the user",
+    ),
+    signal(
+        "from_conversation:exfil_param:intent:2",
+        "earlier,before,previous,so far,prior",
+        r"\b(?:mentioned|shared|provided|given|said|typed)\s+(?:earlier|before|previously|so\s+far)\b|\bfrom\s+"
+        r"(?:the\s+)?(?:earlier|previous|prior)\s+(?:messages?|turns?|chat)|\bearlier\s+in\s+the\s+(?:chat|"
+        r"conversation)\b",
+        "asks the model to put conversation data into a tool argument",
     ),
 )
