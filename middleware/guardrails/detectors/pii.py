@@ -32,6 +32,7 @@ from middleware.guardrails.detectors.pii_personal import (
     east_asian_address_near,
     street_address_at,
 )
+from middleware.guardrails.detectors.pii_tables import birth_column_dates
 from middleware.guardrails.detectors.pii_triggers import WORD_KIND, encode, value_starts, word_starts
 
 DETECTOR = "pii"
@@ -188,6 +189,8 @@ def _word_at(window: str, start: int) -> Scanned:
         candidate = passport_after(window, start, match.end())
     elif kind == "birth":
         candidate = birth_date_after(window, start, match.end())
+        if candidate is None:  # a column header? The window holds its whole line if it began early.
+            return birth_column_dates(window, start, match.end(), start < _WORD_BACK), start + 1
     elif kind == "east_asian_address":
         candidate = east_asian_address_near(window, start)
     else:

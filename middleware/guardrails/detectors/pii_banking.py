@@ -13,8 +13,10 @@ from stdnum import iban
 from middleware.guardrails.detectors.pii_context import Candidate, starts_token
 
 # Country code, check digits, then the BBAN compact or in groups of four (last group shorter).
+# Typed in lower case too ("de89 3704 ..."), but one case throughout: mixed case is a token, not an IBAN.
 _IBAN = re.compile(
-    r"[A-Z][A-Z][0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![\w-])",
+    r"[A-Z][A-Z][0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![\w-])"
+    r"|[a-z][a-z][0-9]{2}(?: ?[a-z0-9]{4}){2,7}(?: ?[a-z0-9]{1,3})?(?![\w-])",
     re.ASCII,
 )
 
@@ -36,7 +38,7 @@ def iban_at(text: str, start: int) -> Candidate | None:
     match = _IBAN.match(text, start)
     if match is None:
         return None
-    compact = match.group().replace(" ", "")
+    compact = match.group().replace(" ", "").upper()
     if not _mod97_holds(compact) or not iban.is_valid(compact, check_country=False):
         return None
     return Candidate(match.start(), match.end(), "iban")

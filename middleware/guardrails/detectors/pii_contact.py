@@ -16,7 +16,11 @@ from re2 import _re2
 from middleware.guardrails.detectors.pii_context import WORD_EDGE, Candidate, Label, label_before
 
 # Anchored on the "@" (a literal the engine finds fast); the local part is read backwards in Python.
-_EMAIL_DOMAIN = re.compile(r"@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}(?![\w-])")
+# The "@" may be URL-encoded (a query parameter) or an HTML entity (a scraped page).
+_ENCODED_AT = re.compile(r"%40|&#0*64;|&#[xX]0*40;|&commat;")
+_EMAIL_DOMAIN = re.compile(
+    rf"(?:@|{_ENCODED_AT.pattern})(?:[A-Za-z0-9-]{{1,63}}\.)+[A-Za-z]{{2,24}}(?![\w-])"
+)
 _LOCAL_PART_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+%-")
 _MAX_LOCAL_PART = 64
 # "image@2x.png" and friends: asset names, not mailboxes.
@@ -134,8 +138,11 @@ _ROLE_MAILBOXES = frozenset(
     ]
 )
 
-_AT = r"(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+)"
-_DOT = r"(?:\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+dot\s+|\.)"
+# "at"/"dot" in English, Spanish/Portuguese (arroba, punto, ponto), German (punkt), French (arobase, point).
+_AT_WORD = r"(?:at|arroba|arobase)"
+_DOT_WORD = r"(?:dot|punto|ponto|punkt|point)"
+_AT = rf"(?:\s*[\[({{<]\s*{_AT_WORD}\s*[\])}}>]\s*|\s+{_AT_WORD}\s+)"
+_DOT = rf"(?:\s*[\[({{<]\s*(?:{_DOT_WORD}|\.)\s*[\])}}>]\s*|\s+{_DOT_WORD}\s+|\.)"
 _OBFUSCATED_BODY = rf"[\w+-]+(?:{_DOT}[\w+-]+)*{_AT}[a-z0-9-]+(?:{_DOT}[a-z0-9-]+)+"
 # The same body for RE2, which scans a region in one linear pass where ``re`` retries the body at
 # every position (~50 us per region); the token-start and token-end tests are done in Python.
@@ -144,7 +151,9 @@ _OBFUSCATED_PROGRAM: Any = _re2.RE2(
 )
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 
-_OBFUSCATED_TOKEN = re.compile(r"(?i)[\[({<]\s*(?:at|dot|\.)\s*[\])}>]|\sdot\s")
+_OBFUSCATED_TOKEN = re.compile(
+    r"(?i)[\[({<]\s*(?:at|arroba|arobase|dot|\.)\s*[\])}>]|\s(?:dot|punkt|punto|ponto|arroba|arobase)\s"
+)
 _GENERIC_TLDS = frozenset(
     (
         "com",
@@ -177,7 +186,9 @@ _GENERIC_TLDS = frozenset(
         "page",
     )
 )
-_TLD_TAIL = re.compile(r"(?i)(?:\.|\sdot\s|[\[({<]\s*(?:dot|\.)\s*[\])}>])\s*([a-z]{2,24})$")
+_TLD_TAIL = re.compile(
+    rf"(?i)(?:\.|\s{_DOT_WORD}\s|[\[({{<]\s*(?:{_DOT_WORD}|\.)\s*[\])}}>])\s*([a-z]{{2,24}})$"
+)
 
 _IPV4 = re.compile(r"[0-9][0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?![\w]|\.[0-9])", re.ASCII)
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4})?(?::[0-9A-Fa-f]{0,4}){2,8}(?![\w:.])", re.ASCII)
@@ -186,7 +197,8 @@ _NOT_AN_ADDRESS = Label(
     r"(?i)(?:Ev|version|ver\.|firmware|Efw|release|Erel\.|build|section|Esect?\.|§|chapter|Ech\."
     r"|clause|rule|step|figure|Efig\.|table|item|paragraph|Epara\.|article|Eart\.|appendix|annex"
     r"|Eoid|Erev\.?|revision|patch|kernel|driver|bios|edition|update[ds]?|upgrade[ds]?|installed"
-    r"|package|Epkg|Esdk|Eisbn|Emib|Erfc)[\s:=#-]{0,3}(?:(?:to|from|is|of|at)\s+)?$".replace("E", WORD_EDGE)
+    r"|package|Epkg|Esdk|Eisbn|Emib|Erfc)(?:\s+(?:path|notes?|version|number|no\.?|level|id))?"
+    r"[\s:=#-]{0,3}(?:(?:to|from|is|of|at)\s+)?$".replace("E", WORD_EDGE)
 )
 _FIRST_OCTETS_NOT_PERSONAL = frozenset({0, 127, 255})
 _MIN_IPV6_GROUPS = 3
@@ -198,7 +210,8 @@ def email_at(text: str, at: int) -> Candidate | None:
     if domain is None:
         return None
     start = _local_part_start(text, at)
-    if start == at or not _is_mailbox(text, text[start : domain.end()], domain.end()):
+    value = _ENCODED_AT.sub("@", text[start : domain.end()], count=1)
+    if start == at or not _is_mailbox(text, value, domain.end()):
         return None
     return Candidate(start, domain.end(), "email")
 
@@ -296,6 +309,8 @@ def _is_personal_ipv4(text: str, value: str, start: int) -> bool:
     numbers = [int(octet) for octet in octets]
     if max(numbers) > 255 or numbers[0] in _FIRST_OCTETS_NOT_PERSONAL:
         return False
+    if numbers[3] == 0:
+        return False  # a network address (or one anonymised by zeroing the host part), not a host
     if _inside_url(text, start):
         return False  # a server's address in a URL, or a search term in its query: nobody's
     return not label_before(_NOT_AN_ADDRESS, text, start, 24)

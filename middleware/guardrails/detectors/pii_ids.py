@@ -115,7 +115,11 @@ _ALNUM_ID = re.compile(
 _NINO_FORBIDDEN_PREFIXES = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
 
 # A passport number: 6-10 capitals and digits with at least 5 digits; no checksum exists.
-_PASSPORT_NUMBER = re.compile(r"(?<![\w-])(?=(?:[A-Z]*[0-9]){5})[A-Z0-9]{6,10}(?![\w-])", re.ASCII)
+# Mostly digits (US 9 digits, NL X4821957), or longer mixes with fewer (German C4J9K2L7M).
+_PASSPORT_NUMBER = re.compile(
+    r"(?<![\w-])(?:(?=(?:[A-Z]*[0-9]){5})[A-Z0-9]{6,10}|(?=(?:[A-Z]*[0-9]){3})[A-Z0-9]{8,10})(?![\w-])",
+    re.ASCII,
+)
 _PASSPORT_WINDOW = 40
 
 

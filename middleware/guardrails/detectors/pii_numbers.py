@@ -192,11 +192,13 @@ def classify_run(text: str, run: Run) -> Candidate | None:
 
 def is_card(run: Run) -> bool:
     """A payment card: network prefix and length agree, grouping is a card's, Luhn passes."""
-    if not run.separators <= {" ", "-"} or len(run.separators) > 1 or run.text.startswith("+"):
+    if not run.separators <= {" ", "-", "."} or len(run.separators) > 1 or run.text.startswith("+"):
         return False
     digits = run.digits
     if not 13 <= len(digits) <= 19 or not _card_grouping(run.lengths):
         return False
+    if "." in run.separators and run.lengths != (4, 4, 4, 4):
+        return False  # dots only in the plain 4-4-4-4 layout; other dotted runs are versions or ids
     return _card_network_known(digits) and luhn.is_valid(digits)
 
 

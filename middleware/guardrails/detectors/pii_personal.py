@@ -26,6 +26,7 @@ _DATE = (
     r"|(?P<mtext>[^\W\d_]{3,10})\.?\s+[0-9]{1,2}(?:st|nd|rd|th)?,?\s+(?P<myear>[0-9]{4})"
     r"|(?P<cjk>[0-9]{4})\s*年\s*[0-9]{1,2}\s*月\s*[0-9]{1,2}\s*日"
 )
+_CELL_DATE = re.compile(r"[\s\"']*(?P<date>" + _DATE + r")[\s\"']*", re.IGNORECASE)
 _DATE_AFTER_LABEL = re.compile(_LABEL_FILLER + r"(?P<date>" + _DATE + r")", re.IGNORECASE)
 # First three letters of month names in English, German, French, Spanish, Italian, Dutch, ...
 _MONTH_PREFIXES = frozenset(
@@ -66,6 +67,32 @@ _MONTH_PREFIXES = frozenset(
         "dic",
         "ene",
         "gen",
+        # Polish, Czech, Turkish, Scandinavian and Dutch forms not covered above
+        "sty",
+        "lut",
+        "kwi",
+        "maj",
+        "cze",
+        "lip",
+        "sie",
+        "wrz",
+        "paź",
+        "paz",
+        "lis",
+        "gru",
+        "mrt",
+        "des",
+        "oca",
+        "şub",
+        "sub",
+        "nis",
+        "haz",
+        "tem",
+        "ağu",
+        "eyl",
+        "eki",
+        "kas",
+        "ara",
     )
 )
 _EARLIEST_YEAR = 1900
@@ -77,6 +104,14 @@ def birth_date_after(text: str, label_start: int, label_end: int) -> Candidate |
     if not starts_token(text, label_start, ""):
         return None
     match = _DATE_AFTER_LABEL.match(text, label_end)
+    if match is None or not _plausible_birth_date(match):
+        return None
+    return Candidate(match.start("date"), match.end("date"), "date_of_birth")
+
+
+def birth_date_in_cell(text: str, start: int, end: int) -> Candidate | None:
+    """The date filling a table cell ``text[start:end]`` (under a birth-date column header)."""
+    match = _CELL_DATE.fullmatch(text, start, end)
     if match is None or not _plausible_birth_date(match):
         return None
     return Candidate(match.start("date"), match.end("date"), "date_of_birth")
@@ -141,6 +176,8 @@ STREET_LAYOUTS: Final[Mapping[str, re.Pattern[str]]] = {
 _POSTAL_TAIL = re.compile(
     r",?\s*(?:"
     r"[A-Z][A-Za-z.' -]{1,30}?,\s*[A-Z]{2}\s+[0-9]{5}(?:-[0-9]{4})?"  # , Springfield, OR 97403
+    r"|[A-Z][A-Za-z.' -]{1,30}?,?\s+[A-Z]{2}\s+[A-Z][0-9][A-Z]\s?[0-9][A-Z][0-9]"  # , Toronto, ON M5V 2A2
+    r"|[A-Z][A-Za-z.' -]{1,30}?,?\s+(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)\s+[0-9]{4}"  # , Sydney NSW 2000
     r"|(?:[A-Z][A-Za-z' -]{1,30}?,?\s+)?[A-Z]{1,2}[0-9][A-Z0-9]?\s?[0-9][A-Z]{2}"  # , London SW1A 2AA
     r"|(?:[A-Z]{1,2}-)?[0-9]{4,5}(?:\s?[A-Z]{2})?\s+[A-ZÄÖÜÉ][\w'-]+(?:[ -][A-Z][\w'-]+)?"  # , 10115 Berlin
     r")(?![\w-])"

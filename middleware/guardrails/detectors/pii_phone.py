@@ -88,6 +88,10 @@ _MIN_DIGITS = 7
 _MAX_DIGITS = 15
 _MAX_TRIMMED_GROUPS = 2
 _GROUP = re.compile(r"[0-9]+", re.ASCII)
+_LABEL_REACH = 40  # as far back as ``label_before`` looks
+# A short standalone number (a count, a size) as the last number before a run takes the label:
+# "Phone 2:" is too short to, "depth 4096," does; another phone number ("Tel: 612 345 678, 698 ...") not.
+_LAST_NUMBER = re.compile(r"(?<![0-9])(?<![0-9][-./ ])[0-9]{3,6}(?![-./ ]?[0-9])(?=[^0-9]*\Z)", re.ASCII)
 
 
 def phone_end(text: str, start: int, run_text: str, groups: tuple[str, ...]) -> int | None:
@@ -95,7 +99,7 @@ def phone_end(text: str, start: int, run_text: str, groups: tuple[str, ...]) -> 
     digits = "".join(groups)
     if not _MIN_DIGITS <= len(digits) <= _MAX_DIGITS + 3 or _looks_like_date_or_list(run_text, groups):
         return None
-    labelled = label_before(PHONE_LABEL, text, start)
+    labelled = label_before(PHONE_LABEL, text, start) and _label_is_ours(text, start)
     if run_text.startswith("+"):
         return _international_end(run_text, labelled)
     if run_text.startswith("00"):
@@ -107,6 +111,16 @@ def phone_end(text: str, start: int, run_text: str, groups: tuple[str, ...]) -> 
     if _national_valid(run_text, digits, groups, labelled):
         return len(run_text)
     return None
+
+
+def _label_is_ours(text: str, start: int) -> bool:
+    """A label with another number between it and this run labels that number ("Call stack depth
+    4096, heap 2147483648"), unless the label word recurs after it."""
+    context = text[max(0, start - _LABEL_REACH) : start]
+    between = _LAST_NUMBER.search(context)
+    if between is None:
+        return True
+    return label_before(PHONE_LABEL, text, start, len(context) - between.end())
 
 
 def _looks_like_date_or_list(run_text: str, groups: tuple[str, ...]) -> bool:

@@ -46,6 +46,7 @@ _NUMBER_SHAPES = (
 _RUN_TAIL = r"(?:[0-9()]|[-./ ][0-9(])*"  # the rest of the run, so one run fires once
 _LETTER_LED_IDS = (
     r"[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4} ?[A-Z0-9]{4}",  # IBAN
+    r"[a-z]{2}[0-9]{2} ?[a-z0-9]{4} ?[a-z0-9]{4}",  # IBAN typed in lower case
     r"[A-CEGHJ-PR-TW-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]",  # UK NINO
     r"[XYZ]-?[0-9]{7}-?[A-Z]",  # Spanish NIE
     r"[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPRST]",  # Italian codice fiscale
@@ -71,20 +72,27 @@ _STREET_SUFFIXES = (
     r"|gatan|gata|veien|gade|katu"
 )
 PASSPORT_LABELS = (
-    r"(?i:passport|passeport|reisepass|pasaporte|passaporto|paspoort|pasaport|paszport|passnummer"
-    r"|pass-?nr|passe?port-?nr|паспорт)|旅券|护照|護照|여권"
+    r"(?i:passport|passeport|reisepass|pasaporte|passaport[oe]|paspoort|pasaport|paszport|passnummer"
+    r"|pass-?nr|passe?port-?nr|паспорт)|旅券|パスポート|护照|護照|여권"
 )
 BIRTH_LABELS = (
     r"(?i:d\.?o\.?b\.?|date[\s_-]*of[\s_-]*birth|birth[\s_-]*date|birthday|born(?:\s+on)?"
     r"|geb\.|geboren(?:\s+(?:am|op))?|geburtsdatum|geburtstag|n[ée]e?\s+le|date\s+de\s+naissance"
     r"|fecha\s+de\s+nacimiento|nacid[oa]\s+el|data\s+di\s+nascita|nat[oa]\s+il|geboortedatum"
     r"|data\s+de\s+nascimento|nascid[oa]\s+em|data\s+urodzenia|urodzon[ya]|f[øo]dselsdato"
-    r"|f[öo]delsedatum|syntym[äa]aika|дата\s+рождения)|生年月日|出生日期|出生年月日|誕生日|生日|생년월일"
+    r"|f[öo]delsedatum|f[öø]dd|født|syntym[äa]aika|ur\.|narozen[aáý]?|datum\s+narozen[ií]"
+    r"|do[gğ]um\s+tarihi|sz[üu]let[ée]si\s+d[áa]tum|sz[üu]letett|дата\s+рождения|родил(?:ся|ась))"
+    r"|生年月日|出生日期|出生年月日|誕生日|生日|생년월일"
 )
 # (kind, boundary character, value): the value is what ``WORD_KIND`` recognises at the start.
 _WORDS: tuple[tuple[str, str, str], ...] = (
-    ("email", r"[A-Za-z0-9._%+-]", r"@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2}"),
-    ("obfuscated", r"(?s:.)", r"(?i:[\[({<]\s*(?:at|dot|\.)\s*[\])}>]|\sdot\s)"),
+    # "@" plain, URL-encoded (%40) or as an HTML entity (&#64; &#x40; &commat;)
+    ("email", r"[A-Za-z0-9._%+-]", r"(?:@|%40|&#0*64;|&#[xX]0*40;|&commat;)(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2}"),
+    (
+        "obfuscated",
+        r"(?s:.)",
+        r"(?i:[\[({<]\s*(?:at|arroba|arobase|dot|\.)\s*[\])}>]|\s(?:dot|punkt|punto|ponto|arroba|arobase)\s)",
+    ),
     (
         "ipv6",
         r"[^0-9A-Za-z_:.]",

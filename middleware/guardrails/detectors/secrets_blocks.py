@@ -32,6 +32,11 @@ _JWT: Final = re.compile(
     r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?"
 )
 _MIN_SIGNATURE: Final = 16
+# A PEM block stored base64-encoded (kubeconfig ``client-key-data``, a Kubernetes Secret's ``tls.key``):
+# base64 of "-----BEGIN " starts with this marker; only the first line is decoded to read the label.
+BASE64_PEM_MARKER: Final = b"LS0tLS1CRUdJT"
+_BASE64_RUN: Final = re.compile(r"LS0tLS1CRUdJT[A-Za-z0-9+/]{20,20000}={0,2}")
+_ENCODED_LABEL: Final = 96  # base64 characters enough to decode the BEGIN line
 _LINE_BACK: Final = 80
 
 
@@ -62,6 +67,22 @@ def pem_candidate(text: str, hit: int) -> Candidate | None:
     if not _has_real_body(body):
         return None
     return Candidate(begin.start(), stop, "private_key", RANK_PROVIDER)
+
+
+def encoded_pem_candidate(text: str, hit: int) -> Candidate | None:
+    """A base64-encoded private key block at ``hit``: the encoded run counts as the key itself."""
+    match = _BASE64_RUN.match(text, hit)
+    if match is None or len(match.group()) < _MIN_BODY * 2:
+        return None
+    head = match.group()[:_ENCODED_LABEL]
+    try:
+        decoded = base64.b64decode(head[: len(head) - len(head) % 4]).decode("ascii", "replace")
+    except (binascii.Error, ValueError):
+        return None
+    first_line = decoded.split("\n", 1)[0]
+    if _PEM_BEGIN.match(first_line) is None:
+        return None
+    return Candidate(hit, match.end(), "private_key", RANK_PROVIDER)
 
 
 def putty_candidate(text: str, hit: int) -> Candidate | None:

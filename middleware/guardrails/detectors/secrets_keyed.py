@@ -15,6 +15,8 @@ from middleware.guardrails.detectors.secrets_blocks import decode_basic
 from middleware.guardrails.detectors.secrets_providers import RANK_GENERIC, RANK_STRUCTURED, Candidate
 from middleware.guardrails.detectors.secrets_values import is_credential_value, is_password
 
+# Accented Latin letters of credential names in other languages, folded one-for-one (offsets stay valid).
+FOLD: Final = str.maketrans("ñłóöøşéèàçäüåÑŁÓÖØŞÉÈÀÇÄÜÅ", "nloooseeacauaNLOOOSEEACAUA")
 # Whole-name endings (case and separators folded) that name a credential.
 _NAME_ENDINGS: Final = (
     "password",
@@ -40,8 +42,22 @@ _NAME_ENDINGS: Final = (
     "pwd",
     "auth",
     "authorization",
+    # the word for "password" in other languages (accents folded by the caller)
+    "passwort",
+    "kennwort",
+    "wachtwoord",
+    "losenord",
+    "passord",
+    "adgangskode",
+    "contrasena",
+    "senha",
+    "haslo",
+    "heslo",
+    "salasana",
+    "sifre",
+    "jelszo",
 )
-_LAST_WORDS: Final = frozenset({"pass", "pw"})
+_LAST_WORDS: Final = frozenset({"pass", "pw", "passe"})  # "passe": French "mot de passe"
 _LAST_WORD_ENDINGS: Final = tuple(_LAST_WORDS)
 # Names with these words hold something that is random but not a credential.
 _NOT_CREDENTIAL_WORDS: Final = frozenset(
@@ -89,7 +105,7 @@ _NOT_CREDENTIAL_WORDS: Final = frozenset(
 _SEPARATORS: Final = re.compile(r"[^A-Za-z0-9]+")
 _WORDS: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _ASSIGNMENT: Final = re.compile(
-    r"""["'\]]{0,2}[ \t]*(?:(?P<op>:=|=>|==|=|:)"""
+    r"""["'\]]{0,2}[ \t]*(?:(?P<op>:=|=>|==|=|:|\uff1a)"""
     r"""|(?P<spaced>[ \t]+(?:[\w.-]+[ \t]+){0,4}?(?:is|was|are)[ \t]+|[ \t]+))[ \t]*"""
     r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\r\n]{1,400}?)(?P=q)|(?P<bare>[^\s"'`,;<>\\]{1,400}))"""
 )
@@ -106,6 +122,7 @@ _CODE_TRAILER: Final = ".,)"
 
 def is_credential_name(name: str) -> bool:
     """``DB_PASSWORD``, ``SecretAccessKey``, ``x-api-key``, ``--token``: names that hold credentials."""
+    name = name.translate(FOLD)
     folded = _SEPARATORS.sub("", name).lower()
     if not folded.endswith(_NAME_ENDINGS) and not folded.endswith(_LAST_WORD_ENDINGS):
         return False
@@ -113,6 +130,20 @@ def is_credential_name(name: str) -> bool:
     if not words or any(word in _NOT_CREDENTIAL_WORDS for word in words):
         return False
     return "".join(words).endswith(_NAME_ENDINGS) or words[-1] in _LAST_WORDS
+
+
+# Password labels in scripts the ASCII scan cannot see (it folds only accented Latin letters).
+_FOREIGN_LABELS: Final = re.compile(r"パスワード|密码|密碼|口令|비밀번호|(?i:пароль)")
+
+
+def foreign_label_candidates(text: str) -> list[Candidate]:
+    """Values assigned to a password label written in Japanese, Chinese, Korean or Cyrillic."""
+    found = []
+    for label in _FOREIGN_LABELS.finditer(text):
+        span = _value_span(text, label.start(), label.end())
+        if span is not None and is_credential_value(text[span[0] : span[1]], strict=span[2]):
+            found.append(Candidate(span[0], span[1], "generic", RANK_GENERIC))
+    return found
 
 
 def keyed_candidate(text: str, name_start: int, name_end: int) -> Candidate | None:

@@ -121,7 +121,12 @@ _NOT_LETTER: Final = re.compile(r"[^a-z]+")
 _DIGIT: Final = re.compile(r"[0-9]")
 _SEQUENCES: Final = ("123456789", "abcdefghi", "987654321", "qwertyuiop")
 _SAME_CHAR_RUN: Final = re.compile(r"(.)\1{5}")
-_ENV_REFERENCE: Final = re.compile(r"\$\w+|%\w+%|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z][A-Z0-9]+\(\)")
+# ``$name`` is a variable only when it reads as a name: "$DB_PASS", "$db_pass2", "$1"; "$t9Bn3x" is a value.
+_ENV_REFERENCE: Final = re.compile(
+    r"\$[A-Za-z_]+[0-9]*(?:_\w*)?|\$[0-9]+|%\w+%|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z][A-Z0-9]+\(\)"
+)
+_BASE64_BLOB: Final = re.compile(r"/[A-Za-z0-9+/]{31,}={0,2}")
+_LONG_SEGMENT: Final = 24
 _CODE_REFERENCE: Final = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+")
 _CALL: Final = re.compile(r"[\w.$]+[(\[]")
 _CODE_ROOTS: Final = frozenset(
@@ -247,7 +252,16 @@ def is_reference(value: str) -> bool:
         value.split(".", 1)[0].lower() in _CODE_ROOTS or _DIGIT.search(value) is None
     ):
         return True
+    if value.startswith("/") and _is_base64_blob(value):
+        return False  # a base64 key that happens to start with "/" is not a path
     return value.startswith(("/", "./", "../", "~/", "file:")) or value.lower().endswith(_FILE_SUFFIXES)
+
+
+def _is_base64_blob(value: str) -> bool:
+    """Long base64 with padding, a "+" or a long slash-free stretch: path segments are short words."""
+    if _BASE64_BLOB.fullmatch(value) is None:
+        return False
+    return "+" in value or value.endswith("=") or max(len(part) for part in value.split("/")) >= _LONG_SEGMENT
 
 
 def char_classes(value: str) -> tuple[bool, bool, bool, bool]:
