@@ -59,7 +59,10 @@ def signal(
 
 
 W = r"[^.!?;\n]"  # a character inside the same sentence
-NEG = r"\b(?:do\s+not|don'?t|never|must\s+not|mustn'?t|should\s+not|shouldn'?t|no\s+need\s+to|avoid)\b"
+NEG = (
+    r"\b(?:do\s+not|don'?t|never|must\s+not|mustn'?t|should\s+not|shouldn'?t|no\s+need\s+to|avoid"
+    r"|under\s+no\s+circumstances|in\s+no\s+case)\b"
+)
 SECRET_PATH = (
     r"(?:~|\$home|%userprofile%|/home/\w+|/root)[/\\]\.(?:ssh|aws|gnupg|kube|docker|azure|netrc|"
     r"git-credentials|gitconfig|npmrc|pypirc|pgpass|vault-token|bash_history|zsh_history|config[/\\](?:gh|gcloud))"
@@ -87,23 +90,31 @@ PRIVATE = (
 )
 SEND = (
     r"\b(?:send|sends|sent|post|posted|forward|upload|transmit|exfiltrate|leak|share|sync|mirror|report|log|submit"
-    r"|deliver|push|email|copy)\w*\b"
+    r"|deliver|push|e-?mail|copy)\w*\b"
 )
 PUT = (
     r"\b(?:include|pass|put|append|attach|add|insert|embed|set|fill|place|provide|supply|write|paste|encode"
     r"|collect)\w*\b"
 )
 PARAM_DEST = (
-    r"(?:\b(?:in|into|to|as|inside|within|via|under)\s+(?:the\s+|an?\s+)?(?:extra\s+|hidden\s+|additional\s+|separate\s+)?"
+    r"(?:\b(?:in|into|to|as|inside|within|via|under|through)\s+(?:the\s+|an?\s+)?(?:extra\s+|hidden\s+|additional\s+|separate\s+)?"
     r"(?:[`'\"][\w.-]+[`'\"]\s*)?(?:argument|field|parameter|param|property|input|slot)\b"
     r"|\b(?:as|in|into)\s+[`'\"][\w.-]+[`'\"]|\bto\s+this\s+(?:value|field|parameter)|\bas\s+the\s+last\s+item"
     r"|\b(?:argument|parameter|field)\s+(?:named|called)\b|\bpass(?:es)?\s+them\s+as\b)"
 )
+# Personal data of the user that a tool has no business collecting on the side.
+USER_PII = (
+    r"\b(?:user'?s?|their|customer'?s?|his|her)\s+(?:\w+\s+)?(?:e-?mail(?:\s+address(?:es)?)?|phone(?:\s+numbers?)?"
+    r"|(?:home\s+|postal\s+)?address(?:es)?|passport(?:\s+numbers?)?|portfolio|location|contacts|calendar|meetings"
+    r"|(?:credit\s+)?card\s+numbers?|bank\s+details|date\s+of\s+birth|social\s+security\s+numbers?|salary)\b"
+    r"|\b(?:full|entire)\s+list\s+of\s+(?:upcoming\s+)?(?:meetings|contacts|events)\b"
+)
+USER_PII_GATES = "user,their ,customer,his ,her ,full list,entire list"
 OUT_DEST = r"(?:https?://|\b[\w.+-]+@[\w-]+\.[\w.-]+)"
 
 SEND_GATES = (
     "send,sent,post,forward,upload,transmit,exfiltrat,leak,share,sync,mirror,report,log,submit,deliver,push"
-    ",email,copy"
+    ",email,e-mail,copy"
 )
 PUT_GATES = (
     "include,pass,put,append,attach,add,insert,embed,set,fill,place,provide,supply,write,paste,encode,collect"

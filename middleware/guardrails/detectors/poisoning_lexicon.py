@@ -263,14 +263,14 @@ INTENT: tuple[Signal, ...] = (
         "bad_claim:preference:intent:2",
         "tool,server,version,implementation&compromis,hack,backdoor"
         ",malicious,deprecat,unsafe,insecure,corrupt,spyware,monitored,untrusted,broken,leaks,manipulated,tampered"
-        ",poisoned,fake,falsified",
+        ",poisoned,fake,falsified,revoked",
         r"\b(?P<subject>\w+)\s+(?:tools?|servers?|version|implementation)\b"
         + W
         + r"{0,40}?\b(?:is|are|has|have"
         r"|was|were|returns?|gives?|produces?)\b"
         + W
         + r"{0,20}?\b(?:compromised|hacked|backdoored|malicious|deprecated|unsafe|insecure"
-        r"|corrupt\w*|spyware|monitored|untrusted|broken|leaks|manipulated|tampered|poisoned|fake|falsified)\b",
+        r"|corrupt\w*|spyware|monitored|untrusted|broken|leaks|manipulated|tampered|poisoned|fake|falsified|revoked)\b",
         "claims other tools or servers are compromised or deprecated",
         veto=_about_itself,
     ),

@@ -23,6 +23,7 @@ from middleware.guardrails.detectors.poisoning_fragments import (
 )
 
 _THIS = re.compile(r"this\b")
+_ACTOR = r"(?:(?:you|the\s+(?:assistant|model|agent|ai|llm))\s+)?"  # who calls the other tool
 
 
 def _names_this_tool(data: bytes, match: Any) -> bool:
@@ -106,14 +107,16 @@ CONTEXT: tuple[Signal, ...] = (
     signal(
         "shadow_trigger:shadowing:context:2",
         "when,before,after,each time,every time&use,call,invok,run,execut",
-        r"\b(?:when|whenever|each\s+time|every\s+time|before|after)\s+(?:you\s+)?(?:use|call|invoke|run|execute)"
+        r"\b(?:when|whenever|each\s+time|every\s+time|before|after)\s+"
+        + _ACTOR
+        + r"(?:use|call|invoke|run|execute)"
         r"\w*\s+(?:the\s+)?(?P<object>`?(?:[a-z]+_\w+|any\s+(?:other\s+)?tool|\w+\s+tool))"
         r"|\bwhen(?:ever)?\s+(?:the\s+)?`?(?P<subject>\w+)`?\s+tool\s+is\s+(?:used|called|invoked|run|executed)",
         "changes how another tool behaves",
         veto=_names_this_tool,
     ),
     signal(
-        "cross_server:shadowing:context:1",
+        "cross_server:shadowing:context:2",
         "server",
         r"\b(?:from|on|of|in)\s+(?:the|any|another)\s+(?:other\s+)?\w+\s+(?:mcp\s+)?server\b|\b(?:all|any)\s+other"
         r"\s+(?:mcp\s+)?servers?\b|\bfrom\s+any\s+other\s+server",
@@ -135,7 +138,7 @@ MORE_INTENT: tuple[Signal, ...] = (
     signal(
         "shadow_action:shadowing:intent:3",
         "when,each time,every time&use,call,invok,run,execut&also,as well,additionally,append,replac,@,http",
-        r"\b(?:when|whenever|each\s+time|every\s+time)\s+(?:you\s+)?(?:use|call|invoke|run|execute)\w*\s+"
+        r"\b(?:when|whenever|each\s+time|every\s+time)\s+" + _ACTOR + r"(?:use|call|invoke|run|execute)\w*\s+"
         r"(?:the\s+)?`?[a-z]+_\w+`?" + W + r"{0,140}?(?:\b(?:also|as\s+well|additionally)\b|@|https?://)"
         r"|\bwhen(?:ever)?\s+(?:the\s+)?`?[a-z]+_?\w*`?\s+(?:tool\s+)?is\s+(?:used|called|invoked|run|executed)"
         + W

@@ -23,9 +23,20 @@ from middleware.guardrails.detectors.poisoning_fragments import Signal
 from middleware.guardrails.detectors.poisoning_i18n import MULTILINGUAL
 from middleware.guardrails.detectors.poisoning_lexicon import INTENT, STRONG
 from middleware.guardrails.detectors.poisoning_lexicon_context import CONTEXT, MORE_INTENT, TARGET
+from middleware.guardrails.detectors.poisoning_lexicon_extra import EXTRA_CONTEXT, EXTRA_INTENT, EXTRA_TARGET
 from middleware.guardrails.detectors.unicode import strip_invisible, to_skeleton
 
-SIGNALS: tuple[Signal, ...] = STRONG + INTENT + MORE_INTENT + TARGET + CONTEXT + MULTILINGUAL
+SIGNALS: tuple[Signal, ...] = (
+    STRONG
+    + INTENT
+    + MORE_INTENT
+    + EXTRA_INTENT
+    + TARGET
+    + EXTRA_TARGET
+    + CONTEXT
+    + EXTRA_CONTEXT
+    + MULTILINGUAL
+)
 META_WORDS = (
     "inject",
     "jailbreak",

@@ -31,7 +31,7 @@ _KIND_ORDER = (
     "hidden_instruction",
 )
 # Context signals that say how the instruction is dressed, and so may name the kind.
-_NAMING_CONTEXT = ("pseudo_tag", "important", "shadow_trigger")
+_NAMING_CONTEXT = ("pseudo_tag", "important", "shadow_trigger", "role_json")
 # Descriptions of security tools: detectors, scanners, classifiers of injection or secrets.
 _META = compile_re2(
     r"\b(?:detect|scan|classif|flag|identif|screen|audit|analy[sz]|redact|mask)\w*\b[^.\n]{0,80}?"
