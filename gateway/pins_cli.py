@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import difflib
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -79,26 +80,34 @@ async def _diff(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _approve(args: argparse.Namespace) -> int:
+async def _change(args: argparse.Namespace, change: Callable[[PinRecord], str]) -> int:
+    """Read one pin, change it, write it back (the gateway reads it within its recheck time)."""
     store = _store(args)
     record = await _one(store, args)
     if record is None:
         return 1
-    record.approve()
+    said = change(record)
     await store.set_many({record.key: record.dumps()})
-    print(f"approved {record.kind} {record.name} of server {record.server}")
+    print(f"{said} {record.kind} {record.name} of server {record.server}")
     return 0
+
+
+def _approved(record: PinRecord) -> str:
+    record.approve()
+    return "approved"
+
+
+def _revoked(record: PinRecord) -> str:
+    record.revoked = True
+    return "revoked (quarantined until approved again)"
+
+
+async def _approve(args: argparse.Namespace) -> int:
+    return await _change(args, _approved)
 
 
 async def _revoke(args: argparse.Namespace) -> int:
-    store = _store(args)
-    record = await _one(store, args)
-    if record is None:
-        return 1
-    record.revoked = True
-    await store.set_many({record.key: record.dumps()})
-    print(f"revoked {record.kind} {record.name} of server {record.server}: quarantined until approved")
-    return 0
+    return await _change(args, _revoked)
 
 
 def _run(handler: Any) -> Any:
