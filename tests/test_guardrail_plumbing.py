@@ -316,3 +316,41 @@ async def test_a_server_can_be_trusted_with_its_definitions() -> None:
         result = await guard.tools_post_list(payload, _context())
         kept = result.modified_payload.items if result.modified_payload else payload.items
         assert [item["name"] for item in kept] == shown, server
+
+
+async def test_host_names_are_resolved_and_refused_when_they_lead_inside(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS is the network's (a fake resolver here): a public-looking name that resolves to a
+    private address is refused; one that resolves outside, or not at all, passes; answers are cached."""
+    from middleware.guardrails.arguments_guard import ArgumentGuard
+    from middleware.plugins import ToolPreInvokePayload
+
+    answers = {"wiki.corp-example.com": "10.1.2.3", "docs.python-example.org": "93.184.216.34"}
+    asked: list[str] = []
+
+    async def resolve(host: str, port: Any, **_: Any) -> list[Any]:
+        asked.append(host)
+        if host not in answers:
+            raise OSError("no such host")
+        return [(2, 1, 6, "", (answers[host], 0))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", resolve)
+    store = MemoryStore()
+    guard = ArgumentGuard(
+        PluginConfig(name="a", kind="x", config={"arguments": "block", "schema": "off"}),
+        GuardrailServices(store, Vault(store)),
+    )
+    for url, blocked in (
+        ("https://wiki.corp-example.com/page", True),
+        ("https://docs.python-example.org/3/", False),
+        ("https://nowhere.invalid-example.net/", False),
+        ("https://wiki.corp-example.com/other", True),
+    ):
+        result = await guard.tool_pre_invoke(
+            ToolPreInvokePayload(name="fetch", args={"url": url}), _context()
+        )
+        assert (result.violation is not None) is blocked, url
+        if blocked:
+            assert result.violation is not None and "resolves_private" in result.violation.reason
+    assert asked.count("wiki.corp-example.com") == 1  # cached
