@@ -60,6 +60,20 @@ def _spans(text: str) -> list[tuple[str, str]]:
             "Kunde: Jörg, Tel. 030 1234567, geb. 21.11.1990",
             [("phone", "030 1234567"), ("date_of_birth", "21.11.1990")],
         ),
+        # Forms print a format hint between the label and the date.
+        ("Date of birth (DD/MM/YYYY): 30/01/1972", [("date_of_birth", "30/01/1972")]),
+        ("Geburtsdatum [TT.MM.JJJJ] 05.06.1981", [("date_of_birth", "05.06.1981")]),
+        ("Marta Ruiz (b. 2 June 1958) joined in 1990", [("date_of_birth", "2 June 1958")]),
+        # A sentence may end right after an IPv6 address.
+        (
+            "Signed in from 2a02:8070:a2c1:0:18d4:5fe2:9a1b:44c0.",
+            [("ip_address", "2a02:8070:a2c1:0:18d4:5fe2:9a1b:44c0")],
+        ),
+        # Passport machine-readable zone: the number (check digit valid), without its "<" filler.
+        (
+            "P<GBRHOLT<<SARAH<<<<<<<<<<<<<<<<<<<<<<<<<<<<\n1203845292GBR8203140F3001019<<<<<<<<<<<<<<02",
+            [("passport", "120384529")],
+        ),
     ],
 )
 def test_personal_data_is_found_with_exact_spans(text: str, expected: list[tuple[str, str]]) -> None:
@@ -85,6 +99,10 @@ def test_personal_data_is_found_with_exact_spans(text: str, expected: list[tuple
         "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         '{"id": 25835457, "epoch": 1710408413, "owner_id": 4402811}',
         "2024-05-03 12:00:54.821 INFO GET /items/123456 200 in 42 ms",
+        "Milestones: a. 2019-01-01 kickoff, b. 2020-02-02 launch",  # "b." outside "(b." is a list item
+        "Geburtsdatum (TT.MM.JJJJ) ist ein Pflichtfeld.",
+        # An MRZ-shaped line whose document-number check digit fails.
+        "P<GBRHOLT<<SARAH<<<<<<<<<<<<<<<<<<<<<<<<<<<<\n1203845297GBR8203140F3001019<<<<<<<<<<<<<<02",
     ],
 )
 def test_look_alikes_pass_untouched(text: str) -> None:

@@ -71,6 +71,30 @@ def test_only_the_value_of_an_assignment_is_redacted() -> None:
         assert [text[f.start : f.end] for f in findings] == [password]
 
 
+def test_name_value_pairs_redact_the_value() -> None:
+    """Config formats that put the name and the value in separate fields (XML, JSON, Kubernetes env)."""
+    secret = rand(ALNUM, 28, 32)
+    for text in (
+        f'<add key="PaymentApiSecret" value="{secret}" />',
+        f'{{"name": "SERVICE_TOKEN", "value": "{secret}"}}',
+        f"env:\n  - name: DB_PASSWORD\n    value: {secret}\n",
+    ):
+        assert spans(text) == [("generic", secret)], text
+    reference = "env:\n  - name: DB_PASSWORD\n    valueFrom:\n      secretKeyRef:\n        name: db\n"
+    assert find_secrets(reference) == []
+    assert find_secrets('{"name": "SERVICE_TOKEN", "value": "${SERVICE_TOKEN}"}') == []
+
+
+def test_registry_login_password_flag_and_digit_free_aws_key_id() -> None:
+    password = rand(ALNUM, 22, 33)
+    assert spans(f"docker login -u ci -p {password} registry.internal") == [("generic", password)]
+    assert find_secrets("ssh -p 2222 deploy@login.internal") == []
+    assert find_secrets("docker login -u ci -p $CI_REGISTRY_PASSWORD registry.internal") == []
+    letters = random.Random(34)
+    key_id = "AKIA" + "".join(letters.choice(string.ascii_uppercase) for _ in range(16))
+    assert spans(f"aws_access_key_id = {key_id}") == [("aws_key", key_id)]
+
+
 def test_url_credentials_redact_the_password_only() -> None:
     password = rand(ALNUM, 14, 31)
     text = f"conn = connect('postgresql://svc_orders:{password}@10.1.2.3:5432/orders')"

@@ -25,7 +25,7 @@ from middleware.guardrails.detectors.findings import Finding
 from middleware.guardrails.detectors.pii_banking import iban_at
 from middleware.guardrails.detectors.pii_contact import email_at, ipv6_at, obfuscated_emails
 from middleware.guardrails.detectors.pii_context import Candidate
-from middleware.guardrails.detectors.pii_ids import alnum_id_at, passport_after
+from middleware.guardrails.detectors.pii_ids import alnum_id_at, passport_after, passport_in_mrz
 from middleware.guardrails.detectors.pii_numbers import number_candidates, plain_number_end
 from middleware.guardrails.detectors.pii_personal import (
     birth_date_after,
@@ -187,15 +187,26 @@ def _word_at(window: str, start: int) -> Scanned:
         candidate = ipv6_at(window, start)
     elif kind == "passport":
         candidate = passport_after(window, start, match.end())
+    elif kind == "mrz":
+        candidate = passport_in_mrz(window, match.end())
     elif kind == "birth":
-        candidate = birth_date_after(window, start, match.end())
-        if candidate is None:  # a column header? The window holds its whole line if it began early.
-            return birth_column_dates(window, start, match.end(), start < _WORD_BACK), start + 1
+        return _birth_at(window, start, match.end()), start + 1
     elif kind == "east_asian_address":
         candidate = east_asian_address_near(window, start)
     else:
         candidate = street_address_at(window, start, kind)
     return ([] if candidate is None else [candidate]), start + 1
+
+
+def _birth_at(window: str, start: int, label_end: int) -> list[Candidate]:
+    """The date after a birth label, or else the dates under it if the label heads a column (the
+    window holds its whole line if it began early); "b." abbreviates, it heads no column."""
+    candidate = birth_date_after(window, start, label_end)
+    if candidate is not None:
+        return [candidate]
+    if label_end - start <= len("b."):
+        return []
+    return birth_column_dates(window, start, label_end, start < _WORD_BACK)
 
 
 def _obfuscated_candidates(text: str, tokens: list[int]) -> list[Candidate]:

@@ -191,7 +191,8 @@ _TLD_TAIL = re.compile(
 )
 
 _IPV4 = re.compile(r"[0-9][0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?![\w]|\.[0-9])", re.ASCII)
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4})?(?::[0-9A-Fa-f]{0,4}){2,8}(?![\w:.])", re.ASCII)
+# A full stop after the address ends the sentence; one before a word or digit would extend it.
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4})?(?::[0-9A-Fa-f]{0,4}){2,8}(?![\w:]|\.\w)", re.ASCII)
 # Dotted quads after these words are versions, section or build numbers, not addresses.
 _NOT_AN_ADDRESS = Label(
     r"(?i)(?:Ev|version|ver\.|firmware|Efw|release|Erel\.|build|section|Esect?\.|§|chapter|Ech\."

@@ -188,3 +188,25 @@ def _looks_like_year_or_date(token: str) -> bool:
     """Compact dates (20310402) after a passport label are expiry dates, not the number."""
     digits = digits_only(token)
     return len(token) == 8 and digits == token and token[:2] in ("19", "20")
+
+
+# The second MRZ line opens with the document number (9 characters, "<"-padded) and its check digit.
+_MRZ_NUMBER = re.compile(r"([A-Z0-9<]{9})([0-9])[A-Z<]{3}[0-9]{7}[MFX<][0-9]{7}")
+_MRZ_WEIGHTS = (7, 3, 1)
+
+
+def passport_in_mrz(text: str, second_line: int) -> Candidate | None:
+    """The passport number on the MRZ line starting at ``second_line``, if its check digit holds."""
+    match = _MRZ_NUMBER.match(text, second_line)
+    if match is None or _mrz_check_digit(match.group(1)) != int(match.group(2)):
+        return None
+    number = match.group(1).rstrip("<")
+    if not number or "<" in number:
+        return None
+    return Candidate(match.start(1), match.start(1) + len(number), "passport")
+
+
+def _mrz_check_digit(field: str) -> int:
+    """ICAO 9303: digits count as themselves, A-Z as 10-35, the filler "<" as 0; weights 7, 3, 1."""
+    values = (0 if char == "<" else int(char, 36) for char in field)
+    return sum(value * _MRZ_WEIGHTS[index % 3] for index, value in enumerate(values)) % 10

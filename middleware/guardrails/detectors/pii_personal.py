@@ -15,8 +15,12 @@ from typing import Final
 from middleware.guardrails.detectors.pii_context import Candidate, Label, label_before, starts_token
 
 # What may sit between a birth label and its date: punctuation, quotes, "on", "am", "le"...
+# ... and a format hint forms print after the label: "(MM/DD/YYYY)", "(TT.MM.JJJJ)", "[yyyy-mm-dd]".
+_FORMAT_HINT = r"[(\[][A-Za-z]{1,4}[./\- ][A-Za-z]{1,4}[./\- ][A-Za-z]{1,4}[)\]]"
 _LABEL_FILLER = (
-    r"(?:[\s:=\"'()\[\]{},|.\-\uff1a\uff08\uff09「」]|(?:on|am|le|el|il|op|em|is|was|the)\b){0,12}+"
+    r"(?:"
+    + _FORMAT_HINT
+    + r"|[\s:=\"'()\[\]{},|.\-\uff1a\uff08\uff09「」]|(?:on|am|le|el|il|op|em|is|was|the)\b){0,12}+"
 )
 _DATE = (
     r"(?P<dmy>[0-9]{1,2}[./-][0-9]{1,2}[./-](?:[0-9]{4}|[0-9]{2}))(?![0-9])"
@@ -103,6 +107,8 @@ def birth_date_after(text: str, label_start: int, label_end: int) -> Candidate |
     """The date right after a birth label (DOB, born, geboren, né le, 生年月日 ...)."""
     if not starts_token(text, label_start, ""):
         return None
+    if label_end - label_start == len("b.") and text[label_start - 1 : label_start] != "(":
+        return None  # "b." means born only in a biographical parenthesis: "(b. 14 Feb 1991)"
     match = _DATE_AFTER_LABEL.match(text, label_end)
     if match is None or not _plausible_birth_date(match):
         return None

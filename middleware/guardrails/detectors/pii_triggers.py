@@ -76,7 +76,7 @@ PASSPORT_LABELS = (
     r"|pass-?nr|passe?port-?nr|паспорт)|旅券|パスポート|护照|護照|여권"
 )
 BIRTH_LABELS = (
-    r"(?i:d\.?o\.?b\.?|date[\s_-]*of[\s_-]*birth|birth[\s_-]*date|birthday|born(?:\s+on)?"
+    r"(?i:b\.|d\.?o\.?b\.?|date[\s_-]*of[\s_-]*birth|birth[\s_-]*date|birthday|born(?:\s+on)?"
     r"|geb\.|geboren(?:\s+(?:am|op))?|geburtsdatum|geburtstag|n[ée]e?\s+le|date\s+de\s+naissance"
     r"|fecha\s+de\s+nacimiento|nacid[oa]\s+el|data\s+di\s+nascita|nat[oa]\s+il|geboortedatum"
     r"|data\s+de\s+nascimento|nascid[oa]\s+em|data\s+urodzenia|urodzon[ya]|f[øo]dselsdato"
@@ -117,6 +117,8 @@ _WORDS: tuple[tuple[str, str, str], ...] = (
         r"|Travessa|Praça|Ulica|ul\.)\s",
     ),
     ("east_asian_address", r"(?s:.)", r"〒|東京都|北海道|大阪府|京都府|[一-鿿]{2,3}[県省]"),
+    # The first line of a passport's machine-readable zone (ICAO 9303 TD3): "P<UTOERIKSSON<<ANNA<..."
+    ("mrz", r"[^0-9A-Za-z_<]", r"P[A-Z<][A-Z]{3}[A-Z<]{39}\r?\n"),
     ("passport", r"[^0-9A-Za-z_]", PASSPORT_LABELS),
     ("birth", r"[^0-9A-Za-z_]", BIRTH_LABELS),
 )

@@ -30,7 +30,8 @@ Cost (p50, shared 2-core machine; was 185 us, 0.6 ms and 1.4 s with ``re``): an 
 definition (~430 chars of JSON) 33 us; 1 KB of honest description 13-41 us (dense with cues 70 us);
 16 KB 0.1-1.4 ms; a longer string 0.1 ms (``oversized``, not scanned); a hostile definition (16 KB
 strings of cue-word soup up to the work bound) 10-16 ms cold, less warm. The second probe set's
-signals (``poisoning_lexicon_extra``) added 8-15 %.
+signals (``poisoning_lexicon_extra``) added 8-15 %; the third's (``poisoning_lexicon_more``) 2-9 %
+(A/B on one machine: corpus definition 41 -> 45 us, 1 KB 35 -> 36 us, dense 1 KB 60 -> 63 us).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Payloads a reviewer cannot read: base64, hex, ROT13, URL-encoding, invisible characters.
+"""Payloads a reviewer cannot read: base64, hex (bare or \\x-escaped), ROT13, URL-encoding, invisibles.
 
 We decode a bounded number of candidates and hand the plain text back to the scorer: an encoded
 blob is only poisoning when what it decodes to is an instruction, or when the description tells the
@@ -20,6 +20,7 @@ MAX_CANDIDATES = 8  # per string: a schema full of ids must not cost more than a
 MAX_BLOB = 8192  # characters of one candidate we are willing to decode
 _BASE64 = compile_re2(r"[A-Za-z0-9+/_-]{24,}={0,2}", ignore_case=False)
 _HEX = compile_re2(r"\b(?:[0-9a-fA-F]{2}){16,}\b", ignore_case=False)
+_ESCAPED_HEX = compile_re2(r"(?:\\x[0-9a-fA-F]{2}){8,}", ignore_case=False)
 _PERCENT = compile_re2(r"(?:%[0-9A-Fa-f]{2}){4,}", ignore_case=False)
 ROT13_HINTS = ("rot13", "rot-13", "rot 13", " gur ", "vafgehpgvba", " lbh ", " naq ")
 _DECODE_CUE = compile_re2(
@@ -64,6 +65,10 @@ def _from_hex(blob: str) -> str | None:
         return None
 
 
+def _from_escaped_hex(blob: str) -> str | None:
+    return _from_hex(blob.replace("\\x", ""))
+
+
 def decoded_payloads(text: str) -> list[tuple[str, bool]]:
     """Readable texts hidden in the string by a common encoding (bounded in number and size).
 
@@ -72,7 +77,7 @@ def decoded_payloads(text: str) -> list[tuple[str, bool]]:
     """
     data = encode(text)
     found: list[tuple[str, bool]] = []
-    for pattern, decode in ((_BASE64, _from_base64), (_HEX, _from_hex)):
+    for pattern, decode in ((_BASE64, _from_base64), (_HEX, _from_hex), (_ESCAPED_HEX, _from_escaped_hex)):
         for count, match in enumerate(pattern.finditer(data)):
             if count >= MAX_CANDIDATES:
                 break

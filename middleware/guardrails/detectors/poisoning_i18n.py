@@ -43,7 +43,7 @@ _CONCEAL = "|".join(
         r"\bsenza\s+(?:dirlo|informare|avvisare)\b",
         r"\bn[ãa]o\s+(?:conte|diga|mencione|informe|revele)\b",
         r"\bsem\s+(?:contar|dizer|informar|avisar)\s+ao\s+(?:usu[áa]rio|utilizador)",
-        r"\b(?:vertel|zeg|meld)\s+(?:dit|het)\s+niet\b|\bzonder\s+(?:het\s+)?de\s+gebruiker\s+te\s+(?:vertellen|informeren)",
+        r"\b(?:vertel|zeg|meld)\s+(?:de\s+gebruiker\s+)?(?:dit\s+|het\s+|hier\s+|daar\s+)?(?:niet|niets|niks)\b|\bzonder\s+(?:het\s+)?de\s+gebruiker\s+te\s+(?:vertellen|informeren)",
         r"(?:^|[^\w])н\u0435\s+(?:сообщай|говори|рассказывай|упоминай|показывай)\w*",
         r"不要(?:告诉|告知|通知|提醒|让)(?:用户|使用者)|(?:切勿|不要|勿|不得)(?:提及|透露|提到)|对用户保密",
         r"ユーザー(?:に|には)\S{0,6}(?:伝え|知らせ|言わ|教え|見せ)ない|(?:言及|報告|通知)しない",
@@ -77,7 +77,7 @@ PRIVATE = "|".join(
         r"\b(?:gespr[äa]chsverlauf|chatverlauf|zugangsdaten|passw[öo]rter)\b",
         r"\bcronologia\s+(?:della\s+)?(?:conversazione|chat)|\bhist[óo]rico\s+d[ao]\s+conversa",
         r"\b(?:credenciales|contraseñas|identifiants|mots\s+de\s+passe|credenziali|credenciais|senhas)\b",
-        r"\b(?:gespreksgeschiedenis|inloggegevens|wachtwoorden)\b",
+        r"\b(?:gespreks|chat)geschiedenis\b|\b(?:inloggegevens|wachtwoorden)\b",
         r"истори\w+\s+(?:переписки|диалога|разговора|чата)|парол\w+|учётн\w+\s+данн\w+|учетн\w+\s+данн\w+",
         r"对话记录|聊天记录|凭证|凭据|密码|系统提示",
         r"会話履歴|認証情報|パスワード|システムプロンプト",
@@ -114,7 +114,7 @@ _PARAM_GATES = (
 )
 _PRIVATE_GATES = (
     "historial,historique,verlauf,zugangsdaten,passwört,passwort,cronologia,histórico,historico,credencia,contraseñ"
-    ",identifiants,mots de passe,credenziali,senhas,gespreksgeschiedenis,inloggegevens,wachtwoord,истори"
+    ",identifiants,mots de passe,credenziali,senhas,geschiedenis,inloggegevens,wachtwoord,истори"
     ",парол,учётн"
     ",учетн,对话,聊天,凭证,凭据,密码,系统提示,会話,認証,パスワード,システムプロンプト,대화,자격,비밀번호,시스템,سجل"
     ",كلمات المرور,بيانات الاعتماد,बातचीत,पासवर्ड,क्रेडेंशियल,geçmiş,şifre,parola,kimlik,histori,hasła,logowania"

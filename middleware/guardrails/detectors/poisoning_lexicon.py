@@ -43,6 +43,15 @@ def _after_that_or_which(data: bytes, match: Any) -> bool:
     return _RELATIVE.search(data[max(0, start - 8) : start].decode("utf-8", "replace")) is not None
 
 
+_NEGATED = re.compile(r"(?:\bnever|\bnot|n't|\bno)\s+(?:\w+\s+)?\Z")
+
+
+def _negated(data: bytes, match: Any) -> bool:
+    """Stands for a lookbehind: "never put .env files into a public gist" is a safety rule."""
+    start = match.start()
+    return _NEGATED.search(data[max(0, start - 16) : start].decode("utf-8", "replace")) is not None
+
+
 def _about_itself(data: bytes, match: Any) -> bool:
     """Stands for a lookahead: "this tool is deprecated" or "our server was broken" is no smear."""
     return match.group("subject") in (b"this", b"our")
@@ -171,6 +180,7 @@ INTENT: tuple[Signal, ...] = (
         ",paste,provide,supply,give",
         LEAK_VERBS + W + r"{0,70}?(?:" + PRIVATE + "|" + SECRET_OBJ + "|" + SECRET_PATH + ")",
         "asks the model to hand over secrets or conversation data",
+        veto=_negated,
     ),
     signal(
         "leak_private:exfil_param:intent:2",
@@ -277,7 +287,7 @@ INTENT: tuple[Signal, ...] = (
     signal(
         "prefer_this:preference:intent:2",
         "prefer,instead,route,use,call,trust,ignore",
-        r"\b(?:prefer|use)\s+this\b" + W + r"{0,30}?\b(?:over|instead)\b|\broute\s+(?:every|all)\b"
+        r"\broute\s+(?:every|all)\b"
         r"|" + NEG + r"\s+(?:use|call|trust)\s+(?:the\s+)?(?:[a-z]+_\w+|other|built-in|original|its|their)"
         r"|\balways\s+(?:prefer|use)\s+[a-z]+_\w+|\bignore\s+(?:the\s+)?(?:results?|output|responses?)\s+"
         r"(?:from|of)\b",

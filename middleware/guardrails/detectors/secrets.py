@@ -127,8 +127,8 @@ def _with_qualifier(lowered: bytes, start: int) -> int:
 
 def _value_follows(ascii_image: bytes, end: int) -> bool:
     """Cheap gate before the real parse: an operator follows the name, or (prose, flags) a long word."""
-    head = ascii_image[end : end + 6].lstrip(b"\"'] \t")
-    if head[:1] in _OPERATORS or head[:6].lower() == b"value=":
+    head = ascii_image[end : end + 16].lstrip(b"\"'] \t")
+    if head[:1] in _OPERATORS or head.lstrip(b",\r\n \t\"'")[:5].lower() == b"value":
         return True
     return _PROSE_VALUE.match(ascii_image, end) is not None
 

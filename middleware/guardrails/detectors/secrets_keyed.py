@@ -113,7 +113,12 @@ _AUTH_HEADER: Final = re.compile(
     r"""["'\]]{0,2}[ \t]*[:=][ \t]*["']?(?P<scheme>[Bb]asic|[Bb]earer|[Tt]oken|Bot)[ \t]+"""
     r"""(?P<cred>[A-Za-z0-9._~+/=-]{8,4000})"""
 )
-_VALUE_ATTRIBUTE: Final = re.compile(r"""["'][ \t]+value[ \t]*=[ \t]*["']([^"'\r\n]{1,400})["']""")
+# A name/value pair: ``<add key="ApiKey" value="..."/>``, ``{"name": "API_TOKEN", "value": "..."}``,
+# Kubernetes ``- name: DB_PASSWORD`` then ``value: ...`` on the next line (``valueFrom`` is a reference).
+_VALUE_ATTRIBUTE: Final = re.compile(
+    r"""["']?[ \t]*,?[ \t]*(?:\r?\n[ \t]*)?["']?value["']?[ \t]*[:=][ \t]*"""
+    r"""(?:["'](?P<quoted>[^"'\r\n]{1,400})["']|(?P<bare>[^\s"',;}<>]{1,400}))"""
+)
 _XML_VALUE: Final = re.compile(r"([^<\s]{1,400})</")
 _AWS_SECRET_SHAPE: Final = re.compile(r"[A-Za-z0-9/+]{40}")
 _PROSE_TRAILER: Final = ".,);:!?"
@@ -175,8 +180,9 @@ def keyed_candidate(text: str, name_start: int, name_end: int) -> Candidate | No
 def _value_span(text: str, name_start: int, name_end: int) -> tuple[int, int, bool] | None:
     """Where the value assigned to the name lies, and whether it came in prose (``password is X``)."""
     attribute = _VALUE_ATTRIBUTE.match(text, name_end)
-    if attribute is not None:  # <add key="ApiKey" value="..."/>
-        return attribute.start(1), attribute.end(1), False
+    if attribute is not None:  # <add key="ApiKey" value="..."/>, {"name": "TOKEN", "value": "..."}
+        group = "quoted" if attribute.group("quoted") is not None else "bare"
+        return attribute.start(group), attribute.end(group), False
     if name_start > 0 and text[name_start - 1] == "<" and text.startswith(">", name_end):
         element = _XML_VALUE.match(text, name_end + 1)
         return (element.start(1), element.end(1), False) if element else None

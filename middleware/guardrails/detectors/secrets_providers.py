@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Final, NamedTuple
 
-from middleware.guardrails.detectors.secrets_values import is_token_body
+from middleware.guardrails.detectors.secrets_values import is_placeholder, is_token_body
 
 
 class Candidate(NamedTuple):
@@ -145,10 +145,17 @@ def provider_candidates(text: str, ascii_image: bytes, runs: bytes) -> list[Cand
         entries = _BY_LEAD.get(ascii_image[start : start + 2], ())
         for prefix, kind, pattern in entries:
             match = pattern.match(text, start) if text.startswith(prefix, start) else None
-            if match and is_token_body(match.group()[len(prefix) :]):
+            if match and _body_ok(kind, match.group()[len(prefix) :]):
                 found.append(Candidate(_telegram_start(text, start, kind), match.end(), kind, RANK_PROVIDER))
                 break
     return found
+
+
+def _body_ok(kind: str, body: str) -> bool:
+    """AWS key ids are upper-case base32: one in thirty has no digit, and is still a key id."""
+    if kind == "aws_key":
+        return not is_placeholder(body)
+    return is_token_body(body)
 
 
 def _telegram_start(text: str, start: int, kind: str) -> int:

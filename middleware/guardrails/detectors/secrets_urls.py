@@ -76,6 +76,11 @@ _LINE_REACH: Final = 300
 _USERINFO_REACH: Final = 390  # user (128) + ":" + password (256) + "@" + slack
 _WEBHOOK_LEADS: Final = frozenset("hdpc")
 _MYSQL_TOOLS: Final = ("mysql", "mariadb")
+# Commands whose ``-p`` is the password: registry/cloud logins (``docker login -u ci -p ...``) and shells.
+_PASSWORD_P_COMMANDS: Final = re.compile(
+    r"\b(?:sshpass|mongo(?:sh)?|(?:docker|podman|buildah|skopeo|nerdctl|oras|crane|helm(?:[ \t]+registry)?"
+    r"|cf|az)[ \t]+login)\b"
+)
 
 
 def url_candidates(text: str, hit: int) -> list[Candidate]:
@@ -123,7 +128,7 @@ def flag_candidate(text: str, hit: int) -> Candidate | None:
     line = _line_of(text, hit)
     if flag == "a":
         match = _REDIS_FLAG.match(text, hit) if "redis-cli" in line else None
-    elif "sshpass" in line:
+    elif _PASSWORD_P_COMMANDS.search(line):
         match = _SSHPASS_FLAG.match(text, hit)
     elif any(tool in line for tool in _MYSQL_TOOLS):
         match = _MYSQL_FLAG.match(text, hit)
