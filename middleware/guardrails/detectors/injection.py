@@ -22,9 +22,10 @@ data-carrying links to hosts not allowed made inert; anything else is left byte-
 
 Cost (p50 CPU, one text, shared 2-core machine): the cue rules are not run over the whole text; one
 RE2 pass finds their anchors and each rule runs only around its own (``injection_anchors``).
-Text with nothing to find: 14 us per 1 KB of prose, JSON, logs or code (22 us Markdown, 31 us the
-corpus' hard negatives) and 4 ms per 1 MB (12 ms Markdown, 33-44 ms 1 MB of the hard negatives,
-which are full of near-misses); was 130-215 us and 100-350 ms. Dense with injections (1 MB of the
+Text with nothing to find: 14 us per 1 KB of prose, JSON, logs or code (22 us Markdown, 46 us the
+corpus' hard negatives, was 27-31 before the third-person cues of ``injection_indirect``) and 4 ms
+per 1 MB (12 ms Markdown, ~70 ms 1 MB of the hard negatives, was 54 on the same machine; they are
+full of near-misses); was 130-215 us and 100-350 ms. Dense with injections (1 MB of the
 corpus' positives, ~1700 findings): 200 us per 1 KB, 230 ms per 1 MB (was 740 us, 760 ms).
 Adversarial 200 KB inputs (anchor floods, invisible-character floods, padding): under 0.5 s.
 """

@@ -110,13 +110,13 @@ def carries_data(url: str) -> bool:
 
 def exfil_weight(link: Link) -> float:
     """How strongly one link looks like a data leak: placeholders to fill beat long opaque values."""
-    if not carries_data(link.url):
-        return 0.0
     _, _, tail = link.url.partition("//")
     _, _, after_host = tail.partition("/")
     bonus = 1.0 if link.image else 0.0
-    if _PLACEHOLDER.search(after_host):
+    if _PLACEHOLDER.search(after_host):  # a value to fill in, in the query or in a short path segment
         return 2.0 + bonus
+    if not carries_data(link.url):
+        return 0.0
     path, _, query = after_host.partition("?")
     if _LONG_VALUE.search(query) or _LONG_SEGMENT_VALUE.search(path):
         return 1.0 + bonus

@@ -29,10 +29,23 @@ ROLE_RULES: tuple[Rule, ...] = (
         "role",
         2,
         r"</?(?:system|system-reminder|system_reminder|system-prompt|system_prompt|system-message|"
-        r"tool_result|tool_response|function_results?|assistant|developer|admin|instructions)>",
+        r"tool_result|tool_response|function_results?|assistant|developer|admin|instructions|"
+        r"(?:system|user|human|assistant|developer)[_-](?:message|turn|input|instructions?))>",
         words(
             ("<", "</"),
-            ("system", "tool_", "function_result", "assistant>", "developer>", "admin>", "instructions>"),
+            (
+                "system",
+                "tool_",
+                "function_result",
+                "assistant",
+                "developer",
+                "admin>",
+                "instructions>",
+                "user_",
+                "user-",
+                "human_",
+                "human-",
+            ),
         ),
         (0, 20),
     ),
@@ -60,4 +73,5 @@ ROLE_RULES: tuple[Rule, ...] = (
     ),
     rule("role", 2, r"(?m)^[ \t]*(?:human|h)[ \t]*:[ \t]*\S", ("(?m:^[ \\t]*(?:human|h)[ \\t]*:)",), (2, 16)),
     rule("role", 1, r"\n[ \t]*\n[ \t]*assistant[ \t]*:", ("assistant[ \\t]*:",), (24, 4)),
+    rule("role", 1, r"(?m)^[ \t]*system[ \t]*:(?=[ \t]*\S)", ("(?m:^[ \\t]*system[ \\t]*:)",), (2, 4)),
 )

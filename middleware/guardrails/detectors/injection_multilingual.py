@@ -19,7 +19,7 @@ _WORDS = r"\s+(?:\S+\s+){0,3}?"
 _LATIN_OVERRIDE = (
     r"(?:ignora|olvida|omite|haz caso omiso de|descarta)\w*" + _WORDS + r"(?:instrucciones|indicaciones|"
     r"[o\u00f3]rdenes|reglas|directrices)",
-    r"(?:ignorez|ignore|oublie|oubliez|ne tiens pas compte de)\w*\s+(?:toutes\s+|tous\s+)?"
+    r"(?:ignorez|ignore|oublie|oubliez|ne (?:tiens|tenez) (?:plus|pas) compte de)\w*\s+(?:toutes\s+|tous\s+)?"
     r"(?:les|vos|tes|des|ces)"
     r"\s+(?:\S+\s+){0,2}?(?:consignes|directives|r\u00e8gles|ordres|instructions)",
     r"(?:ignorier|vergiss|vergessen sie|missachte)\w*" + _WORDS + r"(?:anweisungen|instruktionen|befehle|"

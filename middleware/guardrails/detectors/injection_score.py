@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from middleware.guardrails.detectors.injection_anchors import AnchoredRules
+from middleware.guardrails.detectors.injection_indirect import INDIRECT_RULES, INDIRECT_SECONDARY
 from middleware.guardrails.detectors.injection_links import Link, exfil_weight
 from middleware.guardrails.detectors.injection_markers import ROLE_RULES
 from middleware.guardrails.detectors.injection_multilingual import FOLLOW_UP_RULE, LATIN_RULES, OTHER_RULES
@@ -102,10 +103,12 @@ def _imperative_bonus(scan: str, start: int) -> float:
 
 
 # English cues run on the folded text, the other languages on the unfolded one; usually the same text.
-_ENGLISH = AnchoredRules.of(PRIMARY_RULES, STEERING_RULES, ROLE_RULES, OVERRIDE_VERBS)
+_ENGLISH = AnchoredRules.of(PRIMARY_RULES, STEERING_RULES, ROLE_RULES, OVERRIDE_VERBS, INDIRECT_RULES)
 _FOREIGN = AnchoredRules.of(LATIN_RULES, OTHER_RULES)
-_ALL = AnchoredRules.of(PRIMARY_RULES, STEERING_RULES, ROLE_RULES, OVERRIDE_VERBS, LATIN_RULES, OTHER_RULES)
-_SECONDARY = AnchoredRules.of(SECONDARY_RULES)
+_ALL = AnchoredRules.of(
+    PRIMARY_RULES, STEERING_RULES, ROLE_RULES, OVERRIDE_VERBS, INDIRECT_RULES, LATIN_RULES, OTHER_RULES
+)
+_SECONDARY = AnchoredRules.of(SECONDARY_RULES, INDIRECT_SECONDARY)
 _FOLLOW_UPS = AnchoredRules.of((FOLLOW_UP_RULE,))
 
 

@@ -20,6 +20,10 @@ _STEER_VERBS = (
     "rate",
     "score",
     "include",
+    "tell",
+    "inform",
+    "warn",
+    "urge",
 )
 
 _CONCEAL = (
