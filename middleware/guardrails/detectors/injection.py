@@ -28,6 +28,8 @@ per 1 MB (12 ms Markdown, ~70 ms 1 MB of the hard negatives, was 54 on the same 
 full of near-misses); was 130-215 us and 100-350 ms. Dense with injections (1 MB of the
 corpus' positives, ~1700 findings): 200 us per 1 KB, 230 ms per 1 MB (was 740 us, 760 ms).
 Adversarial 200 KB inputs (anchor floods, invisible-character floods, padding): under 0.5 s.
+The fourth probe batch's cues (role-named vocatives, uncued ROT13/``\\x``/percent payloads, fullwidth
+folding, letter-interleaved marks) cost 5-15 % more on no-finding text, measured side by side.
 """
 
 from __future__ import annotations
@@ -123,7 +125,8 @@ def _encoded(view: View, depth: int) -> list[Finding]:
     for decoded in iter_decoded(view.visible, view.scan):
         cue_zone = view.scan[max(0, decoded.start - 160) : decoded.start]
         cued = any(word in cue_zone for word in ("decode", "base64", "hex", "rot", "encoded", "cipher"))
-        if _decodes_to_injection(decoded.text, depth) or (cued and decoded.scheme != "rot13"):
+        plain = decoded.scheme in ("rot13", "url")  # readable words on their own: a cue is not enough
+        if _decodes_to_injection(decoded.text, depth) or (cued and not plain):
             found.append(_finding(view, "encoded", decoded.start, decoded.end))
     return found
 

@@ -23,7 +23,12 @@ from middleware.guardrails.detectors.unicode import InvisibleRun
 # One pass finds both: hex digits are a subset of the base64 alphabet.
 _OPAQUE_RUN = re2.compile(r"[A-Za-z0-9+/_-]{32,}={0,2}")  # RE2: a class-led scan, 20x faster than re
 _HEX_ONLY = re.compile(r"(?:[0-9a-fA-F]{2})+")
-_PERCENT = re.compile(r"%[0-9a-fA-F]{2}(?:[^\s%]{0,3}%[0-9a-fA-F]{2}){9,}[^\s\"'<>]{0,200}")
+# Whole words may sit between escapes ("assistant%3A%20ignore%20all"): six escapes, words up to 24.
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}(?:[^\s%\"'<>]{0,24}%[0-9a-fA-F]{2}){5,}[^\s\"'<>]{0,200}")
+_HEX_ESCAPES = re.compile(r"(?:\\{1,2}x[0-9a-fA-F]{2}){12,}")  # "\x41\x49..." in a source string
+# Words of an injection as they read in ROT13 (ignore, previous, instructions, assistant, disregard,
+# system prompt): ROT13 text with no "rot13" cue is decoded only around them.
+_ROT13_WORDS = re2.compile(r"vtaber|cerivbhf|vafgehpgvbaf|nffvfgnag|qvfertneq|flfgrz cebzcg")
 _ROT13_CUE = re2.compile(r"rot-?[\s\v\x1c-\x1f\x85\pZ]?13|caesar|rot 13")
 _CUE_WORDS = re2.compile(r"base64|decode|b64|encoded|hex|rot|caesar|cipher|%")
 _MAX_CANDIDATES = 32
@@ -86,6 +91,8 @@ def iter_decoded(text: str, lowered: str) -> Iterator[Decoded]:
         if budget >= _MAX_CANDIDATES:
             break
         candidate = text[start : min(end, start + _MAX_DECODED)]
+        if candidate[:2] in ("0x", "0X"):  # a hex literal: 0x4149...
+            candidate = candidate[2:]
         is_hex = len(candidate) >= 40 and _HEX_ONLY.fullmatch(candidate) is not None
         decoded = _from_hex(candidate) if is_hex else _from_base64(candidate)
         if decoded is not None and readable(decoded):
@@ -95,10 +102,26 @@ def iter_decoded(text: str, lowered: str) -> Iterator[Decoded]:
             decoded = unquote(match.group()[:_MAX_DECODED])
             if readable(decoded):
                 yield Decoded(match.start(), match.end(), decoded, "url")
+    yield from _escaped_and_rotated(text, lowered)
+
+
+def _escaped_and_rotated(text: str, lowered: str) -> Iterator[Decoded]:
+    """``\\x``-escaped bytes, and ROT13 after a cue or around ROT13-spelled injection words."""
+    if "\\x" in text:
+        for match in _HEX_ESCAPES.finditer(text):
+            decoded = _from_hex(match.group().replace("\\", "").replace("x", ""))
+            if decoded is not None and readable(decoded):
+                yield Decoded(match.start(), match.end(), decoded, "hex")
     cue = _ROT13_CUE.search(lowered)
     if cue is not None:
-        end = min(len(text), cue.end() + _ROT13_REACH)
-        yield Decoded(cue.end(), end, codecs.encode(text[cue.end() : end], "rot13"), "rot13")
+        start = cue.end()
+    else:
+        word = _ROT13_WORDS.search(lowered)
+        if word is None:
+            return
+        start = max(0, word.start() - _ROT13_REACH // 4)
+    end = min(len(text), start + _ROT13_REACH)
+    yield Decoded(start, end, codecs.encode(text[start:end], "rot13"), "rot13")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,4 +143,23 @@ def hidden_payloads(text: str, runs: Sequence[InvisibleRun]) -> list[HiddenRun]:
             found.append(HiddenRun(run.start, run.end, payload))
         elif run.family == "variation" and run.end - run.start >= 4:
             found.append(HiddenRun(run.start, run.end, ""))
+    found.extend(_interleaved(text, runs))
     return found
+
+
+_INTERLEAVED = 12  # invisible marks each separating one or two visible characters
+
+
+def _interleaved(text: str, runs: Sequence[InvisibleRun]) -> Iterator[HiddenRun]:
+    """A mark between every letter ("I\u200bg\u200bn...") hides words from filters; no script needs it."""
+    first = previous = None
+    count = 0
+    for run in (*runs, None):
+        gap = text[previous.end : run.start] if previous is not None and run is not None else ""
+        if run is not None and 0 < len(gap) <= 2 and all(char < "\u2000" for char in gap):
+            count += 1
+        else:
+            if first is not None and previous is not None and count >= _INTERLEAVED:
+                yield HiddenRun(first.start, previous.end, "")
+            first, count = run, 0
+        previous = run

@@ -32,7 +32,8 @@ _STRONG_ANCHORS = (
 _CLAUSE = (
     r"(?:agents?|models?|bots?|systems?|readers?)\s+(?:that is |who is |which is )?(?:reading|processing|"
     r"answering|summari[sz]ing|indexing|handling|parsing|reviewing|screening|crawling|analy[sz]ing|"
-    r"ingesting)\s+(?:this|these|the|our)\b"
+    r"ingesting|triaging|grading|evaluating|translating|classifying)\s+"
+    r"(?:this|these|the|our)\b"
 )
 _MODAL = (
     r" (?:must|should|shall|ought to|needs? to|has to|have to|is to|are to|will now|may now|can now|"
@@ -66,15 +67,18 @@ _FOR_HEADER = (
 _FIELD = (
     r"\b(?:(?:ai|llm|assistant|gpt|copilot)[_ -]?|(?:agent|model|bot)[_-])(?:notes?|instructions?|"
     r"directives?|prompts?"
-    r"|guidance|polic(?:y|ies)|hints?)[\"']?\s*[:=]|\b(?:notes?|instructions?|directives?|prompts?)[_-]"
+    r"|guidance|polic(?:y|ies)|hints?)[\"']?\s*[:=]|\b(?:notes?|instructions?|directives?|prompts?|hints?|"
+    r"guidance|memos?)[_-]"
     r"(?:for|to)[_-](?:ai|llm|agents?|assistants?|models?|bots?)\b|\boperator[_ -]directive"
 )
 _CANCELLED = (
-    r"(?:(?:previous|prior|original|current|earlier|initial|old|all|any|your|system|existing)\s+(?:[\w-]+\s+)?"
-    r"(?:tasks?|instructions?|requests?|assignments?|prompts?|rules|directives?|guidelines|orders|"
-    r"programming)|(?:tasks?|instructions?|jobs?|assignments?)\s+(?:you were|you've been|you have been|"
-    r"given to you|handed to you)(?:\s+\w+)?)\s+(?:(?:is|are|was|were|has been|have been)\s+(?:now\s+)?"
-    r"(?:hereby\s+)?)?(?:cancel+ed|void|null and void|obsolete|revoked|superseded|replaced|overridden|"
+    r"(?:(?:previous|prior|original|current|earlier|initial|old|all|any|your|system|existing|safety|usual|"
+    r"normal)\s+(?:[\w-]+\s+)?(?:tasks?|instructions?|requests?|assignments?|prompts?|rules|directives?|"
+    r"guidelines|orders|programming|restrictions|policies)(?:\s+you (?:normally |usually |would )?(?:follow|"
+    r"obey|were given|have))?|(?:tasks?|instructions?|jobs?|assignments?)\s+(?:you were|you've been|"
+    r"you have been|given to you|handed to you)(?:\s+\w+)?)\s+(?:(?:is|are|was|were|has been|have been)\s+"
+    r"(?:now\s+)?(?:hereby\s+)?)?(?:(?:outdated|obsolete|old) and )?(?:cancel+ed|void|null and void|"
+    r"obsolete|revoked|superseded|replaced|overridden|"
     r"no longer (?:valid|in effect|apply|applies|applicable)|do not apply|invalid|suspended)\b"
 )
 _UNLOCKED = (
@@ -102,6 +106,9 @@ _CONCEAL_MORE = (
     r" know)|quietly|discreetly",
     r"(?:user|human|person|customer|reader|owner)s? (?:never|must never|must not|should not|shouldn't|"
     r"won't|doesn't|does not) (?:finds? out|knows?|learns?|sees?|notices?|realizes?|suspects?)",
+    r"(?:must|should|may) (?:not|never) be (?:mentioned|disclosed|revealed|shown|surfaced) to|"
+    r"(?:act|pretend|behave) as (?:if|though) (?:it|this|that|they|the \w+) (?:does not|doesn't|did not|"
+    r"didn't|do not|don't) exist",
 )
 
 
@@ -147,7 +154,8 @@ def _fast(family: str, weight: float, pattern: str, anchors: tuple[str, ...], re
 
 _AI_NOUNS = ("ai", "llm", "agent", "assistant", "model", "bot", "gpt", "copilot")
 _GERUNDS = ("reading", "processing", "answering", "summaris", "summariz", "indexing", "handling", "parsing")
-_GERUNDS_MORE = ("reviewing", "screening", "crawling", "analys", "analyz", "ingesting")
+_GERUNDS_MORE = ("reviewing", "screening", "crawling", "analys", "analyz", "ingesting", "triaging")
+_GERUNDS_LAST = ("grading", "evaluating", "translating", "classifying")
 _CONCEAL_ANCHORS = (
     words("keep ", ("this", "it", "that", "the following", "these ")),
     words(("omit", "leave out", "exclude", "hide ", "strip ")),
@@ -158,8 +166,10 @@ _CONCEAL_ANCHORS = (
         " ",
         ("find", "know", "learn", "see", "notice", "realiz", "suspect"),
     ),
+    words(("not", "never"), " be ", ("mentioned", "disclosed", "revealed", "shown", "surfaced"), " to")
+    + words(("act", "pretend", "behave"), " as ", ("if", "though")),
 )
-_CONCEAL_REACH = ((0, 80), (0, 110), (0, 8), (30, 12))
+_CONCEAL_REACH = ((0, 80), (0, 110), (0, 8), (30, 12), (40, 60))
 
 INDIRECT_RULES: tuple[Rule, ...] = (
     _rule(
@@ -178,8 +188,17 @@ INDIRECT_RULES: tuple[Rule, ...] = (
         "address",
         2,
         f"{_SUBJECT_MODAL}{_ACT}|{_HEADER}|{_FOR_HEADER}",
-        (*_STRONG_ANCHORS, *words((*_GERUNDS, *_GERUNDS_MORE))),
+        (*_STRONG_ANCHORS, *words((*_GERUNDS, *_GERUNDS_MORE, *_GERUNDS_LAST))),
         (50, 130),
+    ),
+    _rule(
+        "address",
+        2,
+        rf"(?:if|when|while) (?:an? |the |any )?{_STRONG} is (?:reading|answering|summari[sz]ing|processing|"
+        r"parsing|handling|reviewing|screening|using|translating)\b",
+        words(" is ", ("reading", "answering", "summaris", "summariz", "processing", "parsing"))
+        + words(" is ", ("handling", "reviewing", "screening", "using", "translating")),
+        (60, 16),
     ),
     rule(
         "address",
@@ -198,7 +217,9 @@ INDIRECT_RULES: tuple[Rule, ...] = (
             ("_", "-", " ", ""),
             ("note", "instruction", "directive", "prompt", "guidance", "polic", "hint"),
         )
-        + words(("note", "instruction", "directive", "prompt"), ("s_", "_", "s-", "-"), ("for", "to"))
+        + words(
+            ("note", "instruction", "directive", "prompt", "hint", "guidance", "memo"), ("s_", "_", "s-", "-")
+        )
         + words("operator", ("_", "-", " "), "directive"),
         (4, 20),
     ),
@@ -207,6 +228,7 @@ INDIRECT_RULES: tuple[Rule, ...] = (
         2,
         _CANCELLED,
         words(("cancel", "void", "obsolete", "revoked", "superseded", "replaced", "overridden", "no longer"))
+        + words(("outdated and ", "old and "))
         + words(("not apply", "suspended")),
         (100, 24),
     ),

@@ -17,9 +17,10 @@ import re2
 
 from middleware.guardrails.detectors.injection_anchors import char_spans
 
-# The URL may hold placeholders with spaces for the model to fill: ?conv={the whole chat}.
+# The URL may hold placeholders with spaces for the model to fill: ?conv={the whole chat}, ?t=<token>.
 _MD_LINK = re.compile(
-    r"\]\(\s*<?(https?://(?:[^\s()<>\[\]{]|\{[^{}()\n]{0,80}\}){1,2048}+)>?(?:\s+\"[^\"\n]{0,200}\")?\s*\)"
+    r"\]\(\s*<?(https?://(?:[^\s()<>\[\]{]|\{[^{}()\n]{0,80}\}|<[^<>()\n]{0,80}>){1,2048}+)>?"
+    r"(?:\s+\"[^\"\n]{0,200}\")?\s*\)"
 )
 _HTML_IMG = re.compile(r"<img\b[^>]{0,500}?\bsrc\s*=\s*[\"']?(https?://[^\"'\s>]{1,2048})[^>]{0,500}>", re.I)
 _HTML_A = re.compile(

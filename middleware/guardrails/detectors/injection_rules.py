@@ -134,6 +134,9 @@ OVERRIDE_VERBS = tuple(
         graded=True,
     )
     for verb in ("ignor", "disregard", "forget", "overrid", "bypass")
+) + tuple(  # rarer verbs: a literal anchor keeps the combined anchor DFA small
+    Rule("override", 1.5, re.compile(verb + _OVERRIDE_OBJECT), (re2.escape(verb),), (0, 130), graded=True)
+    for verb in ("stop follow", "no longer follow")
 )
 
 _AI = r"(?:ai|a\.i\.|llm|llms|language models?|assistants?|agents?|models?|chatbots?|bots?|copilots?|gpts?)"
@@ -148,13 +151,25 @@ _MUST_ACT = (
 
 # Who a vocative names: "AI:", "Language model,", "AI shopping assistants:", "bot -", "Claude,".
 _ADDRESSEE = (
-    r"(?:(?:ai|a\.i\.|llm)(?: [\w-]+)? (?:assistants?|agents?|models?|systems?|bots?|tools?)|ai|a\.i\.|"
+    r"(?:(?:ai|a\.i\.|llm|automated|autonomous|reviewer|triage|screening|shopping|scheduling|browsing|coding)"
+    r"(?: [\w-]+)? (?:assistants?|agents?|models?|systems?|bots?|tools?|readers?|screeners?|summari[sz]ers?)"
+    r"|ai (?:readers?|screeners?|summari[sz]ers?)|ai|a\.i\.|"
     r"llms?|language models?|assistants?|chatbots?|bots?|agents?|models?|claude|chatgpt|gemini|copilot)"
 )
 _VOCATIVE = _ADDRESSEE + r"\s*(?::|,|\u2014|\u2013| - | -- )"
-_VOCATIVE_ANCHOR = superset(_ADDRESSEE) + SPACE + "*(?::|,|\u2014|\u2013| - | -- )"
+# The anchor is the head noun only (the role words before it stay inside the rule's reach): a small DFA.
+_HEADS = (
+    r"(?:assistants?|agents?|models?|systems?|bots?|tools?|readers?|screeners?|summari[sz]ers?|ai|a\.i\.|"
+    r"llms?|language models?|claude|chatgpt|gemini|copilot)"
+)
+_VOCATIVE_ANCHOR = _HEADS + SPACE + "*(?::|,|\u2014|\u2013| - | -- )"
+
+_MID_VOCATIVE = (
+    r", (?:language models?|llms?|ai(?: (?:models?|assistants?|agents?))?|chatbots?),(?! (?:and|or|etc|as)\b)"
+)
 
 PRIMARY_RULES: tuple[Rule, ...] = (
+    rule("address", 2, _MID_VOCATIVE, (superset(_MID_VOCATIVE.partition("(?!")[0]),), (0, 12)),
     rule(
         "override",
         2,
@@ -219,7 +234,7 @@ PRIMARY_RULES: tuple[Rule, ...] = (
     rule(
         "address",
         2,
-        rf"note (?:to|for) (?:the |any |all |every )?(?:ai|a\.i\.|llm|language model|{_AI})",
+        rf"note (?:to|for) (?:the |any |all |every )?(?:[\w-]+ )?(?:ai|a\.i\.|llm|language model|{_AI})\b",
         words("note ", ("to", "for"), " "),
         (0, 30),
     ),
@@ -300,6 +315,6 @@ PRIMARY_RULES: tuple[Rule, ...] = (
         2,
         r"(?:^|(?<=[\n.;:!?(\[\"'>*-]))\s*(?:hey |hi |hello |attention,? |ok |okay |btw,? )?" + _VOCATIVE,
         (_VOCATIVE_ANCHOR,),
-        (24, 0),
+        (60, 0),
     ),
 )

@@ -59,12 +59,23 @@ def _invisible_runs(text: str, data: bytes) -> tuple[InvisibleRun, ...]:
     return tuple(runs)
 
 
+# Folded before the confusable skeleton: fullwidth ASCII is ASCII (the skeleton keeps some of it),
+# and capital iotas read as "I" (the skeleton makes them "l", so "\u0399gnore" would not read "ignore").
+_PRE_FOLD = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | dict.fromkeys(
+    (0x399, 0x406, 0x4C0), "I"
+)
+
+
+def _skeleton(text: str) -> str:
+    return to_skeleton(text.translate(_PRE_FOLD))
+
+
 def _fold(text: str) -> str:
     """``to_skeleton`` of the text; mostly-ASCII text folds only its non-ASCII runs (4x faster)."""
     extra = len(text.encode("utf-8", "surrogatepass")) - len(text)
     if extra > _SPARSE * len(text):
-        return to_skeleton(text)
-    return _NON_ASCII.sub(lambda run: to_skeleton(run.group()), text)
+        return _skeleton(text)
+    return _NON_ASCII.sub(lambda run: _skeleton(run.group()), text)
 
 
 def _lower(text: str) -> str:

@@ -31,7 +31,9 @@ definition (~430 chars of JSON) 33 us; 1 KB of honest description 13-41 us (dens
 16 KB 0.1-1.4 ms; a longer string 0.1 ms (``oversized``, not scanned); a hostile definition (16 KB
 strings of cue-word soup up to the work bound) 10-16 ms cold, less warm. The second probe set's
 signals (``poisoning_lexicon_extra``) added 8-15 %; the third's (``poisoning_lexicon_more``) 2-9 %
-(A/B on one machine: corpus definition 41 -> 45 us, 1 KB 35 -> 36 us, dense 1 KB 60 -> 63 us).
+(A/B on one machine: corpus definition 41 -> 45 us, 1 KB 35 -> 36 us, dense 1 KB 60 -> 63 us); the
+fourth's (``poisoning_lexicon_fourth``) 4-16 % (corpus definition 43 -> 47 us, 1 KB 36 -> 41 us,
+dense 1 KB 63 -> 65 us, 16 KB 0.24 -> 0.27 ms).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ MAX_BLOB = 8192  # characters of one candidate we are willing to decode
 _BASE64 = compile_re2(r"[A-Za-z0-9+/_-]{24,}={0,2}", ignore_case=False)
 _HEX = compile_re2(r"\b(?:[0-9a-fA-F]{2}){16,}\b", ignore_case=False)
 _ESCAPED_HEX = compile_re2(r"(?:\\x[0-9a-fA-F]{2}){8,}", ignore_case=False)
-_PERCENT = compile_re2(r"(?:%[0-9A-Fa-f]{2}){4,}", ignore_case=False)
+_PERCENT = compile_re2(r"(?:%[0-9A-Fa-f]{2}[^%\s]{0,24}){4}", ignore_case=False)
 ROT13_HINTS = ("rot13", "rot-13", "rot 13", " gur ", "vafgehpgvba", " lbh ", " naq ")
 _DECODE_CUE = compile_re2(
     r"\b(?:decod|base64|b64|hex|rot-?13|encoded|decipher|deobfuscat)\w*\b[^\n]{0,60}?\b(?:follow|execute|obey|run"

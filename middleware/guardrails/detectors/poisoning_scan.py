@@ -24,6 +24,12 @@ from middleware.guardrails.detectors.poisoning_i18n import MULTILINGUAL
 from middleware.guardrails.detectors.poisoning_lexicon import INTENT, STRONG
 from middleware.guardrails.detectors.poisoning_lexicon_context import CONTEXT, MORE_INTENT, TARGET
 from middleware.guardrails.detectors.poisoning_lexicon_extra import EXTRA_CONTEXT, EXTRA_INTENT, EXTRA_TARGET
+from middleware.guardrails.detectors.poisoning_lexicon_fourth import (
+    FOURTH_CONTEXT,
+    FOURTH_INTENT,
+    FOURTH_MULTILINGUAL,
+    FOURTH_TARGET,
+)
 from middleware.guardrails.detectors.poisoning_lexicon_more import MORE_CONTEXT as R3_CONTEXT
 from middleware.guardrails.detectors.poisoning_lexicon_more import MORE_INTENT as R3_INTENT
 from middleware.guardrails.detectors.poisoning_lexicon_more import MORE_TARGET as R3_TARGET
@@ -35,13 +41,17 @@ SIGNALS: tuple[Signal, ...] = (
     + MORE_INTENT
     + EXTRA_INTENT
     + R3_INTENT
+    + FOURTH_INTENT
     + TARGET
     + EXTRA_TARGET
     + R3_TARGET
+    + FOURTH_TARGET
     + CONTEXT
     + EXTRA_CONTEXT
     + R3_CONTEXT
+    + FOURTH_CONTEXT
     + MULTILINGUAL
+    + FOURTH_MULTILINGUAL
 )
 META_WORDS = (
     "inject",
@@ -55,10 +65,14 @@ META_WORDS = (
     "attack",
     "exfiltrat",
     "compromise",
+    "chat template",
+    "chat-template",
 )
 # What an encoded payload needs (case-blind supersets of poisoning_decode's candidates). A pattern
 # of its own: inside the literal set its counters would multiply the set's states.
-_ENCODED = compile_re2(r"[a-z0-9+/_-]{24}|(?:[0-9a-f]{2}){16}|(?:%[0-9a-f]{2}){4}|(?:\\x[0-9a-f]{2}){8}")
+_ENCODED = compile_re2(
+    r"[a-z0-9+/_-]{24}|(?:[0-9a-f]{2}){16}|(?:%[0-9a-f]{2}[^%\s]{0,24}){4}|(?:\\x[0-9a-f]{2}){8}"
+)
 _NON_ASCII_SPACE = re.compile(f"[{NON_ASCII_SPACE}]")
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f](?:[^A-Za-z]*[^\x00-\x7f])?")
 

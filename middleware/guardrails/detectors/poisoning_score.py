@@ -36,7 +36,7 @@ _NAMING_CONTEXT = ("pseudo_tag", "important", "shadow_trigger", "role_json")
 _META = compile_re2(
     r"\b(?:detect|scan|classif|flag|identif|screen|audit|analy[sz]|redact|mask)\w*\b[^.\n]{0,80}?"
     r"\b(?:injections?|jailbreaks?|secrets?|credentials?|leak\w*|malicious|phishing|poison\w*|attacks?|exfiltration"
-    r"|compromise\w*)\b",
+    r"|compromise\w*)\b|\b(?:render|format|debug|apply|tokeni[sz])\w*\b[^.\n]{0,80}?\bchat[\s-]+templates?\b",
     ignore_case=False,
 )
 _QUOTED = re.compile(r"\"[^\"\n]{0,200}\"|'[^'\n]{2,200}'|\u201c[^\u201d\n]{0,200}\u201d|`[^`\n]{0,200}`")
