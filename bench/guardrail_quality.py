@@ -19,7 +19,7 @@ rate per category and channel both ways, recall (positive subtypes) or false-pos
 (negative ones) per subtype, and every wrong verdict with what the gateway did.
 
 Run: ``.venv/bin/python -m bench.guardrail_quality [--corpus DIR] [--preset NAME] [--json FILE]``.
-The corpus defaults to ``../shared/guardrail-corpus`` beside the repository.
+The corpus defaults to the development half kept in ``bench/guardrail_corpus/``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ import orjson
 from bench.harness import (
     BENCH,
     PYTHON,
-    ROOT,
     GatewayConfig,
     HttpConnection,
     Processes,
@@ -47,6 +46,8 @@ from bench.harness import (
     start_gateway,
 )
 
+DEV_CORPUS = BENCH / "guardrail_corpus"
+"""The development half of the labelled corpus (its README says what the labels mean)."""
 MARK = "io.portcullis/guardrails"
 CHANNELS = {"pii": ("argument", "result"), "secrets": ("argument", "result"), "injection": ("result",)}
 CHANNELS |= {"args": ("argument",), "poisoning": ("definition",)}
@@ -275,7 +276,7 @@ def run(corpus: Path, preset: str | None) -> dict[str, Tally]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--corpus", default=str(ROOT.parent / "shared" / "guardrail-corpus"))
+    parser.add_argument("--corpus", default=str(DEV_CORPUS))
     parser.add_argument("--preset", help="a [guardrails] preset (default: the gateway's default)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
+from bench.guardrail_quality import DEV_CORPUS
 from middleware.guardrails.detectors.arguments import (
     check_resolved,
     find_command_injection,
@@ -19,7 +19,7 @@ from middleware.guardrails.detectors.arguments import (
 )
 from middleware.guardrails.detectors.findings import Finding
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "guardrail-corpus" / "args_dev.jsonl"
+CORPUS = DEV_CORPUS / "args_dev.jsonl"
 
 
 def _all(text: str) -> list[Finding]:

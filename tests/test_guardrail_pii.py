@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from pathlib import Path
 
 import pytest
 
+from bench.guardrail_quality import DEV_CORPUS
 from middleware.guardrails.detectors.pii import find_pii
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "guardrail-corpus" / "pii_dev.jsonl"
+CORPUS = DEV_CORPUS / "pii_dev.jsonl"
 
 
 def _spans(text: str) -> list[tuple[str, str]]:

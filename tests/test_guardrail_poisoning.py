@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import time
-from pathlib import Path
 from typing import Any
 
+from bench.guardrail_quality import DEV_CORPUS
 from middleware.guardrails.detectors.poisoning import find_instructions_in_server_text, find_poisoning
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "guardrail-corpus" / "poisoning_dev.jsonl"
+CORPUS = DEV_CORPUS / "poisoning_dev.jsonl"
 
 
 def tool(name: str, description: str, **properties: dict[str, Any]) -> dict[str, Any]:

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.guardrail_quality import report, run
-from tests.support import ROOT
-
-CORPUS = ROOT.parent / "shared" / "guardrail-corpus"
+from bench.guardrail_quality import DEV_CORPUS, report, run
 
 
 def test_every_category_reaches_its_target_through_the_gateway(tmp_path: Path) -> None:
-    assert CORPUS.exists(), f"the labelled corpus is expected at {CORPUS} (../shared beside the repository)"
-    tallies = run(CORPUS, preset=None)
+    tallies = run(DEV_CORPUS, preset=None)
     table = report(tallies)
     assert {name.split(" ")[0] for name in tallies} == {
         "args/argument",

@@ -7,13 +7,13 @@ import json
 import random
 import string
 import time
-from pathlib import Path
 
 import pytest
 
+from bench.guardrail_quality import DEV_CORPUS
 from middleware.guardrails.detectors.secrets import find_secrets
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "guardrail-corpus" / "secrets_dev.jsonl"
+CORPUS = DEV_CORPUS / "secrets_dev.jsonl"
 ALNUM = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"
 B64 = ALNUM + "+/"
