@@ -4,12 +4,10 @@ paths, file names and prose pass untouched."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
-from bench.guardrail_quality import DEV_CORPUS
 from middleware.guardrails.detectors.arguments import (
     check_resolved,
     find_command_injection,
@@ -18,8 +16,6 @@ from middleware.guardrails.detectors.arguments import (
     hostnames_to_resolve,
 )
 from middleware.guardrails.detectors.findings import Finding
-
-CORPUS = DEV_CORPUS / "args_dev.jsonl"
 
 
 def _all(text: str) -> list[Finding]:
@@ -347,22 +343,6 @@ def test_adversarial_near_matches_scan_in_linear_time() -> None:
         started = time.perf_counter()
         _all(sample[:200_000])
         assert time.perf_counter() - started < 2.0
-
-
-def test_dev_corpus_meets_the_targets() -> None:
-    true_pos = false_pos = false_neg = true_neg = 0
-    for line in CORPUS.read_text(encoding="utf-8").splitlines():
-        item = json.loads(line)
-        flagged = bool(_all(item["text"]))
-        positive = item["label"] == "positive"
-        true_pos += flagged and positive
-        false_pos += flagged and not positive
-        false_neg += positive and not flagged
-        true_neg += not flagged and not positive
-    precision = true_pos / (true_pos + false_pos)
-    recall = true_pos / (true_pos + false_neg)
-    assert 2 * precision * recall / (precision + recall) >= 0.95
-    assert false_pos / (false_pos + true_neg) <= 0.03
 
 
 def test_an_application_scheme_names_no_internal_host() -> None:

@@ -8,10 +8,7 @@ import time
 
 import pytest
 
-from bench.guardrail_quality import DEV_CORPUS
 from middleware.guardrails.detectors.pii import find_pii
-
-CORPUS = DEV_CORPUS / "pii_dev.jsonl"
 
 
 def _spans(text: str) -> list[tuple[str, str]]:
@@ -166,23 +163,6 @@ def test_clean_text_is_scanned_in_linear_time_within_budget() -> None:
     began = time.perf_counter()
     assert find_pii(text) == []
     assert time.perf_counter() - began < 0.25
-
-
-def test_dev_corpus_meets_the_targets() -> None:
-    rows = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
-    true_pos = false_pos = false_neg = true_neg = 0
-    for row in rows:
-        flagged = bool(find_pii(row["text"]))
-        positive = row["label"] == "positive"
-        true_pos += positive and flagged
-        false_neg += positive and not flagged
-        false_pos += not positive and flagged
-        true_neg += not positive and not flagged
-    precision = true_pos / max(1, true_pos + false_pos)
-    recall = true_pos / max(1, true_pos + false_neg)
-    f1 = 2 * precision * recall / max(1e-9, precision + recall)
-    assert f1 >= 0.95
-    assert false_pos / max(1, false_pos + true_neg) <= 0.03
 
 
 def test_role_mailboxes_are_not_personal_data() -> None:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import base64
-import json
 import time
 from typing import Any
 
-from bench.guardrail_quality import DEV_CORPUS
 from middleware.guardrails.detectors.poisoning import find_instructions_in_server_text, find_poisoning
-
-CORPUS = DEV_CORPUS / "poisoning_dev.jsonl"
 
 
 def tool(name: str, description: str, **properties: dict[str, Any]) -> dict[str, Any]:
@@ -263,22 +259,3 @@ def test_hostile_definitions_stay_fast() -> None:
     assert kinds(dense) >= {"oversized"}
     assert kinds(many) >= {"oversized"}
     assert time.perf_counter() - started < 0.5
-
-
-def test_dev_corpus_scores() -> None:
-    items = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
-    definitions = [json.loads(item["text"]) for item in items]
-    names = [definition.get("name", "") for definition in definitions]
-    tp = fp = fn = tn = 0
-    for index, (item, definition) in enumerate(zip(items, definitions, strict=True)):
-        others = names[:index] + names[index + 1 :]
-        flagged = bool(find_poisoning(definition, others))
-        positive = item["label"] == "positive"
-        tp += positive and flagged
-        fn += positive and not flagged
-        fp += flagged and not positive
-        tn += not flagged and not positive
-    precision = tp / (tp + fp)
-    recall = tp / (tp + fn)
-    assert 2 * precision * recall / (precision + recall) >= 0.95
-    assert fp / (fp + tn) <= 0.03

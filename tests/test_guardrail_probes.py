@@ -1,7 +1,9 @@
-"""Fresh labelled probes, written apart from the development corpus, guard against over-fitting.
+"""The detectors on labelled data: the development corpus (``bench/guardrail_corpus/``) and the
+probes written apart from it against over-fitting (``tests/guardrail_probes/``).
 
-Every ``tests/guardrail_probes/<category>.jsonl`` file is scored by its category's detectors
-(positive = at least one finding): F1 >= 0.95 and false-positive rate <= 0.03, naming the failing ids.
+Every ``<category>.jsonl`` (``<category>_dev.jsonl`` in the corpus) is scored by its category's
+detectors (positive = at least one finding): F1 >= 0.95 and false-positive rate <= 0.03, naming
+the failing ids.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bench.guardrail_quality import DEV_CORPUS
 from middleware.guardrails.detectors.arguments import find_command_injection, find_path_traversal, find_ssrf
 from middleware.guardrails.detectors.injection import find_injection
 from middleware.guardrails.detectors.pii import find_pii
@@ -20,6 +23,7 @@ from middleware.guardrails.detectors.poisoning import find_poisoning
 from middleware.guardrails.detectors.secrets import find_secrets
 
 PROBES = Path(__file__).resolve().parent / "guardrail_probes"
+LABELLED = [*sorted(DEV_CORPUS.glob("*_dev.jsonl")), *sorted(PROBES.glob("*.jsonl"))]
 Item = dict[str, Any]
 
 
@@ -53,10 +57,10 @@ def _judge(category: str, items: list[Item]) -> Callable[[Item], bool]:
     return lambda item: simple[category](item["text"])
 
 
-@pytest.mark.parametrize("path", sorted(PROBES.glob("*.jsonl")), ids=lambda path: path.stem)
-def test_probe_set_meets_the_targets(path: Path) -> None:
+@pytest.mark.parametrize("path", LABELLED, ids=lambda path: f"{path.parent.name}/{path.stem}")
+def test_labelled_set_meets_the_targets(path: Path) -> None:
     items = _load(path)
-    judge = _judge(path.stem, items)
+    judge = _judge(path.stem.removesuffix("_dev"), items)
     misses, false_alarms, true_pos, negatives = [], [], 0, 0
     for item in items:
         flagged = judge(item)
