@@ -62,7 +62,6 @@ def _still_valid(result: dict[str, Any], changed: dict[str, Any], context: Plugi
 class SensitiveDataGuard(BuiltinGuard):
     """Shared by the PII and secrets guardrails: only the detector and the codes differ."""
 
-    detector_name = "sensitive"
     code = "SENSITIVE_DATA"
 
     def detect(self, text: str) -> list[Finding]:
@@ -225,7 +224,6 @@ class SensitiveDataGuard(BuiltinGuard):
 class PiiGuard(SensitiveDataGuard):
     """Personal data: e-mail, phones, cards, IBANs, national ids, passports, IPs, birth dates, addresses."""
 
-    detector_name = "pii"
     code = "PII_DETECTED"
 
     def detect(self, text: str) -> list[Finding]:
@@ -237,7 +235,6 @@ class PiiGuard(SensitiveDataGuard):
 class SecretsGuard(SensitiveDataGuard):
     """Credentials: provider tokens, private keys, JWTs, connection strings, passwords."""
 
-    detector_name = "secrets"
     code = "SECRET_DETECTED"
 
     def detect(self, text: str) -> list[Finding]:

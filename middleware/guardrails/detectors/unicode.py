@@ -8,7 +8,6 @@ find, strip, decode and normalise them; the detectors decide what counts as an a
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
 
 from confusable_homoglyphs import confusables  # Unicode's confusables table, kept by its authors
@@ -128,12 +127,3 @@ def is_mixed_script(word: str) -> bool:
     if word.isascii():
         return False
     return bool(confusables.is_mixed_script(word))
-
-
-def confusable_twin(name: str, others: Collection[str]) -> str | None:
-    """Another name that looks the same as ``name`` (same skeleton, case-folded) but is not equal."""
-    skeleton = to_skeleton(name).casefold()
-    for other in others:
-        if other != name and to_skeleton(other).casefold() == skeleton:
-            return other
-    return None
