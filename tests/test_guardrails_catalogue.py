@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,20 +228,6 @@ async def test_a_rug_pull_quarantines_the_changed_tool_until_approved(
         while f"{server}__convert" not in await _names(client) and time.monotonic() < deadline:
             await asyncio.sleep(0.3)
         assert text_of(await client.call_tool(f"{server}__convert", {"amount": 1})) == "1.10 USD"
-
-
-def test_the_catalogue_covers_every_vector() -> None:
-    assert set(VECTORS) == {
-        "poisoned",
-        "rug_pull",
-        "injection",
-        "leaky",
-        "exfil",
-        "ssrf",
-        "oversized",
-        "confusable",
-    }
-    assert Path(SERVER).exists()
 
 
 @pytest.mark.parametrize("mode", MODES)
