@@ -33,12 +33,15 @@ from gateway.front.sessions import EndReason, LiveSessions, SessionEnds, Session
 from gateway.front.shutdown import InFlight
 from gateway.front.unsolicited import LIST_CHANGED, SessionChannel, Unsolicited
 from gateway.guardrails import instructions_screen, with_builtin_guardrails
+from gateway.identity import authentication, metadata_routes
 from gateway.parts import build_mcp_stack, eager_start_failure, load_plugins, server_specs, with_plugins
-from gateway.providers import auth_fallback, start_telemetry, with_guardrails
+from gateway.policies import with_policies
+from gateway.providers import start_telemetry, with_guardrails
+from gateway.rate_limits import RateLimiting
 from gateway.settings import Settings
 from gateway.state.memory import InMemoryEventStore, InMemorySessionStore
 from gateway.state.redis_ledger import RedisLedger
-from middleware.auth.api_key import ApiKeyAuth
+from gateway.tenancy import Tenancy
 from middleware.edge.body_limit import BodyLimit
 from middleware.edge.host_origin import HostOriginGuard
 from middleware.edge.not_found import NotFound, no_route, send_not_found
@@ -63,6 +66,8 @@ class Gateway:
     def __init__(self, settings: Settings, *, key_hashes: dict[str, str]) -> None:
         self.settings = settings
         self.key_hashes = key_hashes
+        self.tenancy = Tenancy(key_hashes)
+        self.rate_limiting = RateLimiting(settings)
         self.reaper = Reaper()
         self.plugins = with_builtin_guardrails(
             settings, with_guardrails(settings, load_plugins(settings, self.reaper))
@@ -159,7 +164,10 @@ class Gateway:
             readiness=self.readiness,
             screen=instructions_screen(self.settings.guardrails),
         )
-        stack = build_mcp_stack(self.settings, with_plugins(own, self.plugins, router))
+        guarded = with_plugins(own, self.plugins, router)
+        stack = build_mcp_stack(
+            self.settings, with_policies(self.rate_limiting.wrap(guarded), self.settings, router)
+        )
         keepalive = self.settings.http.sse_keepalive
         modern = ModernFront(
             stack,
@@ -196,6 +204,8 @@ class Gateway:
 
     async def start(self) -> None:
         start_telemetry(self.settings)
+        await self.tenancy.start()
+        await self.rate_limiting.start()
         self.reaper.start()
         if self.plugins is not None:
             await self.plugins.initialize()  # fails closed: no plugin, no gateway
@@ -237,6 +247,8 @@ class Gateway:
         await asyncio.gather(*(s.close() for s in self.supervisors.values()))
         if self.plugins is not None:
             await self.plugins.shutdown()
+        await self.rate_limiting.close()
+        await self.tenancy.close()
         await self.reaper.stop()
 
     async def _expire_sessions(self) -> None:
@@ -269,7 +281,7 @@ class Gateway:
 
     def asgi(self) -> ASGIApp:
         """The whole app: HTTP tier around a dispatch to the endpoints, Starlette for the rest."""
-        side_routes = [Route("/healthz", self._health)]
+        side_routes = [Route("/healthz", self._health), *metadata_routes(self.settings, list(self.endpoints))]
         side = cast(
             ASGIApp,
             Starlette(
@@ -324,13 +336,7 @@ class Gateway:
         """The HTTP-tier middlewares around ``dispatch``, outermost last."""
         http = self.settings.http
         app: ASGIApp = BodyLimit(dispatch, max_bytes=http.max_body_bytes)
-        app = ApiKeyAuth(
-            app,
-            key_hashes=self.key_hashes,
-            enabled=self.settings.auth.enabled,
-            public_paths=self.settings.auth.public_paths,
-            fallback=auth_fallback(self.settings),
-        )
+        app = authentication(self.settings, app, tenancy=self.tenancy, endpoint_paths=list(self.endpoints))
         # Paths outside every route get 404 before authentication: that reveals nothing about
         # the configuration. /servers/NAME/mcp is authenticated first whatever NAME is, and
         # only then is an unknown NAME 404: answering 404 before authentication would let

@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gateway.settings.guardrails import GuardrailsSettings
 from gateway.settings.http import AuthSettings, HttpSettings, RoutingSettings, SessionSettings
+from gateway.settings.identity import ProjectSettings, UserSettings
+from gateway.settings.policy import PolicyRule
+from gateway.settings.rate_limits import RateLimitSettings
+from gateway.settings.redis import RedisSettings
 from gateway.settings.servers import SERVER_NAME, ServerSettings
 from gateway.settings.stack import DEFAULT_MIDDLEWARE, LoggingSettings, MiddlewareSettings, PluginsSettings
 
@@ -38,6 +42,11 @@ class Settings(BaseSettings):
     plugins: PluginsSettings = PluginsSettings()
     guardrails: GuardrailsSettings = GuardrailsSettings()
     servers: dict[str, ServerSettings] = {}
+    redis: RedisSettings = RedisSettings()
+    projects: dict[str, ProjectSettings] = {}
+    users: dict[str, UserSettings] = {}
+    policies: list[PolicyRule] = []
+    rate_limits: list[RateLimitSettings] = []
 
     @classmethod
     def settings_customise_sources(

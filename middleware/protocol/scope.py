@@ -168,6 +168,9 @@ class Principal:
     attributes: Mapping[str, str] = field(default_factory=dict)
     project: str | None = None
     roles: frozenset[str] = frozenset()
+    scopes: frozenset[str] | None = None
+    """The OAuth scopes the caller's token grants; None when the credential carries none (an
+    API key), so that scope requirements apply to tokens only."""
 
 
 ANONYMOUS: Final = Principal("anonymous")

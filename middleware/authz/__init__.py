@@ -1,0 +1,1 @@
+"""MCP tier: who may see and call what (policies), and how often (rate limits, concurrency)."""
