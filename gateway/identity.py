@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.routing import BaseRoute
+from starlette.routing import Route
 
 from gateway.providers import auth_fallback
 from gateway.settings import Settings
@@ -38,6 +38,6 @@ def _chain(tenancy: Tenancy, settings: Settings):  # type: ignore[no-untyped-def
     return ask
 
 
-def metadata_routes(settings: Settings, endpoint_paths: Sequence[str]) -> list[BaseRoute]:
+def metadata_routes(settings: Settings, endpoint_paths: Sequence[str]) -> list[Route]:
     """The OAuth protected-resource metadata documents (RFC 9728); none until OIDC is built."""
     return []
