@@ -61,6 +61,7 @@ __all__ = [
     "NOTIFICATION",
     "PARKED",
     "PRINCIPAL_KEY",
+    "SUBJECT_TOKEN_KEY",
     "RESPONSE",
     "SERVER_REQUEST",
     "TARGET_NAME",
@@ -177,6 +178,9 @@ ANONYMOUS: Final = Principal("anonymous")
 
 PRINCIPAL_KEY: Final = "portcullis.principal"
 """Where the HTTP tier's authentication leaves the :class:`Principal` in the HTTP scope."""
+SUBJECT_TOKEN_KEY: Final = "portcullis.subject_token"
+"""Where the JWT authenticator leaves the client's verified bearer token in the HTTP scope: only
+for an RFC 8693 token exchange with the issuer, never to be sent to an upstream or logged."""
 
 
 # --- the scope of one call --------------------------------------------------------------------
