@@ -288,6 +288,8 @@ class GatewayConfig:
     guardrails: str | None = "off"
     """The ``[guardrails] preset`` (None: the checkout's default). "off" by default: the
     benchmarks measure the proxy; the guardrails' own cost is measured with a preset named."""
+    extra: str = ""
+    """More settings (TOML tables) appended as they are: tenancy, policies, limits, OIDC."""
 
 
 def _toml(value: Any) -> str:
@@ -330,7 +332,7 @@ def gateway_settings(
     for name, server in servers.items():
         lines.append(f"[servers.{name}]")
         lines += [f"{key} = {_toml(value)}" for key, value in server.items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + config.extra
 
 
 def start_gateway(
@@ -429,10 +431,10 @@ class HttpConnection:
             self._protocol.transport.close()
 
 
-def mcp_headers(auth: bool) -> dict[str, str]:
+def mcp_headers(auth: bool | str) -> dict[str, str]:
     headers = {"Accept": ACCEPT, "Content-Type": "application/json"}
     if auth:
-        headers["Authorization"] = f"Bearer {API_KEY}"
+        headers["Authorization"] = f"Bearer {API_KEY if auth is True else auth}"
     return headers
 
 
@@ -479,7 +481,8 @@ class Endpoint:
     label: str
     port: int
     path: str = "/mcp"
-    auth: bool = False
+    auth: bool | str = False
+    """True: the bench's API key; a string: that bearer credential (a JWT, a tenancy key)."""
     prefix: str = ""
     era: Era = "legacy"
 
