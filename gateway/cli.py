@@ -1,4 +1,5 @@
-"""``portcullis serve | check | keygen`` (also ``python -m gateway``)."""
+"""``portcullis serve | check | keygen`` and the sub-commands of pins, plugins and the tenancy
+(``projects | users | keys``); also ``python -m gateway``."""
 
 from __future__ import annotations
 
@@ -51,8 +52,11 @@ def _report(error: SettingsError) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
+    from gateway.identity import identity_warnings
     from gateway.parts import build_mcp_stack, load_plugins
     from gateway.providers import provider_problems
+    from gateway.tenancy import settings_problems
+    from gateway.tenancy_cli import report
 
     try:
         settings, path = _load(args.settings)
@@ -62,7 +66,7 @@ def check(args: argparse.Namespace) -> int:
 
         build_mcp_stack(settings, nothing)
         plugins = load_plugins(settings)
-        commands = command_problems(settings) + provider_problems(settings)
+        commands = command_problems(settings) + provider_problems(settings) + settings_problems(settings)
         if commands:
             raise SettingsError(str(path or "built-in defaults"), commands)
     except SettingsError as error:
@@ -77,12 +81,22 @@ def check(args: argparse.Namespace) -> int:
     servers = ", ".join(settings.servers) or "none"
     loaded = f"; {len(plugins.plugins)} plugins from {plugins.path}" if plugins is not None else ""
     print(f"{where}: OK ({len(settings.servers)} servers: {servers}{loaded})")
+    lines, tenancy = report(settings)
+    print("\n".join(lines))
+    for warning in identity_warnings(settings):
+        print(f"portcullis: warning: {warning}", file=sys.stderr)
+    if tenancy:
+        print("portcullis: the tenancy has problems:", file=sys.stderr)
+        for problem in tenancy:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
     return 0
 
 
 def serving_problems(settings: Settings) -> list[str]:
     """What makes settings unsafe or unsupported to serve, as fixes to make."""
     from gateway.remote import tls_file_problems
+    from gateway.tenancy import has_keys
 
     problems = []
     loopback = is_loopback(settings.host)
@@ -91,10 +105,16 @@ def serving_problems(settings: Settings) -> list[str]:
             f"auth.enabled = false is only allowed on a loopback address, not on {settings.host!r}; "
             "enable auth or listen on 127.0.0.1"
         )
-    if settings.auth.enabled and not settings.auth.api_keys and not loopback:
+    if (
+        settings.auth.enabled
+        and not loopback
+        and has_keys(settings) is False
+        and not _other_ways_in(settings)
+    ):
         problems.append(
-            f"no auth.api_keys configured while listening on {settings.host!r}; "
-            "run `portcullis keygen` and add the [[auth.api_keys]] it prints"
+            f"no auth.api_keys (nor users' keys, in settings or the tenancy store), no [auth.oidc] and "
+            f"no auth provider configured while listening on {settings.host!r}; "
+            "run `portcullis keygen` and add the [[auth.api_keys]] it prints, or configure [auth.oidc]"
         )
     for name, server in settings.servers.items():
         problems += tls_file_problems(name, server)
@@ -110,6 +130,7 @@ def serve(args: argparse.Namespace) -> int:
             settings.host = args.host
         if args.port is not None:
             settings.port = args.port
+        _check_tenancy(settings, path)
     except SettingsError as error:
         return _report(error)
     configure(settings.logging.level, settings.logging.format)
@@ -125,6 +146,15 @@ def serve(args: argparse.Namespace) -> int:
     settings.port = listening.getsockname()[1]  # the real one, when asked for port 0
     with listening:
         return _serve_on(listening, settings, path)
+
+
+def _check_tenancy(settings: Settings, path: Path | None) -> None:
+    """Users of unknown projects, a hash declared twice...: refused before anything starts."""
+    from gateway.tenancy import settings_problems
+
+    problems = settings_problems(settings)
+    if problems:
+        raise SettingsError(str(path or "built-in defaults"), problems)
 
 
 def listen(host: str, port: int) -> socket.socket | str:
@@ -184,12 +214,24 @@ def _serve_on(sock: socket.socket, settings: Settings, path: Path | None) -> int
     return 0 if server.started else 1
 
 
+def _other_ways_in(settings: Settings) -> bool:
+    """Is a caller authenticated some way other than API keys (OIDC tokens, an auth provider)?"""
+    return settings.auth.oidc is not None or bool(settings.plugins.providers("auth"))
+
+
 def _key_hashes(settings: Settings) -> dict[str, str]:
-    """The configured keys by hash; with auth on and none configured, a local key for this run."""
+    """The configured keys by hash; with auth on and no key anywhere (settings, the tenancy
+    store), a local key for this run."""
+    from gateway.tenancy import has_keys
     from middleware.auth.api_key import hash_key
 
     key_hashes = {key.sha256: key.principal for key in settings.auth.api_keys}
-    if settings.auth.enabled and not key_hashes:
+    if (
+        settings.auth.enabled
+        and not key_hashes
+        and has_keys(settings) is False
+        and not _other_ways_in(settings)
+    ):
         local_key = new_api_key()
         key_hashes[hash_key(local_key)] = "local"
         # Printed once, to the terminal only; never logged (logs mask pcs_ keys anyway).
@@ -255,10 +297,11 @@ def parser() -> argparse.ArgumentParser:
     make_key = commands.add_parser("keygen", help="make an API key and the hash to configure")
     make_key.add_argument("--principal", default="client", help="who the key identifies")
     make_key.set_defaults(handler=keygen)
-    from gateway import pins_cli, plugins_cli
+    from gateway import pins_cli, plugins_cli, tenancy_cli
 
     plugins_cli.add_commands(commands)
     pins_cli.add_commands(commands)
+    tenancy_cli.add_commands(commands)
     return root
 
 

@@ -180,6 +180,7 @@ class MCPEndpoint:
         record = SessionRecord(
             id=new_session_id(),
             principal=principal.name,
+            project=principal.project,
             endpoint=self.path,
             protocol_version=version,
             client_capabilities=_dict(params.get("capabilities")),
@@ -312,8 +313,13 @@ class MCPEndpoint:
                 "Bad Request: missing Mcp-Session-Id header; send initialize first to get one"
             )
         record = await self.store.get(raw.decode("latin-1"))
-        if record is None or record.principal != principal.name or record.endpoint != self.path:
-            # A session of another principal answers exactly like an unknown one: no oracle.
+        if (
+            record is None
+            or record.principal != principal.name
+            or record.project != principal.project
+            or record.endpoint != self.path
+        ):
+            # A session of another principal (or project) answers exactly like an unknown one.
             raise NotFoundError("Session not found: it ended or expired; start a new one with initialize")
         version = header(scope, VERSION_HEADER)
         # Only an invalid or unsupported version is refused (the spec's MUST); a supported one

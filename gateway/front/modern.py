@@ -190,7 +190,7 @@ class ModernFront:
             raise _refusal("requestState is not one this gateway issued")
         try:
             digest = request_digest(method, params)
-            return await self.states.redeem(state, mcp_scope["principal"].name, digest)
+            return await self.states.redeem(state, _owner(mcp_scope["principal"]), digest)
         except InvalidRequestState as exc:
             log.info("refused a retry of %s: %s", method, exc)
             raise _refusal("requestState is invalid, expired or already used") from None
@@ -282,7 +282,7 @@ class ModernFront:
                 "too many of your calls are waiting for input; answer or abandon them, then retry"
             )
         digest = request_digest(mcp_scope["method"], mcp_scope["params"])
-        token = self.states.mint(principal, digest, call.resumption())
+        token = self.states.mint(_owner(mcp_scope["principal"]), digest, call.resumption())
         await reply(
             {"type": RESPONSE, "message": result_message(exchange.request_id, input_required(call, token))}
         )
@@ -314,7 +314,9 @@ class ModernFront:
         if result["resultType"] == "input_required":
             digest = request_digest(mcp_scope["method"], mcp_scope["params"])
             inner = result.get("requestState")
-            result["requestState"] = self.states.mint(mcp_scope["principal"].name, digest, {"inner": inner})
+            result["requestState"] = self.states.mint(
+                _owner(mcp_scope["principal"]), digest, {"inner": inner}
+            )
             for key in ("ttlMs", "cacheScope"):
                 result.pop(key, None)
         return {**message, "result": result}
@@ -346,6 +348,12 @@ class ModernFront:
             log_level=level if isinstance(level, str) else None,
             modern=True,
         )
+
+
+def _owner(principal: Principal) -> str:
+    """Whom a requestState belongs to: the principal, and with tenants its project too (a user
+    name that comes back in another project is someone else)."""
+    return principal.name if principal.project is None else f"{principal.name}\x00{principal.project}"
 
 
 def _refusal(why: str) -> InvalidParams:

@@ -34,6 +34,8 @@ class SessionRecord:
     endpoint: str
     protocol_version: str
     client_capabilities: dict[str, Any] = field(default_factory=dict)
+    project: str | None = None
+    """The principal's project when the session began: a session stays in its project."""
     client_info: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     last_seen: float = field(default_factory=time.time)
