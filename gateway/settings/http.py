@@ -1,4 +1,4 @@
-"""The HTTP side: listening, API keys, sessions and routing."""
+"""The HTTP side: listening, sessions and routing (``[auth]`` is in ``auth.py``)."""
 
 from __future__ import annotations
 
@@ -9,30 +9,10 @@ from pydantic import (
     field_validator,
 )
 
+from gateway.settings.auth import ApiKey, AuthSettings  # moved to settings/auth.py; importable here still
 from gateway.settings.base import _Strict
 
-SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-
-
-class ApiKey(_Strict):
-    principal: str = Field(min_length=1)
-    sha256: str = Field(description="hex SHA-256 of the key; `portcullis keygen` makes one")
-
-    @field_validator("sha256")
-    @classmethod
-    def _is_hash(cls, value: str) -> str:
-        if not SHA256_HEX.match(value):
-            raise ValueError(
-                "must be 64 lowercase hex characters (the SHA-256 of the key, never the key "
-                "itself); run `portcullis keygen` to make a key and its hash"
-            )
-        return value
-
-
-class AuthSettings(_Strict):
-    enabled: bool = True
-    api_keys: list[ApiKey] = []
-    public_paths: list[str] = ["/healthz"]
+__all__ = ["ApiKey", "AuthSettings", "HttpSettings", "RoutingSettings", "SessionSettings"]
 
 
 class HttpSettings(_Strict):
