@@ -16,6 +16,8 @@ from typing import Any, Final
 
 from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
 
+from middleware.protocol import RESOURCE_NOT_FOUND, ClientError
+
 log = logging.getLogger("portcullis.router")
 
 
@@ -43,6 +45,15 @@ class Owner:
     server: str
     name: str
     """The key as the owning server knows it."""
+
+
+class ResourceNotFound(ClientError):
+    """No server of the endpoint offers the URI (the legacy era's own code for it)."""
+
+    code = RESOURCE_NOT_FOUND
+
+    def __init__(self, message: str, uri: object) -> None:
+        super().__init__(message, data={"uri": uri})
 
 
 class CollisionError(Exception):

@@ -9,15 +9,14 @@ endpoint and merged in configuration order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 from middleware.protocol import (
-    RESOURCE_NOT_FOUND,
     TARGET_NAME,
     TARGET_SERVER,
-    ClientError,
     GatewayError,
     InvalidParams,
     InvalidRequest,
@@ -47,6 +46,7 @@ from upstream.routing.catalog import (
     Kind,
     Namespace,
     Owner,
+    ResourceNotFound,
 )
 from upstream.routing.interest import LOG_LEVELS, Interest
 from upstream.routing.lists import Lists
@@ -60,15 +60,6 @@ log = logging.getLogger("portcullis.router")
 
 Handler = Callable[["Router", Scope, Receive, Send, "str | None"], Awaitable[None]]
 """One method's handler; the last argument is the caller's session for per-client servers."""
-
-
-class ResourceNotFound(ClientError):
-    """No server of the endpoint offers the URI (the legacy era's own code for it)."""
-
-    code = RESOURCE_NOT_FOUND
-
-    def __init__(self, message: str, uri: object) -> None:
-        super().__init__(message, data={"uri": uri})
 
 
 def calling_session(scope: Scope) -> str | None:
@@ -139,6 +130,17 @@ class Router:
             except GatewayError:
                 return None  # refused (a collision): the call itself will say so
         return None if owner is None else (owner, catalog.item(key))
+
+    def listed_owner(self, list_method: str, key: str) -> Owner | None:
+        """Who owns ``key`` in the catalog ``list_method`` answered from (no I/O: for filters)."""
+        kind = KIND_BY_LIST_METHOD.get(list_method)
+        return self._catalogs[kind].owner(key) if kind is not None else None
+
+    async def resource_owner(self, scope: Scope, uri: str) -> Owner | None:
+        """Where a read of ``uri`` would go; None when nowhere, or when it would be refused."""
+        with contextlib.suppress(GatewayError):
+            return await self._lists.resource_owner(uri, calling_session(scope))
+        return None
 
     async def prime(self) -> None:
         """List everything of the running servers once, refusing to start on a collision."""
