@@ -13,7 +13,7 @@ from typing import Any, Final
 import orjson
 
 from gateway.front.events import EventStore
-from middleware.protocol import RESPONSE, Event, Message
+from middleware.protocol import RATE_LIMITED, RESPONSE, Event, Message
 from middleware.protocol.http import ASGISend
 
 log = logging.getLogger("portcullis.endpoint")
@@ -88,7 +88,8 @@ class Reply:
         """Write one event; ``status`` applies if the answer turns out to be one JSON body."""
         message = event["message"]
         if self.mode == "pending" and event["type"] == RESPONSE:
-            await self._json(message, status)
+            status, extra = whole_answer_status(message, status)
+            await self._json(message, status, extra)
             return
         if self.mode == "pending":
             await self._open_stream()
@@ -99,13 +100,16 @@ class Reply:
             self.mode = "sse-answered"
         await self._event(message)
 
-    async def _json(self, message: Message, status: int = 200) -> None:
+    async def _json(
+        self, message: Message, status: int = 200, extra: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         body = orjson.dumps(message)
         self.mode = "done"
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             *self._headers,
+            *(extra or ()),
         ]
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
         await self._send({"type": "http.response.body", "body": body})
@@ -145,3 +149,15 @@ class Reply:
         if self.mode in ("sse", "sse-answered"):
             self.mode = "done"
             await self._send(body_chunk(b"", more=False))
+
+
+def whole_answer_status(message: Message, status: int) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """The HTTP status (and headers) of an answer that is one JSON body: a rate limit's refusal
+    is 429 with Retry-After, whichever layer sent it; any other keeps ``status``."""
+    error = message.get("error")
+    if not isinstance(error, dict) or error.get("code") != RATE_LIMITED:
+        return status, []
+    data = error.get("data")
+    seconds = data.get("retryAfter") if isinstance(data, dict) else None
+    retry = max(1, seconds) if isinstance(seconds, int) else 1
+    return 429, [(b"retry-after", str(retry).encode())]

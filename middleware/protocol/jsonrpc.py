@@ -15,6 +15,7 @@ __all__ = [
     "MISSING_CLIENT_CAPABILITY",
     "PARSE_ERROR",
     "PAYLOAD_TOO_LARGE",
+    "RATE_LIMITED",
     "REQUEST_CANCELLED",
     "REQUEST_REFUSALS",
     "REQUEST_TIMEOUT",
@@ -50,6 +51,8 @@ UNAUTHORIZED: Final = -32010
 FORBIDDEN: Final = -32011
 UPSTREAM_UNAVAILABLE: Final = -32012
 PAYLOAD_TOO_LARGE: Final = -32013
+RATE_LIMITED: Final = -32029
+"""A rate limit refused the call (HTTP 429 with Retry-After when it is the whole answer)."""
 
 Fault = Literal["client", "policy", "upstream", "gateway"]
 """Whose fault an error is, carried as ``error.data.fault`` so nobody is blamed wrongly."""
