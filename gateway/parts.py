@@ -4,22 +4,27 @@ upstream server specs (and how a server that cannot start is reported)."""
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 from gateway.remote import http_connector
-from gateway.settings import MiddlewareSettings, Settings, SettingsError
+from gateway.settings import MiddlewareSettings, ServerSettings, Settings, SettingsError
 from middleware.plugins import PluginConfigError, PluginManager, Plugins, Resolved
 from middleware.protocol import MCPApp, Scope
 from upstream.errors import UpstreamError
+from upstream.pool.credential_refs import SecretMissing, is_reference, resolve_all
+from upstream.pool.credentials import CallerContext, caller_with_token
 from upstream.pool.status import COMMAND_NOT_EXECUTABLE, COMMAND_NOT_FOUND, public_reason
 from upstream.pool.supervisor import RestartPolicy, ServerSpec
 from upstream.routing.router import Router
 from upstream.session.era import PROBE_TIMEOUT
 from upstream.transports.base import Transport
+from upstream.transports.http_auth import NO_CREDENTIALS
 from upstream.transports.reaper import Reaper
 from upstream.transports.stdio import StdioTransport
+
+log = logging.getLogger("portcullis.upstream")
 
 
 def load_middleware(entry: MiddlewareSettings, index: int) -> Callable[..., MCPApp]:
@@ -38,7 +43,7 @@ def load_middleware(entry: MiddlewareSettings, index: int) -> Callable[..., MCPA
 
 def build_mcp_stack(settings: Settings, innermost: MCPApp) -> MCPApp:
     """Wrap ``innermost`` in the configured middlewares; the first listed is the outermost."""
-    app = innermost
+    app = with_caller(settings, innermost)
     for index in reversed(range(len(settings.middleware))):
         entry = settings.middleware[index]
         factory = load_middleware(entry, index)
@@ -66,6 +71,16 @@ def load_plugins(settings: Settings, reaper: Reaper | None = None) -> PluginMana
         raise SettingsError(error.path, error.problems) from None
 
 
+def with_caller(settings: Settings, app: MCPApp) -> MCPApp:
+    """``app`` telling upstream credentials who calls, when a server exchanges the caller's
+    token for its own (RFC 8693); otherwise ``app`` itself: nothing to pay for."""
+    exchanging = any(
+        server.oauth is not None and server.oauth.grant == "token_exchange"
+        for server in settings.servers.values()
+    )
+    return CallerContext(app) if exchanging else app
+
+
 LIST_OF = {"tool": "tools/list", "prompt": "prompts/list", "resource": "resources/list"}
 
 
@@ -91,17 +106,7 @@ def server_specs(settings: Settings, reaper: Reaper) -> list[ServerSpec]:
         if server.url is not None:
             connect = http_connector(name, server)
         else:
-            assert server.command is not None
-            connect = partial(
-                StdioTransport,
-                name,
-                server.command,
-                tuple(server.args),
-                env=dict(server.env),
-                cwd=server.cwd,
-                reaper=reaper,
-                max_message_bytes=server.max_message_bytes,
-            )
+            connect = stdio_connector(name, server, reaper)
         specs.append(
             ServerSpec(
                 name=name,
@@ -116,9 +121,39 @@ def server_specs(settings: Settings, reaper: Reaper) -> list[ServerSpec]:
                 # A legacy HTTP server answers a probe with a status; a stdio one may stay silent.
                 probe_timeout=None if server.url is not None else min(PROBE_TIMEOUT, server.startup_timeout),
                 remember_era=server.url is not None,
+                admit=caller_with_token(name)
+                if server.oauth is not None and server.oauth.grant == "token_exchange"
+                else None,
             )
         )
     return specs
+
+
+def stdio_connector(name: str, server: ServerSettings, reaper: Reaper) -> Callable[[], Transport]:
+    """A factory of fresh stdio transports; ``env`` values that name secrets (``${VAR}``,
+    ``file:``) are read at each start, so a rotated secret reaches the next process, and a missing
+    one fails this server's start (named, with the fix), not the gateway."""
+    assert server.command is not None
+    command, args, env = server.command, tuple(server.args), dict(server.env)
+    referenced = any(is_reference(value) for value in env.values())
+
+    def connect() -> Transport:
+        try:
+            resolved = resolve_all(env, f"servers.{name}.env", header=False) if referenced else env
+        except SecretMissing as exc:
+            log.warning("[%s] %s", name, exc.detail)
+            raise UpstreamError(name, f"failed to start: {NO_CREDENTIALS}: {exc.detail}") from None
+        return StdioTransport(
+            name,
+            command,
+            args,
+            env=resolved,
+            cwd=server.cwd,
+            reaper=reaper,
+            max_message_bytes=server.max_message_bytes,
+        )
+
+    return connect
 
 
 def eager_start_failure(name: str, error: UpstreamError) -> str:

@@ -19,11 +19,23 @@ from upstream.errors import UpstreamError
 from upstream.pool.status import ServerStatus, public_reason
 from upstream.pool.supervisor import CrashRecord, ServerSpec, open_connection
 from upstream.session.connection import CallChannel, ServerIdentity, UpstreamConnection
+from upstream.transports.http_auth import CredentialsUnavailable
 
 log = logging.getLogger("portcullis.upstream")
 
 SessionChannelFactory = Callable[[str], Awaitable[CallChannel]]
 """Makes the channel to a gateway session's own stream (outside any call)."""
+
+
+def refused_credentials(error: BaseException) -> bool:
+    """Whether ``error`` came from getting a caller's credentials (a token exchange the
+    authorization server refused), which says nothing of the server's health."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, CredentialsUnavailable):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 class PerClientSupervisor:
@@ -78,6 +90,8 @@ class PerClientSupervisor:
         self._crashes.refuse_if_looping()
         starting = self._starting.get(session_id)
         if starting is None or starting.done():
+            if self.spec.admit is not None:
+                self.spec.admit()
             starting = self._starting[session_id] = asyncio.create_task(self._open(session_id))
         return await asyncio.shield(starting)
 
@@ -96,8 +110,9 @@ class PerClientSupervisor:
         try:
             connection = await open_connection(self.spec, self._client_info, deliver, self._era)
         except UpstreamError as exc:
-            self._crashes.record(exc.detail)
-            self._failure = public_reason(exc)
+            if not refused_credentials(exc):  # one caller's credentials: not the server's crash
+                self._crashes.record(exc.detail)
+                self._failure = public_reason(exc)
             raise
         self._failure = None
         connection.default_channel = channel

@@ -103,6 +103,9 @@ class ServerSpec:
     (stdio; None for HTTP, where a legacy server answers with a status)."""
     remember_era: bool = False
     """Keep what auto found for the next session (HTTP: per origin); stdio probes per process."""
+    admit: Callable[[], None] | None = None
+    """Before a per-client session opens: raises when this caller cannot have one (a server that
+    exchanges each caller's token, and a caller without one), as the caller's fault, not a crash."""
 
     def era_memory(self) -> EraMemory:
         return EraMemory(self.era, remember=self.remember_era)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from middleware.protocol import Message
 from upstream.transports.base import Received, Transport, TransportClosed
+from upstream.transports.http_auth import HttpAuth
 from upstream.transports.http_support import DEFAULT_MAX_MESSAGE_BYTES, LEGACY_STATUSES, NotStreamableHttp
 from upstream.transports.sse_legacy import LegacySseTransport
 from upstream.transports.streamable import StreamableHttpTransport
@@ -116,14 +117,17 @@ def http_transport(
     sse_read_timeout: float = 300.0,
     ssl_context: ssl.SSLContext | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    auth: HttpAuth | None = None,
 ) -> Transport:
-    """A fresh, unconnected transport for an HTTP upstream, as settings choose it."""
+    """A fresh, unconnected transport for an HTTP upstream, as settings choose it (``auth``: its
+    managed credentials, see :mod:`upstream.transports.http_auth`)."""
     options: dict[str, Any] = {
         "headers": headers,
         "timeout": timeout,
         "sse_read_timeout": sse_read_timeout,
         "ssl_context": ssl_context,
         "max_message_bytes": max_message_bytes,
+        "auth": auth,
     }
 
     def legacy() -> LegacySseTransport:

@@ -18,6 +18,7 @@ from yarl import URL
 from middleware.protocol import META_PROTOCOL_VERSION, UPSTREAM_UNAVAILABLE, Message, error_message, is_modern
 from upstream.transports.base import ProtocolViolation, Received, SessionExpired, TransportClosed
 from upstream.transports.envelope import screen
+from upstream.transports.http_auth import DEFAULT_HINT, CredentialsUnavailable, HttpAuth, authorized
 from upstream.transports.sse import DEFAULT_MAX_MESSAGE_BYTES, MessageTooLarge, SseEvent, SseParser
 
 __all__ = [
@@ -96,6 +97,8 @@ def client_session(
 
 def describe_failure(exc: BaseException, url: str) -> str:
     """What went wrong reaching ``url`` (already stripped of credentials), in one phrase."""
+    if isinstance(exc, CredentialsUnavailable | MessageTooLarge):
+        return str(exc)  # says it all, and names no credential
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return f"failed TLS verification of {url}: {exc.certificate_error}"
     if isinstance(exc, aiohttp.ClientSSLError):
@@ -110,8 +113,6 @@ def describe_failure(exc: BaseException, url: str) -> str:
         return f"dropped the connection ({url}): {exc.strerror or exc}"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return f"broke off its response ({url})"
-    if isinstance(exc, MessageTooLarge):
-        return str(exc)
     if isinstance(exc, aiohttp.ClientError | OSError):
         detail = str(exc) or type(exc).__name__
         return f"could not be reached at {url}: {detail}"
@@ -214,12 +215,17 @@ async def error_body(response: aiohttp.ClientResponse) -> dict[str, Any] | None:
     return None
 
 
-def status_detail(response: aiohttp.ClientResponse, url: str) -> str:
-    """Why an HTTP status is not the answer we wanted, with the fix where there is one."""
+def status_detail(
+    response: aiohttp.ClientResponse, url: str, hint: str = DEFAULT_HINT, *, renewed: bool = False
+) -> str:
+    """Why an HTTP status is not the answer we wanted, with the fix where there is one (``hint``
+    for refused credentials: what to check, which depends on where they came from; ``renewed``
+    when a 401 came again after the credentials were renewed)."""
     status = response.status
     reason = f" {response.reason}" if response.reason else ""
     if status in (401, 403):
-        return f"refused our credentials (HTTP {status}{reason} from {url}); check the server's `headers`"
+        again = ", also after renewing them" if renewed and status == 401 else ""
+        return f"refused our credentials (HTTP {status}{reason} from {url}){again}; {hint}"
     if 300 <= status < 400:
         location = response.headers.get("Location")
         where = f" to {safe_url(response.url.join(URL(location)))}" if location else ""
@@ -243,8 +249,8 @@ _EOF: Final[Received] = ({}, None)
 
 class HttpTransportBase:
     """The part of an HTTP transport that does not depend on which HTTP transport it is: the
-    target and its own headers (never ones the gateway manages), timeouts, TLS, and the queue
-    that ``receive()`` reads, ended by an EOF marker once the transport closes."""
+    target and its own headers (never ones the gateway manages), its credentials, timeouts, TLS,
+    and the queue that ``receive()`` reads, ended by an EOF marker once the transport closes."""
 
     def __init__(
         self,
@@ -256,6 +262,7 @@ class HttpTransportBase:
         sse_read_timeout: float = 300.0,
         ssl_context: ssl.SSLContext | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        auth: HttpAuth | None = None,
     ) -> None:
         self.name = name
         self._url = URL(url)
@@ -277,6 +284,42 @@ class HttpTransportBase:
         self._http: aiohttp.ClientSession | None = None
         self._queue: asyncio.Queue[Received | SessionExpired] = asyncio.Queue(QUEUE_SIZE)
         self._closed: str | None = None
+        self._auth = auth
+        """Per-request credentials (tokens, secrets from the environment or files), if any."""
+        self.hint = auth.hint if auth is not None else DEFAULT_HINT
+        """What to check when the server refuses our credentials."""
+
+    def refusal(self, response: aiohttp.ClientResponse, url: str) -> str:
+        """:func:`status_detail` for this server: a final 401 came after renewed credentials
+        when they are managed (see :func:`~upstream.transports.http_auth.authorized`)."""
+        return status_detail(response, url, self.hint, renewed=self._auth is not None)
+
+    async def check_credentials(self) -> None:
+        """Get the credentials once before the first request, so that a missing secret or a
+        failing token endpoint fails the start, saying which setting to fix."""
+        if self._auth is not None:
+            try:
+                await self._auth.headers()
+            except CredentialsUnavailable as exc:
+                raise TransportClosed(str(exc)) from exc
+
+    async def _request(
+        self, method: str, url: URL, headers: Mapping[str, str], **options: Any
+    ) -> aiohttp.ClientResponse:
+        """One HTTP request with the server's credentials, if it has managed ones (a 401 earns
+        one fresh set and one retry); never following redirects, which could carry our headers
+        elsewhere. The caller bounds the wait."""
+        http = self._http
+        if http is None:
+            raise TransportClosed("not connected")
+        if self._auth is None:
+            return await http.request(method, url, headers=headers, allow_redirects=False, **options)
+        return await authorized(
+            self._auth,
+            lambda extra: http.request(
+                method, url, headers={**headers, **extra}, allow_redirects=False, **options
+            ),
+        )
 
     async def receive(self) -> Received:
         item = await self._queue.get()

@@ -22,6 +22,7 @@ from yarl import URL
 from middleware.protocol import Message
 from upstream.errors import mapped
 from upstream.transports.base import NO_FEATURES, ProtocolViolation, TransportClosed
+from upstream.transports.http_auth import HttpAuth
 from upstream.transports.http_support import (
     DEFAULT_MAX_MESSAGE_BYTES,
     EVENT_STREAM,
@@ -38,7 +39,6 @@ from upstream.transports.http_support import (
     forward_error,
     safe_url,
     same_origin,
-    status_detail,
     upstream_error,
 )
 
@@ -60,6 +60,7 @@ class LegacySseTransport(HttpTransportBase):
         sse_read_timeout: float = 300.0,
         ssl_context: ssl.SSLContext | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        auth: HttpAuth | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -69,6 +70,7 @@ class LegacySseTransport(HttpTransportBase):
             sse_read_timeout=sse_read_timeout,
             ssl_context=ssl_context,
             max_message_bytes=max_message_bytes,
+            auth=auth,
         )
         self._endpoint: URL | None = None
         self._endpoint_ready: asyncio.Future[URL] | None = None
@@ -107,17 +109,13 @@ class LegacySseTransport(HttpTransportBase):
         self._http = client_session(timeout=self._timeout, ssl_context=self._ssl)
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._http.get(
-                    self._url,
-                    headers={**self._headers, "Accept": EVENT_STREAM},
-                    allow_redirects=False,
-                    timeout=self._stream_timeout,
-                )
+                headers = {**self._headers, "Accept": EVENT_STREAM}
+                response = await self._request("GET", self._url, headers, timeout=self._stream_timeout)
         except NETWORK_ERRORS as exc:
             raise TransportClosed(describe_first_contact(exc, self._shown)) from exc
         if response.status != 200 or response.content_type != EVENT_STREAM:
             detail = (
-                status_detail(response, self._shown)
+                self.refusal(response, self._shown)
                 if response.status != 200
                 else f"answered the SSE GET with Content-Type {response.content_type!r} ({self._shown})"
             )
@@ -143,17 +141,15 @@ class LegacySseTransport(HttpTransportBase):
         status: int | None = None
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._http.post(
-                    self._endpoint,
-                    data=orjson.dumps(message),
-                    headers=self._post_headers,
-                    allow_redirects=False,
-                ) as response:
+                data = orjson.dumps(message)
+                posted = self._request("POST", self._endpoint, self._post_headers, data=data)
+                async with await posted as response:
                     status = response.status
                     if status in (200, 201, 202, 204):
                         return
-                    error = await error_body(response) if status >= 400 else None
-                    detail = status_detail(response, shown)
+                    # A 401 (after a fresh set of credentials was refused too) is ours to word.
+                    error = await error_body(response) if status >= 400 and status != 401 else None
+                    detail = self.refusal(response, shown)
         except NETWORK_ERRORS as exc:
             error, detail = None, describe_failure(exc, shown)
         method, request_id = message.get("method"), message.get("id")

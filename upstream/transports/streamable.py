@@ -16,8 +16,9 @@ headers. Those are written here because they are wire framing: they follow from 
 alone, as ``Content-Type`` does. Headers that need knowledge of the server (the ``Mcp-Param-*``
 of a tool whose schema asks for them) come from the session layer with the message
 (``send(message, headers)``). Closing its answer stream cancels the call (``abandon``). Only the
-server's own configured headers are sent: a client's credentials never reach this layer, and
-redirects are not followed (they could carry our headers elsewhere).
+server's own configured headers and credentials (:mod:`.http_auth`: a 401 earns one fresh set
+and a retry) are sent: a client's credentials never reach this layer, and redirects are not
+followed (they could carry our headers elsewhere).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from middleware.protocol import Message
 from middleware.protocol.headers import request_headers
 from upstream.errors import SessionExpired, mapped
 from upstream.transports.base import STREAM_PER_REQUEST, TransportClosed
+from upstream.transports.http_auth import HttpAuth
 from upstream.transports.http_support import (
     DEFAULT_MAX_MESSAGE_BYTES,
     EVENT_STREAM,
@@ -49,7 +51,6 @@ from upstream.transports.http_support import (
     error_body,
     modern_version,
     session_header,
-    status_detail,
     upstream_error,
 )
 from upstream.transports.streamable_answer import answer_or_error, answers
@@ -77,6 +78,7 @@ class StreamableHttpTransport(HttpTransportBase):
         detect_legacy: bool = False,
         reconnect_max: float = 30.0,
         connection_limit: int = 100,
+        auth: HttpAuth | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -86,6 +88,7 @@ class StreamableHttpTransport(HttpTransportBase):
             sse_read_timeout=sse_read_timeout,
             ssl_context=ssl_context,
             max_message_bytes=max_message_bytes,
+            auth=auth,
         )
         self._detect_legacy = detect_legacy
         self._mapped = mapped(self._failure)
@@ -117,11 +120,13 @@ class StreamableHttpTransport(HttpTransportBase):
         return self._protocol_version
 
     async def connect(self) -> None:
-        """Only builds the pooled client: the initialize POST is the first contact."""
+        """Builds the pooled client and gets the credentials: the initialize POST is the first
+        contact."""
         with self._mapped:
             self._http = client_session(
                 timeout=self._timeout, ssl_context=self._ssl, limit=self._connection_limit
             )
+        await self.check_credentials()
 
     async def send(self, message: Message, headers: Mapping[str, str] | None = None) -> None:
         if self._closed is not None:
@@ -213,9 +218,7 @@ class StreamableHttpTransport(HttpTransportBase):
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
         async with asyncio.timeout(self._timeout):
-            return await self._client().get(
-                self._url, headers=headers, allow_redirects=False, timeout=self._stream_timeout
-            )
+            return await self._request("GET", self._url, headers, timeout=self._stream_timeout)
 
     # --- requests -------------------------------------------------------------------------------
 
@@ -237,7 +240,7 @@ class StreamableHttpTransport(HttpTransportBase):
         if response.status != 200:
             # Said here rather than as an error answer, so that the failure reads as the
             # handshake's: "failed to start: refused our credentials (HTTP 401 ...)".
-            detail = status_detail(response, self._shown)
+            detail = self.refusal(response, self._shown)
             error = await error_body(response)
             response.release()
             raise TransportClosed(f"{detail}: {error['message']}" if error else detail)
@@ -324,7 +327,7 @@ class StreamableHttpTransport(HttpTransportBase):
         headers.pop("Content-Type", None)
         try:
             async with asyncio.timeout(min(self._timeout, _DELETE_TIMEOUT)):
-                async with http.delete(self._url, headers=headers, allow_redirects=False) as response:
+                async with await self._request("DELETE", self._url, headers) as response:
                     log.debug("[%s] DELETE session: HTTP %d", self.name, response.status)
         except NETWORK_ERRORS as exc:
             log.debug("[%s] DELETE session failed: %s", self.name, exc)
@@ -338,25 +341,15 @@ class StreamableHttpTransport(HttpTransportBase):
     def _failure(self, exc: BaseException) -> str:
         return describe_failure(exc, self._shown)
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            raise TransportClosed("not connected")
-        return self._http
-
     async def _post(self, message: Message, headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
         """POST one message; returns once the status and headers are in (within ``timeout``)."""
         async with asyncio.timeout(self._timeout):
             return await self._send_post(message, self._post_headers if headers is None else headers)
 
     async def _send_post(self, message: Message, headers: dict[str, str]) -> aiohttp.ClientResponse:
-        """POST one message; the caller bounds the wait."""
-        return await self._client().post(
-            self._url,
-            data=orjson.dumps(message),
-            headers=headers,
-            allow_redirects=False,
-            timeout=self._post_timeout,
-        )
+        """POST one message (with the server's credentials); the caller bounds the wait."""
+        data = orjson.dumps(message)
+        return await self._request("POST", self._url, headers, data=data, timeout=self._post_timeout)
 
     async def _post_one_way(self, message: Message, *, handshake: bool) -> None:
         """POST a notification or response; the server accepts it with 202. During the first
@@ -369,7 +362,7 @@ class StreamableHttpTransport(HttpTransportBase):
             async with response:
                 if response.status in (200, 202, 204):
                     return
-                detail = status_detail(response, self._shown)
+                detail = self.refusal(response, self._shown)
         what = message.get("method") or "a response"
         if handshake:
             raise TransportClosed(f"did not accept {what}: {detail}")

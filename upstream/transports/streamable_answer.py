@@ -27,7 +27,6 @@ from upstream.transports.http_support import (
     error_body,
     forward_error,
     read_limited,
-    status_detail,
     upstream_error,
 )
 
@@ -220,10 +219,13 @@ async def _status_failure(
         raise AnswerFailed(
             f"accepted the request (HTTP 202) but sent no response ({transport.shown})", status
         )
+    detail = transport.refusal(response, transport.shown)
     if status >= 400:
         error = await error_body(response)
+        if status == 401:  # after a fresh set was refused too: ours to word, not a relayed error
+            raise AnswerFailed(f"{detail}: {error['message']}" if error else detail, status)
         if error is not None:
             _disarm(deadline)
             await deliver(forward_error(request_id, error, status))
             return
-    raise AnswerFailed(status_detail(response, transport.shown), status)
+    raise AnswerFailed(detail, status)
