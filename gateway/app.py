@@ -66,7 +66,7 @@ class Gateway:
     def __init__(self, settings: Settings, *, key_hashes: dict[str, str]) -> None:
         self.settings = settings
         self.key_hashes = key_hashes
-        self.tenancy = Tenancy(key_hashes)
+        self.tenancy = Tenancy(settings, key_hashes)
         self.rate_limiting = RateLimiting(settings)
         self.reaper = Reaper()
         self.plugins = with_builtin_guardrails(
@@ -166,7 +166,13 @@ class Gateway:
         )
         guarded = with_plugins(own, self.plugins, router)
         stack = build_mcp_stack(
-            self.settings, with_policies(self.rate_limiting.wrap(guarded), self.settings, router)
+            self.settings,
+            with_policies(
+                self.rate_limiting.wrap(guarded, router),
+                self.settings,
+                router,
+                project_servers=self.tenancy.project_servers,
+            ),
         )
         keepalive = self.settings.http.sse_keepalive
         modern = ModernFront(
