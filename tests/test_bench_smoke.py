@@ -118,3 +118,22 @@ def test_guardrail_cost_smoke_run_reports_every_case() -> None:
     for row in rows:
         bare, guarded, added = (float(value) for value in row.split()[-3:])
         assert guarded > bare and added > 0, row
+
+
+def test_identity_cost_smoke_run_reports_every_part_and_the_load_comparison() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.identity", "--smoke", "--load"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    rows = {
+        cells[1].strip(): cells[2].strip()
+        for line in result.stdout.splitlines()
+        if line.startswith("| ") and len(cells := line.split("|")) > 3
+    }
+    for label in ("api key", "cached JWT", "policy check (6 rules, one `when`), tools/call"):
+        assert float(rows[label]) > 0, result.stdout
+    assert "identity / bare throughput:" in result.stdout, result.stdout
