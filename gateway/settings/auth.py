@@ -9,9 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from gateway.settings.base import _Strict
+from gateway.settings.base import _Strict, key_hash
 
-SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 ASYMMETRIC_ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 )  # fmt: skip
@@ -38,12 +37,7 @@ class ApiKey(_Strict):
     @field_validator("sha256")
     @classmethod
     def _is_hash(cls, value: str) -> str:
-        if not SHA256_HEX.match(value):
-            raise ValueError(
-                "must be 64 lowercase hex characters (the SHA-256 of the key, never the key "
-                "itself); run `portcullis keygen` to make a key and its hash"
-            )
-        return value
+        return key_hash(value)
 
 
 class OidcSettings(_Strict):

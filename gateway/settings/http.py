@@ -10,7 +10,7 @@ from pydantic import (
 )
 
 from gateway.settings.auth import ApiKey, AuthSettings  # moved to settings/auth.py; importable here still
-from gateway.settings.base import _Strict
+from gateway.settings.base import _Strict, redis_url
 
 __all__ = ["ApiKey", "AuthSettings", "HttpSettings", "RoutingSettings", "SessionSettings"]
 
@@ -57,9 +57,7 @@ class SessionSettings(_Strict):
     @field_validator("request_state_ledger")
     @classmethod
     def _ledger_is_redis(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^(redis|rediss|unix)://", value):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL, e.g. redis://127.0.0.1:6379/0")
-        return value
+        return redis_url(value)
 
 
 class RoutingSettings(_Strict):

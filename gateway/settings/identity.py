@@ -15,12 +15,11 @@ from typing import Protocol
 
 from pydantic import Field, field_validator
 
-from gateway.settings.base import _Strict
+from gateway.settings.base import _Strict, key_hash
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 """Project, user and key names: no '/', which separates a user from a key name in key ids."""
 NAME_RULE = "1-64 letters, digits, '_', '.', '@' or '-', starting with a letter or digit"
-SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ProjectSettings(_Strict):
@@ -48,12 +47,7 @@ class KeySettings(_Strict):
     @field_validator("sha256")
     @classmethod
     def _is_hash(cls, value: str) -> str:
-        if not SHA256_HEX.match(value):
-            raise ValueError(
-                "must be 64 lowercase hex characters (the SHA-256 of the key, never the key "
-                "itself); run `portcullis keygen` to make a key and its hash"
-            )
-        return value
+        return key_hash(value)
 
     @field_validator("expires")
     @classmethod

@@ -8,7 +8,6 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -17,7 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from gateway.settings.guardrails import GuardrailsSettings
 from gateway.settings.http import AuthSettings, HttpSettings, RoutingSettings, SessionSettings
 from gateway.settings.identity import ProjectSettings, UserSettings
-from gateway.settings.policy import PolicyRule
+from gateway.settings.policy import PolicyRules
 from gateway.settings.rate_limits import RateLimitRules
 from gateway.settings.redis import RedisSettings
 from gateway.settings.servers import SERVER_NAME, ServerSettings
@@ -46,7 +45,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     projects: dict[str, ProjectSettings] = {}
     users: dict[str, UserSettings] = {}
-    policies: list[PolicyRule] = []
+    policies: PolicyRules = []
     rate_limits: RateLimitRules = []
 
     @classmethod
@@ -79,17 +78,6 @@ class Settings(BaseSettings):
         if problems:
             raise ValidationError.from_exception_data(cls.__name__, problems)
         return settings
-
-    @field_validator("policies")
-    @classmethod
-    def _rule_names_unique(cls, rules: list[PolicyRule]) -> list[PolicyRule]:
-        """Refusals and the audit trail name rules: two rules of one name could not be told apart."""
-        seen: set[str] = set()
-        for rule in rules:
-            if rule.name in seen:
-                raise ValueError(f"two rules are named {rule.name!r}; give each rule its own name")
-            seen.add(rule.name)
-        return rules
 
     @property
     def prefixes(self) -> dict[str, str]:

@@ -7,11 +7,11 @@ condition with the rule's name and the fix; docs/policies.md explains the semant
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from gateway.settings.base import _Strict
+from gateway.settings.base import _Strict, distinct_names
 from middleware.authz.expressions import ExpressionError, compile_condition
 from middleware.authz.policy import DEFAULT_DENY
 from middleware.authz.policy_globs import GlobError, compile_globs
@@ -84,3 +84,6 @@ class PolicyRule(_Strict):
 def _rule_of(info: ValidationInfo) -> str:
     name = info.data.get("name")
     return f"rule {name!r}" if isinstance(name, str) else "this rule"
+
+
+PolicyRules = Annotated[list[PolicyRule], AfterValidator(distinct_names("[[policies]]"))]

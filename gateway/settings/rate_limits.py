@@ -8,7 +8,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from gateway.settings.base import _Strict
+from gateway.settings.base import _Strict, distinct_names
 
 Per = Literal["principal", "project", "server", "tool"]
 _PER_KINDS: Final = ("principal", "project", "server", "tool")
@@ -128,14 +128,5 @@ class RateLimitSettings(_Strict):
         return parse_rate(self.rate)[0] if self.rate is not None else 0
 
 
-def _distinct_names(rules: list[RateLimitSettings]) -> list[RateLimitSettings]:
-    seen: set[str] = set()
-    for rule in rules:
-        if rule.name in seen:
-            raise ValueError(f"two rules are named {rule.name!r}; give each [[rate_limits]] a distinct name")
-        seen.add(rule.name)
-    return rules
-
-
-RateLimitRules = Annotated[list[RateLimitSettings], AfterValidator(_distinct_names)]
+RateLimitRules = Annotated[list[RateLimitSettings], AfterValidator(distinct_names("[[rate_limits]]"))]
 """The ``[[rate_limits]]`` array: names are distinct (they key counts and name refusals)."""

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, field_validator
 
-from gateway.settings.base import _Strict
+from gateway.settings.base import _Strict, redis_url
 
 
 class RedisSettings(_Strict):
@@ -20,6 +18,4 @@ class RedisSettings(_Strict):
     @field_validator("url")
     @classmethod
     def _is_redis(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^(redis|rediss|unix)://", value):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL, e.g. redis://127.0.0.1:6379/0")
-        return value
+        return redis_url(value)
