@@ -234,3 +234,21 @@ async def test_a_project_member_reaches_only_the_servers_of_its_project(
         json=INITIALIZE,
     )
     assert refused_by(response.json(), "project:acme"), response.text
+
+
+async def test_an_introduction_carries_only_the_instructions_of_servers_the_caller_may_use(
+    http: httpx2.AsyncClient, gateway: RunningGateway
+) -> None:
+    async def instructions(key: str) -> str:
+        response = await http.post(
+            gateway.url, headers={**gateway.headers(key), "content-type": "application/json"}, json=INITIALIZE
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["result"].get("instructions", ""))
+
+    assert "Fixture server two." in await instructions(ALICE_KEY)  # alice has no project: every server
+    carols = await instructions(CAROL_KEY)
+    assert "Fixture server one." in carols and "Fixture server two." not in carols
+    status, discovered = await post(http, gateway, request("server/discover"), key=CAROL_KEY)
+    assert status == 200 and discovered["result"]["cacheScope"] == "private", discovered
+    assert "Fixture server two." not in discovered["result"].get("instructions", "")

@@ -19,6 +19,7 @@ from middleware.protocol import (
     LEGACY_VERSIONS,
     META_SERVER_INFO,
     MODERN_VERSIONS,
+    SERVER_VISIBLE,
     Receive,
     Scope,
     Send,
@@ -77,7 +78,7 @@ class OwnAnswers:
             "capabilities": GATEWAY_CAPABILITIES,
             "serverInfo": self._server_info,
         }
-        instructions = await self._instructions()
+        instructions = await self._instructions(scope)
         if instructions:
             result["instructions"] = instructions
         return result
@@ -89,9 +90,10 @@ class OwnAnswers:
             "capabilities": MODERN_CAPABILITIES,
             "_meta": {META_SERVER_INFO: self._server_info},
             "ttlMs": DISCOVER_TTL_MS,
-            "cacheScope": "public",
+            # Public unless a policy makes whose instructions are shown depend on the caller.
+            "cacheScope": "private" if SERVER_VISIBLE in scope["state"] else "public",
         }
-        instructions = await self._instructions()
+        instructions = await self._instructions(scope)
         if instructions:
             result["instructions"] = instructions
         return result
@@ -99,15 +101,17 @@ class OwnAnswers:
     async def _ping(self, scope: Scope) -> dict[str, Any]:
         return {}
 
-    async def _instructions(self) -> str:
-        """The instructions of the endpoint's servers that are ready within the patience."""
+    async def _instructions(self, scope: Scope) -> str:
+        """The instructions of the endpoint's servers that are ready within the patience, of
+        those the caller may see (:data:`SERVER_VISIBLE`, from the policy layer)."""
         router = self._router
+        visible: Callable[[str], bool] = scope["state"].get(SERVER_VISIBLE) or (lambda server: True)
         if self._readiness is not None:
             await self._readiness.ready(router.servers)
         notes = []
         for server in router.servers:
             identity = router.supervisors[server].identity
-            if identity is None or not identity.instructions:
+            if identity is None or not identity.instructions or not visible(server):
                 continue
             if self._screen is None or self._screen(server, identity.instructions):
                 notes.append(

@@ -25,6 +25,7 @@ from middleware.authz.policy_audit import audit
 from middleware.authz.policy_globs import Matcher, compile_globs
 from middleware.protocol import (
     RESPONSE,
+    SERVER_VISIBLE,
     TARGET_SERVER,
     VARIES_BY_PRINCIPAL,
     Event,
@@ -58,6 +59,8 @@ CALLS: Final[dict[str, tuple[Kind, str, str | None]]] = {
 """method → (kind, the param naming the target, the param holding the arguments)."""
 ALWAYS: Final = frozenset({"ping"})
 """Methods answered even on an endpoint whose server the caller may not use."""
+INTRODUCTIONS: Final = frozenset({"initialize", "server/discover"})
+"""The gateway's own answers that carry the servers' instructions."""
 PROJECT_CACHE: Final = 1024
 
 
@@ -111,6 +114,8 @@ class Authorize:
         if handler is not None:
             await handler(scope, receive, send)
             return
+        if scope["method"] in INTRODUCTIONS and self._guards_servers:
+            self._introduce(scope)
         pinned = scope["server"]
         if pinned is not None and self._guards_servers and scope["method"] not in ALWAYS:
             denial = self._server_denial(scope["principal"], pinned)
@@ -203,6 +208,16 @@ class Authorize:
             await self._refuse(scope, send, denial, kind=kind, name=name, server=server)
             return
         await self.app(scope, receive, send)
+
+    def _introduce(self, scope: Scope) -> None:
+        """Instructions of servers the caller may not use stay out of its introduction."""
+        principal = scope["principal"]
+
+        def visible(server: str) -> bool:
+            return self._server_denial(principal, server) is None
+
+        scope["state"][SERVER_VISIBLE] = visible
+        scope["state"][VARIES_BY_PRINCIPAL] = True
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -63,6 +63,7 @@ __all__ = [
     "PRINCIPAL_KEY",
     "RESPONSE",
     "SERVER_REQUEST",
+    "SERVER_VISIBLE",
     "SUBJECT_TOKEN_KEY",
     "TARGET_NAME",
     "TARGET_SERVER",
@@ -215,6 +216,9 @@ TARGET_NAME: Final = "target_name"
 """The tool, prompt or resource URI on that server (written by the router)."""
 VARIES_BY_PRINCIPAL: Final = "varies_by_principal"
 """Set by a middleware whose answer depends on the caller, so it is never cached for everyone."""
+SERVER_VISIBLE: Final = "server_visible"
+"""``(server name) -> bool``, set by a policy layer on the gateway's own answers (initialize,
+server/discover): whose instructions this caller may read (absent: every server's)."""
 KNOWN_ANSWERS: Final = "known_answers"
 """Digest of a question → the client's answer, carried by a replayed MRTR call (front → channel)."""
 PARKED: Final = "parked"
