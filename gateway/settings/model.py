@@ -13,6 +13,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.settings.admin import AdminSettings
+from gateway.settings.cache import CacheSettings
 from gateway.settings.guardrails import GuardrailsSettings
 from gateway.settings.http import AuthSettings, HttpSettings, RoutingSettings, SessionSettings
 from gateway.settings.identity import ProjectSettings, UserSettings
@@ -21,6 +23,7 @@ from gateway.settings.rate_limits import RateLimitRules
 from gateway.settings.redis import RedisSettings
 from gateway.settings.servers import SERVER_NAME, ServerSettings
 from gateway.settings.stack import DEFAULT_MIDDLEWARE, LoggingSettings, MiddlewareSettings, PluginsSettings
+from gateway.settings.telemetry import TelemetrySettings
 
 
 class Settings(BaseSettings):
@@ -47,6 +50,9 @@ class Settings(BaseSettings):
     users: dict[str, UserSettings] = {}
     policies: PolicyRules = []
     rate_limits: RateLimitRules = []
+    telemetry: TelemetrySettings = TelemetrySettings()
+    cache: CacheSettings = CacheSettings()
+    admin: AdminSettings = AdminSettings()
 
     @classmethod
     def settings_customise_sources(
