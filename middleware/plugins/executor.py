@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,11 +39,17 @@ from middleware.plugins.models import (
     PluginViolation,
 )
 from middleware.plugins.watchdog import Watchdog
+from middleware.protocol import Scope
+from middleware.protocol.audit import AUDIT_LOGGER, AUDIT_TEMPLATE, REFUSALS, audit_record
 from middleware.protocol.measure import measured
 
+_audit_log = logging.getLogger(AUDIT_LOGGER)
 log = logging.getLogger("portcullis.plugins")
 
 DEFAULT_PRIORITY = 100
+
+VerdictHook = Callable[[str, str, bool, PluginResult[Any]], None]
+"""Told each plugin's result: (plugin, hook, whether its mode blocks, result); for metrics."""
 
 MEASURED_UP_TO = 1 << 30
 """A payload is measured at most this far (the walk stops there: it is over any sane limit)."""
@@ -92,6 +98,8 @@ class Outcome:
     size: int = 0
     size_of: Any = None
     """The payload ``size`` was measured for (measured again once a plugin replaces it)."""
+    decisions: list[tuple[str, str, str]] = field(default_factory=list)
+    """(verdict, plugin, reason) of each plugin that blocked, flagged or modified: the audit trail's."""
 
 
 class PluginFailed(Exception):
@@ -103,6 +111,7 @@ class PluginExecutor:
         self.settings = settings
         self._background: set[asyncio.Task[None]] = set()
         self._watchdog = Watchdog()
+        self.on_verdict: VerdictHook | None = None
         self.version = 0
         """Bumped by :meth:`index`: the hooks middleware rebuilds its table when it changes."""
         self.index(plugins)
@@ -240,6 +249,8 @@ class PluginExecutor:
         """Fold one plugin's result into ``outcome``; True when the call stops here."""
         if result is None:
             return False
+        if self.on_verdict is not None:
+            self.on_verdict(plugin.name, hook, plugin.behaviour.blocks, result)
         behaviour = plugin.behaviour
         if not result.continue_processing:
             violation = result.violation or PluginViolation(
@@ -256,7 +267,9 @@ class PluginExecutor:
                     violation.reason,
                 )
                 outcome.violation = violation
+                outcome.decisions.append(("block", plugin.name, f"[{violation.code}] {violation.reason}"))
                 return True
+            outcome.decisions.append(("flag", plugin.name, f"[{violation.code}] {violation.reason}"))
             log.info(
                 "plugin %s would block %s of %s ([%s] %s); its mode does not block",
                 plugin.name,
@@ -268,6 +281,7 @@ class PluginExecutor:
         if behaviour.modifies and result.modified_payload is not None:
             outcome.payload = result.modified_payload
             outcome.modified = True
+            outcome.decisions.append(("modify", plugin.name, f"changed the payload of {hook}"))
             log.info("plugin %s changed the payload of %s of %s", plugin.name, hook, contexts.call)
         return False
 
@@ -350,3 +364,13 @@ def _check_size(plugin: LoadedPlugin, outcome: Outcome) -> None:
         outcome.size_of = outcome.payload
     if outcome.size > limit:
         raise PluginFailed(f"was not given the payload: more than its max_content_size ({limit} bytes)")
+
+
+def audit_decision(scope: Scope, verdict: str, plugin: str, reason: str, target: Target) -> None:
+    """One plugin decision on the audit trail, the target named as its server knows it (as
+    policy records name it)."""
+    name = target.names[0] if target.names else None
+    record = audit_record(
+        scope, verdict, by=f"plugin {plugin}", reason=reason, server=target.server, target=name
+    )
+    _audit_log.log(logging.WARNING if verdict in REFUSALS else logging.INFO, AUDIT_TEMPLATE, record)

@@ -183,6 +183,8 @@ class ServerSupervisor:
         self._watcher: asyncio.Task[None] | None = None
         self._crashes = CrashRecord(spec.name, spec.restart)
         self._era = spec.era_memory()
+        self.starts = 0
+        """Successful starts so far; every one after the first is a restart (read by metrics)."""
         self._closing = False
         self._failure: str | None = None
         """Why the last start failed or the last process ended (public words), until a start works."""
@@ -247,6 +249,7 @@ class ServerSupervisor:
             f"{info.get('name', '?')} {info.get('version') or ''}".strip(),
             connection.identity.protocol_version if connection.identity else "?",
         )
+        self.starts += 1
         self._on_restart(self.name)
         return connection
 
