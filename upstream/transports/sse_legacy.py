@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from middleware.protocol import Message
+from middleware.protocol import UPSTREAM_TRACE, Message
 from upstream.errors import mapped
 from upstream.transports.base import NO_FEATURES, ProtocolViolation, TransportClosed
 from upstream.transports.http_auth import HttpAuth
@@ -41,6 +41,7 @@ from upstream.transports.http_support import (
     same_origin,
     upstream_error,
 )
+from upstream.transports.trace_context import traced
 
 log = logging.getLogger("portcullis.upstream")
 
@@ -99,8 +100,11 @@ class LegacySseTransport(HttpTransportBase):
             await self._connect()
 
     async def send(self, message: Message, headers: Mapping[str, str] | None = None) -> None:
+        trace_headers = None
+        if UPSTREAM_TRACE.get() is not None:  # only the trace context: the 2024-11-05 transport has no others
+            message, trace_headers = traced(self.name, "sse", message, None)
         with self._mapped:
-            await self._send(message)
+            await self._send(message, trace_headers)
 
     def _failure(self, exc: BaseException) -> str:
         return describe_failure(exc, self._shown)
@@ -132,7 +136,7 @@ class LegacySseTransport(HttpTransportBase):
                 "is this a 2024-11-05 HTTP+SSE endpoint?"
             ) from None
 
-    async def _send(self, message: Message) -> None:
+    async def _send(self, message: Message, extra: Mapping[str, str] | None = None) -> None:
         if self._closed is not None:
             raise TransportClosed(self._closed)
         if self._http is None or self._endpoint is None:
@@ -142,7 +146,8 @@ class LegacySseTransport(HttpTransportBase):
         try:
             async with asyncio.timeout(self._timeout):
                 data = orjson.dumps(message)
-                posted = self._request("POST", self._endpoint, self._post_headers, data=data)
+                headers = {**self._post_headers, **extra} if extra else self._post_headers
+                posted = self._request("POST", self._endpoint, headers, data=data)
                 async with await posted as response:
                     status = response.status
                     if status in (200, 201, 202, 204):

@@ -16,12 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 import orjson
 
-from middleware.protocol import Message
+from middleware.protocol import UPSTREAM_TRACE, Message
 from upstream.errors import mapped
 from upstream.transports.base import NO_FEATURES, ProtocolViolation, Received, TransportClosed
 from upstream.transports.envelope import screen
 from upstream.transports.reaper import Reaper, kill_group
 from upstream.transports.stderr import StderrRelay
+from upstream.transports.trace_context import traced
 
 log = logging.getLogger("portcullis.upstream")
 
@@ -149,6 +150,8 @@ class StdioTransport:
         return False  # one pipe for every request: no answer stream to close
 
     async def send(self, message: Message, headers: Mapping[str, str] | None = None) -> None:
+        if UPSTREAM_TRACE.get() is not None:
+            message, _ = traced(self.name, "stdio", message, None)
         process = self._require_process()
         stdin = process.stdin
         assert stdin is not None

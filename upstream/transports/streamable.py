@@ -32,7 +32,7 @@ from typing import Any, Final
 import aiohttp
 import orjson
 
-from middleware.protocol import Message
+from middleware.protocol import UPSTREAM_TRACE, Message
 from middleware.protocol.headers import request_headers
 from upstream.errors import SessionExpired, mapped
 from upstream.transports.base import STREAM_PER_REQUEST, TransportClosed
@@ -55,6 +55,7 @@ from upstream.transports.http_support import (
 )
 from upstream.transports.streamable_answer import answer_or_error, answers
 from upstream.transports.streamable_listen import listen
+from upstream.transports.trace_context import traced
 
 log = logging.getLogger("portcullis.upstream")
 
@@ -131,6 +132,8 @@ class StreamableHttpTransport(HttpTransportBase):
     async def send(self, message: Message, headers: Mapping[str, str] | None = None) -> None:
         if self._closed is not None:
             raise TransportClosed(self._closed)
+        if UPSTREAM_TRACE.get() is not None:
+            message, headers = traced(self.name, "streamable-http", message, headers)
         with self._mapped:
             await self._send(message, headers)
 
