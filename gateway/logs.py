@@ -21,16 +21,77 @@ _SECRET_PATTERNS: Final = (
 
 
 _HINTS: Final = ("bearer", "pcs_", "api", "token", "secret", "passw", "authorization")
-"""Lower-case text every secret pattern needs; a line with none of them is returned as is."""
+"""Lower-case text every keyed pattern needs; a line with none of them skips those patterns."""
+
+_URL_PASSWORD: Final = re.compile(r"(?<=://)([^\s:/@]{1,64}):[^\s@/]{1,128}(?=@)")
+_EMAIL: Final = re.compile(
+    r"(?<!principal=)(?<![\w.+-])[\w.+-]{1,64}@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)"
+)
+_AWS_KEY_ID: Final = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
+_PHONE: Final = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){1,2}[ .-]?\d{3,4}[ .-]?\d{4}(?!\w)")
+_NUMBERS: Final = re.compile(
+    r"(?P<ssn>\b\d{3}-\d{2}-\d{4}\b)"
+    r"|(?P<iban>\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b)"
+    r"|(?P<card>\b\d(?:[ -]?\d){12,18}\b)"
+)
+_NO_DIGITS: Final = str.maketrans("", "", "0123456789")
+_MIN_DIGITS: Final = 9
+"""The gate of :data:`_NUMBERS`: SSNs, IBANs and card numbers have nine digits or more; a line
+with fewer (most lines) is not scanned for them."""
+_TOKEN_CHARS: Final = re.compile(r"[\w+/=.-]{24,}")
+_LONG_WORD: Final = 24
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _token_is_secret(token: str) -> bool:
+    """A long token with upper and lower case letters and digits: a key, not a word or a hex hash."""
+    return token.lower() != token and token.upper() != token and any(c.isdigit() for c in token)
+
+
+def _token(match: re.Match[str]) -> str:
+    return "[token]" if _token_is_secret(match.group()) else match.group()
+
+
+def _number(match: re.Match[str]) -> str:
+    kind, value = match.lastgroup, match.group()
+    if kind == "card" and not _luhn("".join(c for c in value if c.isdigit())):
+        return value
+    return f"[{kind}]"
+
+
+def _values(text: str) -> str:
+    """Mask what is secret or personal whatever precedes it. Each pattern is gated by a
+    substring test, so a line pays only for the patterns it could match."""
+    if "://" in text:
+        text = _URL_PASSWORD.sub(r"\1:****", text)
+    if "@" in text:
+        text = _EMAIL.sub(r"****@\1", text)
+    if "AKIA" in text or "ASIA" in text:
+        text = _AWS_KEY_ID.sub("[aws_key]", text)
+    if "+" in text:
+        text = _PHONE.sub("[phone]", text)
+    if len(text) - len(text.translate(_NO_DIGITS)) >= _MIN_DIGITS:
+        text = _NUMBERS.sub(_number, text)
+    if max(map(len, text.split()), default=0) >= _LONG_WORD:
+        text = _TOKEN_CHARS.sub(_token, text)
+    return text
 
 
 def mask(text: str) -> str:
+    """``text`` with secrets and personal data masked: keyed secrets (``token=...``, bearer
+    credentials, our API keys) and values recognisable on their own (:func:`_values`)."""
     lowered = text.lower()
-    if not any(hint in lowered for hint in _HINTS):
-        return text
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(r"\1****", text)
-    return text
+    if any(hint in lowered for hint in _HINTS):
+        for pattern in _SECRET_PATTERNS:
+            text = pattern.sub(r"\1****", text)
+    return _values(text)
 
 
 class MaskSecrets(logging.Filter):
@@ -45,14 +106,15 @@ class MaskSecrets(logging.Filter):
         message = record.getMessage()
         masked = mask(message)
         if isinstance(args, Mapping) and "%(" in str(record.msg):  # not log.info("%s", a_dict)
-            record.fields = args if masked == message else {k: _masked(v) for k, v in args.items()}
+            record.fields = args if masked == message else {k: _masked(k, v) for k, v in args.items()}
         if masked != message or args:
             record.msg, record.args = masked, None
         return True
 
 
-def _masked(value: Any) -> Any:
-    return mask(value) if isinstance(value, str) else value
+def _masked(key: str, value: Any) -> Any:
+    """A field masked; the principal is the audit trail's subject, kept even when an e-mail."""
+    return mask(value) if isinstance(value, str) and key != "principal" else value
 
 
 _RESERVED: Final = frozenset({"ts", "level", "logger", "msg", "exception"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from gateway.logs import MaskSecrets
 from gateway.settings import Settings, SettingsError
 from middleware.plugins import PluginManager
 from middleware.plugins.executor import LoadedPlugin
@@ -48,7 +49,8 @@ def auth_fallback(settings: Settings) -> Callable[[ASGIScope], Awaitable[Princip
     return ProviderAuth(providers).principal_for if providers else None
 
 
-def start_telemetry(settings: Settings) -> None:
+def start_telemetry(settings: Settings) -> logging.Handler | None:
+    """Attach the telemetry providers that load; the handler that feeds them, if any."""
     providers = []
     for index, entry in enumerate(settings.plugins.providers("telemetry")):
         try:
@@ -59,8 +61,15 @@ def start_telemetry(settings: Settings) -> None:
             providers.append(provider)
         except ProviderError as exc:
             log.error("plugins.telemetry[%d] did not load, using the gateway's logging only: %s", index, exc)
-    if providers:
-        attach(providers)
+    if not providers:
+        return None
+    handler = attach(providers)
+    for logger in handler.loggers:  # what a provider's logger hears goes to the provider, not back to ours
+        if isinstance(logger, logging.Logger):
+            logger.propagate = False
+    # Providers hear records before the log's own handler masks them: mask them here too.
+    handler.addFilter(MaskSecrets())
+    return handler
 
 
 def with_guardrails(settings: Settings, plugins: PluginManager | None) -> PluginManager | None:

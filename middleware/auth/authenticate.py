@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from middleware.auth.chain import Authenticator, AuthRefused
 from middleware.auth.resource_metadata import ProtectedResource
 from middleware.protocol import ANONYMOUS, PRINCIPAL_KEY, Principal
+from middleware.protocol.audit import AUDIT_LOGGER, AUDIT_TEMPLATE, http_audit_record
 from middleware.protocol.errors import GatewayError, NotAuthenticated, PolicyError
 from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header, send_error
 
@@ -41,6 +42,9 @@ def log_refusal(scope: ASGIScope, reason: str, status: int = 401) -> None:
             "client": f"{client[0]}:{client[1]}" if client else "-",
         },
     )
+    verdict = "forbidden" if status == 403 else "unauthenticated"
+    record = http_audit_record(verdict, by="authentication", reason=reason, method="-", target=scope["path"])
+    logging.getLogger(AUDIT_LOGGER).warning(AUDIT_TEMPLATE, record)
 
 
 def _presented(scope: ASGIScope) -> bool:

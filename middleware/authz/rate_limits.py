@@ -10,6 +10,7 @@ client gone.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
@@ -27,6 +28,7 @@ from middleware.protocol import (
     Send,
     response_event,
 )
+from middleware.protocol.audit import AUDIT_LOGGER, AUDIT_TEMPLATE, audit_record
 
 Resolve = Callable[[Scope, str, str], Awaitable[tuple[str, str] | None]]
 """``(scope, list method, name as the client sent it)`` → (server, name on that server), or
@@ -66,6 +68,19 @@ class RateLimited(PolicyError):
         self.retry_after = seconds
 
 
+_audit_log = logging.getLogger(AUDIT_LOGGER)
+
+
+def _audit(scope: Scope, refusal: Refusal, target: tuple[str | None, str | None]) -> None:
+    """The audit record of a refusal: which limit, never what the call carried."""
+    kind = "concurrency limit" if refusal.concurrent else "rate limit"
+    server, name = target
+    record = audit_record(
+        scope, "rate_limited", by=refusal.limit.name, reason=f"{kind} reached", server=server, target=name
+    )
+    _audit_log.warning(AUDIT_TEMPLATE, record)
+
+
 class RateLimits:
     """Admit or refuse each request by the configured rules, before anything else runs."""
 
@@ -96,6 +111,7 @@ class RateLimits:
         if outcome is None:
             await self.app(scope, receive, send)
         elif isinstance(outcome, Refusal):
+            _audit(scope, outcome, target)
             await send(response_event(RateLimited(outcome).to_message(scope["id"])))
         else:
             await self._holding(outcome, scope, receive, send)

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from middleware.plugins.conditions import Target
 from middleware.plugins.contexts import Contexts
-from middleware.plugins.executor import Outcome, PluginExecutor
+from middleware.plugins.executor import Outcome, PluginExecutor, audit_decision
 from middleware.plugins.models import (
     HookType,
     ListPayload,
@@ -143,6 +143,7 @@ class Plugins:
         contexts = Contexts(target)
         hidden = await self._hidden_by_list(resolved, target, contexts) if self._lists_hide else None
         if hidden is not None:
+            audit_decision(scope, "block", hidden.plugin_name or "-", f"[{hidden.code}] hidden", target)
             await send(response_event(result_message(scope["id"], _blocked_tool(hidden))))
             return
         arguments = params.get("arguments")
@@ -152,7 +153,7 @@ class Plugins:
             args=arguments if isinstance(arguments, dict) else {},
             headers=None,
         )
-        outcome = await self.executor.run("tool_pre_invoke", pre, target, contexts)
+        outcome = await self._run(scope, "tool_pre_invoke", pre, target, contexts)
         if outcome.violation is not None:
             await send(response_event(result_message(scope["id"], _blocked_tool(outcome.violation))))
             return
@@ -164,7 +165,7 @@ class Plugins:
 
         async def post(result: dict[str, Any]) -> dict[str, Any] | None:
             payload = built(ToolPostInvokePayload, name=name, result=result)
-            after = await self.executor.run("tool_post_invoke", payload, target, contexts)
+            after = await self._run(scope, "tool_post_invoke", payload, target, contexts)
             if after.violation is not None:
                 return _blocked_tool(after.violation)
             return _dumped(after.payload.result) if after.modified else None
@@ -178,8 +179,8 @@ class Plugins:
         contexts = Contexts(target)
         arguments = params.get("arguments")
         args = {key: str(value) for key, value in arguments.items()} if isinstance(arguments, dict) else {}
-        outcome = await self.executor.run(
-            "prompt_pre_fetch", PromptPrehookPayload(prompt_id=name, args=args), target, contexts
+        outcome = await self._run(
+            scope, "prompt_pre_fetch", PromptPrehookPayload(prompt_id=name, args=args), target, contexts
         )
         _refuse_if_blocked(outcome, "prompts/get")
         if outcome.modified:
@@ -189,8 +190,12 @@ class Plugins:
             )
 
         async def post(result: dict[str, Any]) -> dict[str, Any] | None:
-            after = await self.executor.run(
-                "prompt_post_fetch", PromptPosthookPayload(prompt_id=name, result=result), target, contexts
+            after = await self._run(
+                scope,
+                "prompt_post_fetch",
+                PromptPosthookPayload(prompt_id=name, result=result),
+                target,
+                contexts,
             )
             _refuse_if_blocked(after, "prompts/get")
             return _dumped(after.payload.result) if after.modified else None
@@ -202,8 +207,8 @@ class Plugins:
         uri = str(params.get("uri", ""))
         target, _ = await self._target(scope, "resource", uri)
         contexts = Contexts(target)
-        outcome = await self.executor.run(
-            "resource_pre_fetch", ResourcePreFetchPayload(uri=uri), target, contexts
+        outcome = await self._run(
+            scope, "resource_pre_fetch", ResourcePreFetchPayload(uri=uri), target, contexts
         )
         _refuse_if_blocked(outcome, "resources/read")
         if outcome.modified:
@@ -211,8 +216,12 @@ class Plugins:
             scope = child_scope(scope, params={**params, "uri": changed.uri})
 
         async def post(result: dict[str, Any]) -> dict[str, Any] | None:
-            after = await self.executor.run(
-                "resource_post_fetch", ResourcePostFetchPayload(uri=uri, content=result), target, contexts
+            after = await self._run(
+                scope,
+                "resource_post_fetch",
+                ResourcePostFetchPayload(uri=uri, content=result),
+                target,
+                contexts,
             )
             _refuse_if_blocked(after, "resources/read")
             return _dumped(after.payload.content) if after.modified else None
@@ -237,6 +246,15 @@ class Plugins:
         await self.app(scope, receive, self._after(scope, send, post, hook))
 
     # --- helpers ------------------------------------------------------------------------------
+
+    async def _run(
+        self, scope: Scope, hook: str, payload: Any, target: Target, contexts: Contexts
+    ) -> Outcome:
+        """Run ``hook``'s plugins, and put what they decided on the audit trail."""
+        outcome = await self.executor.run(hook, payload, target, contexts)
+        for verdict, plugin, reason in outcome.decisions:
+            audit_decision(scope, verdict, plugin, reason, target)
+        return outcome
 
     def _after(
         self,

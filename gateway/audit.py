@@ -1,0 +1,64 @@
+"""The audit trail from ``[telemetry.audit]``: which sink, and whether allowed calls count.
+
+``sink = "log"`` leaves ``portcullis.audit`` records to the gateway's own log (its format, its
+masking) and so to the telemetry providers that hear every ``portcullis`` record. A file path
+gives the trail a sink of its own: JSON lines, owner-only, rotated, not repeated in the main
+log; the providers are attached to it too, so they receive the same records either way.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.logs import JsonFormatter, MaskSecrets
+from gateway.settings import Settings
+from middleware.protocol import MCPApp
+from middleware.protocol.audit import AUDIT_LOGGER
+from middleware.telemetry.audit import AuditTrail
+from middleware.telemetry.audit_file import AuditFile
+
+
+def with_audit(settings: Settings, app: MCPApp) -> MCPApp:
+    """``app`` recording allowed calls, when the trail is on and counts them; else ``app``."""
+    audit = settings.telemetry.audit
+    if not (audit.enabled and audit.include_allowed):
+        return app
+    return AuditTrail(app)
+
+
+class AuditSink:
+    """The audit logger, set up by :meth:`open` for the gateway's lifetime; :meth:`close` undoes it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings.telemetry.audit
+        self.logger = logging.getLogger(AUDIT_LOGGER)
+        self.handlers: list[logging.Handler] = []
+
+    def open(self, forward: logging.Handler | None = None) -> None:
+        """Start the sink; ``forward`` (the telemetry providers' handler) hears the records too."""
+        audit = self.settings
+        self.logger.disabled = not audit.enabled
+        if not audit.enabled:
+            return
+        self.logger.setLevel(logging.INFO)  # the trail is kept whatever the main log's level
+        if audit.sink == "log":
+            return
+        file = AuditFile(audit.sink, max_bytes=audit.max_bytes, backups=audit.backups)
+        file.addFilter(MaskSecrets())
+        file.setFormatter(JsonFormatter())
+        self.handlers.append(file)
+        if forward is not None:
+            self.handlers.append(forward)
+        for handler in self.handlers:
+            self.logger.addHandler(handler)
+        self.logger.propagate = False
+
+    def close(self) -> None:
+        for handler in self.handlers:
+            self.logger.removeHandler(handler)
+            if isinstance(handler, AuditFile):
+                handler.close()
+        self.handlers.clear()
+        self.logger.propagate = True
+        self.logger.setLevel(logging.NOTSET)
+        self.logger.disabled = False
