@@ -9,7 +9,7 @@ keeps a session per client, or a policy made the answer depend on the caller.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from middleware.protocol import VARIES_BY_PRINCIPAL, Message, Scope
@@ -23,17 +23,21 @@ DISCOVER_TTL_MS: Final = 300_000
 
 
 class CacheHints:
-    def __init__(self, supervisors: Mapping[str, Supervisor]) -> None:
+    def __init__(
+        self, supervisors: Mapping[str, Supervisor], *, age_ms: Callable[[str, Kind], int] | None = None
+    ) -> None:
         self._supervisors = supervisors
+        self._age_ms = age_ms or (lambda server, kind: 0)
+        """How old the catalog's copy of a server's list is: a reused list is fresh for less."""
         self._said: dict[tuple[str, str], tuple[int | None, str | None]] = {}
         """What each modern server said about its last list of each kind."""
 
-    def saw_list(self, server: str, kind: Kind, result: Mapping[str, Any]) -> None:
+    def saw_list(self, server: str, kind: Kind, result: Mapping[str, Any]) -> int | None:
+        """Remember what a server said of its list; returns its ``ttlMs`` (None: unsaid)."""
         ttl, scope = result.get("ttlMs"), result.get("cacheScope")
-        self._said[(server, kind.list_method)] = (
-            ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None,
-            scope if scope in ("public", "private") else None,
-        )
+        said = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None
+        self._said[(server, kind.list_method)] = (said, scope if scope in ("public", "private") else None)
+        return said
 
     def for_list(self, kind: Kind, servers: Sequence[str], scope: Scope) -> dict[str, Any]:
         ttls: list[int] = []
@@ -41,7 +45,10 @@ class CacheHints:
         for server in servers:
             supervisor = self._supervisors[server]
             said_ttl, said_scope = self._said.get((server, kind.list_method), (None, None))
-            ttls.append(max(said_ttl, 0) if said_ttl is not None else self._legacy_ttl(supervisor, kind))
+            if said_ttl is not None:
+                ttls.append(max(said_ttl - self._age_ms(server, kind), 0))
+            else:
+                ttls.append(self._legacy_ttl(supervisor, kind))
             private = private or said_scope == "private" or supervisor.spec.per_client
         return {"ttlMs": min(ttls, default=0), "cacheScope": "private" if private else "public"}
 
@@ -61,8 +68,12 @@ class CacheHints:
 
     @staticmethod
     def _legacy_ttl(supervisor: Supervisor, kind: Kind) -> int:
-        identity = supervisor.identity
-        announced = identity is not None and bool(
-            (identity.capabilities.get(kind.capability) or {}).get("listChanged")
-        )
-        return ANNOUNCED_LIST_TTL_MS if announced else 0
+        return ANNOUNCED_LIST_TTL_MS if announces(supervisor, kind) else 0
+
+
+def announces(supervisor: Supervisor, kind: Kind) -> bool:
+    """Does the server say it sends ``list_changed`` for lists of ``kind``?"""
+    identity = supervisor.identity
+    return identity is not None and bool(
+        (identity.capabilities.get(kind.capability) or {}).get("listChanged")
+    )

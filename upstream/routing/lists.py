@@ -1,8 +1,8 @@
 """The merged lists of one endpoint: fan out to its servers, merge, page, and know who owns what.
 
-A first page refreshes every server's list (those not started within the patience are left out
-and the answer says so with ``ttlMs`` 0); later pages walk the one snapshot of the catalog
-version their cursor names.
+A first page refreshes the lists that are no longer fresh (:mod:`upstream.routing.freshness`;
+servers not started within the patience are left out and the answer says so with ``ttlMs`` 0);
+later pages walk the one snapshot of the catalog version their cursor names.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from middleware.protocol import InvalidParams, PolicyError, Scope, is_modern
 from middleware.protocol.param_headers import annotation_problem
 from upstream.errors import UpstreamError
 from upstream.pool.supervisor import Supervisor
-from upstream.routing.cache_hints import CacheHints
+from upstream.routing.cache_hints import CacheHints, announces
 from upstream.routing.catalog import KINDS, RESOURCES, TEMPLATES, TOOLS, Catalog, Kind, Namespace, Owner
+from upstream.routing.freshness import Freshness, ListTTL
 from upstream.routing.pages import EXPIRED, InvalidCursor, Pages, SnapshotLimits
 from upstream.routing.readiness import Readiness
 
@@ -36,6 +37,7 @@ class Lists:
         page_size: int,
         snapshots: SnapshotLimits | None,
         readiness: Readiness | None,
+        list_ttl: ListTTL | None = None,
     ) -> None:
         self._supervisors = supervisors
         self._namespace = namespace
@@ -43,7 +45,12 @@ class Lists:
         self._readiness = readiness
         self.catalogs = {kind: Catalog(kind, namespace, servers) for kind in KINDS}
         self._pages = {kind: Pages(kind.list_method, page_size, snapshots) for kind in KINDS}
-        self.hints = CacheHints(supervisors)
+        ttl = list_ttl or ListTTL()
+        per_client = {s for s in servers if supervisors[s].spec.per_client}
+        self.freshness = Freshness(
+            ttl.unsaid, max_ttl=ttl.most, unannounced_ttl=ttl.unannounced, private=per_client.__contains__
+        )
+        self.hints = CacheHints(supervisors, age_ms=self.freshness.age_ms)
         self._down: dict[str, UpstreamError] = {}
         """Why each server could not list its names at the last refresh."""
         self._reported: set[str] = set()
@@ -57,7 +64,7 @@ class Lists:
         left_out: set[str] = set()
         items: Sequence[dict[str, Any]]
         if cursor is None:
-            left_out = await self.refresh(kind, session, patient=True)
+            left_out = await self.refresh(kind, session, patient=True, reuse=True)
             catalog = self.catalogs[kind]
             items, version, offset = catalog.merged(), catalog.version, 0
             pages.publish(version, items)
@@ -80,10 +87,16 @@ class Lists:
                 result["ttlMs"] = 0  # partial: the rest arrive with list_changed
         return result
 
-    async def refresh(self, kind: Kind, session: str | None, *, patient: bool = False) -> set[str]:
-        """Fetch every server's list; returns the servers left out because they were not ready
-        within the patience (only when ``patient``: a call waits for the server it needs)."""
-        servers, left_out = list(self._servers), set[str]()
+    async def refresh(
+        self, kind: Kind, session: str | None, *, patient: bool = False, reuse: bool = False
+    ) -> set[str]:
+        """Fetch every server's list (only the stale ones when ``reuse``); returns the servers
+        left out because they were not ready within the patience (only when ``patient``: a call
+        waits for the server it needs)."""
+        servers = self.freshness.stale(kind, self._servers) if reuse else list(self._servers)
+        left_out = set[str]()
+        if not servers:
+            return left_out
         readiness = self._readiness
         if patient and readiness is not None:
             left_out = await readiness.ready(servers)
@@ -122,9 +135,11 @@ class Lists:
             self._down.pop(server, None)
             identity = connection.identity
             if identity is None or kind.capability not in identity.capabilities:
+                self.freshness.fetched(server, kind, None)
                 return []
             items: list[dict[str, Any]] = []
             params: dict[str, Any] = {}
+            ttls: list[int | None] = []
             for _ in range(MAX_UPSTREAM_PAGES):
                 response = await connection.request(kind.list_method, params or None)
                 result = response.get("result")
@@ -132,11 +147,15 @@ class Lists:
                     log.warning("[%s] %s failed: %s", server, kind.list_method, response.get("error"))
                     return None
                 items += [i for i in result.get(kind.result_key) or () if isinstance(i, dict)]
-                self.hints.saw_list(server, kind, result)
+                ttls.append(self.hints.saw_list(server, kind, result))
+                if result.get("cacheScope") == "private":
+                    ttls.append(0)  # whom it was for is not ours to know: never reused
                 cursor = result.get("nextCursor")
                 if not cursor:
                     break
                 params = {"cursor": cursor}
+            stated = None if None in ttls else min(t or 0 for t in ttls)
+            self.freshness.fetched(server, kind, stated, announced=announces(self._supervisors[server], kind))
             return self._valid_tools(server, items) if kind is TOOLS else items
         except UpstreamError as exc:
             log.warning("%s; left out of %s", exc, kind.list_method)
@@ -159,6 +178,11 @@ class Lists:
                 self._report_once([message], logging.WARNING, "%s")
         self._checked_tools[server] = (tools, valid)
         return valid
+
+    def invalidate(self, server: str, methods: Sequence[str] | None = None) -> None:
+        """``server`` said its lists changed (or restarted): the next list asks it again."""
+        if server in self._servers:
+            self.freshness.invalidate(server, methods)
 
     def down_owner(self, name: str, pinned: bool) -> UpstreamError | None:
         """Why the server that ``name`` would belong to is down, if it is: a call to a tool of a

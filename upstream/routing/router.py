@@ -48,6 +48,7 @@ from upstream.routing.catalog import (
     Owner,
     ResourceNotFound,
 )
+from upstream.routing.freshness import ListTTL
 from upstream.routing.interest import LOG_LEVELS, Interest
 from upstream.routing.lists import Lists
 from upstream.routing.log_levels import apply_log_level
@@ -87,6 +88,7 @@ class Router:
         page_size: int = 100,
         snapshots: SnapshotLimits | None = None,
         readiness: Readiness | None = None,
+        list_ttl: ListTTL | None = None,
     ) -> None:
         self.supervisors = supervisors
         self._interest = interest
@@ -100,9 +102,10 @@ class Router:
             page_size=page_size,
             snapshots=snapshots,
             readiness=readiness if pinned is None else None,
+            list_ttl=list_ttl,
         )
+        self.lists = self._lists
         self._catalogs = self._lists.catalogs
-        self._hints = self._lists.hints
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["id"] is None:
@@ -299,7 +302,7 @@ class Router:
         if scope["method"] == "tools/call" and "task" in params:
             response = self._adopt_task(scope, server, response)
         elif scope["method"] == "resources/read" and is_modern(scope["protocol_version"]):
-            self._hints.on_read(server, response, scope)
+            self._lists.hints.on_read(server, response, scope)
         await send(response_event(response))
 
     async def _exchange(
