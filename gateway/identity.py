@@ -20,6 +20,7 @@ from middleware.auth.oidc import ClaimMapping, OidcAuthenticator
 from middleware.auth.resource_metadata import MetadataDocument, ProtectedResource, metadata_paths
 from middleware.protocol import Principal
 from middleware.protocol.http import ASGIApp, ASGIScope
+from middleware.timeouts import OPERATIONS
 
 log = logging.getLogger("portcullis")
 
@@ -33,7 +34,8 @@ class _Providers:
         self.ask = ask
 
     async def authenticate(self, scope: ASGIScope) -> Principal | None:
-        return await self.ask(scope)
+        async with OPERATIONS.track("auth"):  # counted per operation type (middleware/timeouts.py)
+            return await self.ask(scope)
 
 
 def protected_resource(settings: Settings, endpoint_paths: Sequence[str]) -> ProtectedResource | None:

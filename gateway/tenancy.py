@@ -96,6 +96,11 @@ class Tenancy:
             return None
         return self._servers.get(project, ())
 
+    @property
+    def reachable(self) -> bool:
+        """Whether the store answered when last asked (``/readyz``)."""
+        return self._store is not None and not self._outage
+
     async def start(self) -> None:
         self._store = open_store(self._settings)
         if not await self.refresh():
@@ -104,6 +109,18 @@ class Tenancy:
                 "keys made or revoked with `portcullis keys` do not apply until then"
             )
         self._task = asyncio.create_task(self._poll(), name="tenancy-refresh")
+
+    async def reload(self, settings: Settings, key_hashes: Mapping[str, str]) -> None:
+        """The projects, users and keys of new settings (SIGHUP), merged with the store again;
+        until the store answers, the last snapshot stays and the poll retries."""
+        problems = settings_problems(settings)
+        if problems:
+            raise SettingsError("settings", problems)
+        self._declared = declared(settings, key_hashes)
+        self._settings = settings
+        self._version = None
+        if self._store is not None:
+            await self.refresh()
 
     async def refresh(self) -> bool:
         """Reload when the store's version moved; False when the store could not be read."""

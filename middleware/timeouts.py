@@ -6,12 +6,23 @@ notification proves the upstream is alive, so it pushes the deadline back, but o
 ``progress_extends_up_to`` times the method's timeout after the call began (an upstream that
 reports progress forever must not hold a call, and its upstream slot, for an hour), and never
 past ``ceiling``, the absolute bound.
+
+Each request also has an operation type, the seed's timeout manager's vocabulary:
+``tool_execution`` (``tools/call``), ``discovery`` (lists, ``initialize``) and ``default``; a
+type's option sets its deadline unless ``methods`` names the method. :data:`OPERATIONS` counts
+operations and timeouts per type for every type (``guardrail``, ``auth``, ``cache`` and
+``connectivity`` are counted by whoever runs them, through :meth:`OperationStats.track`), so
+metrics and admin tools read one object.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Final
 
 from middleware.protocol import (
     NOTIFICATION,
@@ -24,6 +35,97 @@ from middleware.protocol import (
     UpstreamTimeout,
     response_event,
 )
+
+OPERATION_TYPES: Final = (
+    "default",
+    "guardrail",
+    "auth",
+    "tool_execution",
+    "discovery",
+    "cache",
+    "connectivity",
+)
+DISCOVERY: Final = frozenset(
+    {
+        "initialize",
+        "tools/list",
+        "prompts/list",
+        "resources/list",
+        "resources/templates/list",
+        "server/discover",
+    }
+)
+
+
+def operation_type(method: str) -> str:
+    """The operation type of a request this middleware times."""
+    if method == "tools/call":
+        return "tool_execution"
+    return "discovery" if method in DISCOVERY else "default"
+
+
+@dataclass(slots=True)
+class OperationCount:
+    operations: int = 0
+    timeouts: int = 0
+    seconds: float = 0.0
+    timeout: float | None = None
+
+
+class OperationStats:
+    """Counters per operation type; cheap to bump on the hot path, read by metrics exporters.
+
+    :meth:`snapshot` is ``{type: {"operations": int, "timeouts": int, "seconds": float,
+    "timeout": float | None}}`` with every type of :data:`OPERATION_TYPES`: operations finished
+    (timed out or not), how many of them timed out, their total duration, and the deadline
+    configured for the type (None where no component has said)."""
+
+    def __init__(self) -> None:
+        self.counts = {kind: OperationCount() for kind in OPERATION_TYPES}
+
+    def record(self, kind: str, seconds: float, *, timed_out: bool = False) -> None:
+        count = self.counts[kind]
+        count.operations += 1
+        count.seconds += seconds
+        if timed_out:
+            count.timeouts += 1
+
+    def configure(self, kind: str, timeout: float) -> None:
+        """The deadline of ``kind`` (shown beside its counts)."""
+        self.counts[kind].timeout = timeout
+
+    @contextlib.asynccontextmanager
+    async def track(self, kind: str) -> AsyncIterator[None]:
+        """Count the block as one operation of ``kind``; a :class:`TimeoutError` out of it
+        counts as a timeout (the caller applies its own deadline)."""
+        started = time.monotonic()
+        timed_out = False
+        try:
+            yield
+        except TimeoutError:
+            timed_out = True
+            raise
+        finally:
+            self.record(kind, time.monotonic() - started, timed_out=timed_out)
+
+    def snapshot(self) -> dict[str, dict[str, float | int | None]]:
+        return {
+            kind: {
+                "operations": c.operations,
+                "timeouts": c.timeouts,
+                "seconds": c.seconds,
+                "timeout": c.timeout,
+            }
+            for kind, c in self.counts.items()
+        }
+
+    def reset(self) -> None:
+        for count in self.counts.values():
+            count.operations, count.timeouts, count.seconds = 0, 0, 0.0
+
+
+OPERATIONS: Final = OperationStats()
+"""The process's counters: every :class:`Timeouts` (one per endpoint) adds to them."""
 
 
 def _positive(name: str, value: object) -> float:
@@ -41,12 +143,25 @@ class Timeouts:
         methods: Mapping[str, float] | None = None,
         ceiling: float = 3600.0,
         progress_extends_up_to: float = 4.0,
+        tool_execution: float | None = None,
+        discovery: float | None = None,
+        stats: OperationStats = OPERATIONS,
     ) -> None:
         self.app = app
         self.default = _positive("default", default)
+        self.types = {
+            "default": self.default,
+            "tool_execution": self.default
+            if tool_execution is None
+            else _positive("tool_execution", tool_execution),
+            "discovery": self.default if discovery is None else _positive("discovery", discovery),
+        }
         self.methods = {
             method: _positive(f"methods.{method}", value) for method, value in (methods or {}).items()
         }
+        self.stats = stats
+        for kind, seconds in self.types.items():
+            stats.configure(kind, seconds)
         self.ceiling = _positive("ceiling", ceiling)
         factor = progress_extends_up_to
         if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 1:
@@ -60,7 +175,19 @@ class Timeouts:
         if scope["id"] is None:
             await self.app(scope, receive, send)
             return
-        seconds = self.methods.get(scope["method"], self.default)
+        kind = operation_type(scope["method"])
+        seconds = self.methods.get(scope["method"]) or self.types[kind]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            timed_out = await self._call(scope, receive, send, seconds)
+        except BaseException:
+            self.stats.record(kind, loop.time() - started)
+            raise
+        self.stats.record(kind, loop.time() - started, timed_out=timed_out)
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send, seconds: float) -> bool:
+        """The call under its deadline; whether it timed out (and was answered so)."""
         loop = asyncio.get_running_loop()
         hard_stop = loop.time() + min(self.ceiling, seconds * self.progress_extends_up_to)
         responded = False
@@ -83,6 +210,8 @@ class Timeouts:
             if not deadline.expired() or responded:
                 raise
             await send(self._timed_out(scope, seconds, extended))
+            return True
+        return False
 
     def _timed_out(self, scope: Scope, seconds: float, extended: bool) -> Event:
         if extended:

@@ -130,7 +130,7 @@ def _check_scope(scope: str) -> None:
 class AuthSettings(_Strict):
     enabled: bool = True
     api_keys: list[ApiKey] = []
-    public_paths: list[str] = ["/healthz"]
+    public_paths: list[str] = ["/healthz", "/readyz"]
     order: list[Authenticator] = Field(
         ["api_keys", "oidc", "providers"],
         description="the order in which the ways in are asked; one not configured is skipped",
