@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from functools import partial
 from typing import Any, cast
 
@@ -22,6 +22,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway import __version__
+from gateway.admin import AdminParts, admin_listener
+from gateway.audit import AuditSink, with_audit
+from gateway.caching import Caching
 from gateway.front.endpoint import MCPEndpoint
 from gateway.front.events import EventStore
 from gateway.front.listen import Listener
@@ -32,16 +35,21 @@ from gateway.front.request_state import RequestStates
 from gateway.front.sessions import EndReason, LiveSessions, SessionEnds, SessionStore
 from gateway.front.shutdown import InFlight
 from gateway.front.unsolicited import LIST_CHANGED, SessionChannel, Unsolicited
+from gateway.gateway_tools import ToolsWiring, timeouts_in, with_gateway_tools
 from gateway.guardrails import instructions_screen, with_builtin_guardrails
 from gateway.identity import authentication, metadata_routes
+from gateway.metrics import GatewayMetrics
 from gateway.parts import build_mcp_stack, eager_start_failure, load_plugins, server_specs, with_plugins
 from gateway.policies import with_policies
 from gateway.providers import start_telemetry, with_guardrails
 from gateway.rate_limits import RateLimiting
+from gateway.readiness import Drain, health, ready_route
+from gateway.reload import reload_gateway
 from gateway.settings import Settings
 from gateway.state.memory import InMemoryEventStore, InMemorySessionStore
 from gateway.state.redis_ledger import RedisLedger
 from gateway.tenancy import Tenancy
+from gateway.tracing import tracing_for
 from middleware.edge.body_limit import BodyLimit
 from middleware.edge.host_origin import HostOriginGuard
 from middleware.edge.not_found import NotFound, no_route, send_not_found
@@ -94,28 +102,36 @@ class Gateway:
         )
         self.supervisors: dict[str, Supervisor] = {}
         self.unsolicited = Unsolicited(self.live, self.interest, self.supervisors, self.tasks)
+        self.caching = Caching(settings)
         self._register_session_holders()
         self._add_supervisors()
         self._janitor: asyncio.Task[None] | None = None
+        self.audit_sink = AuditSink(settings)
         self.in_flight = InFlight()
         """Every call being answered, so that shutting down answers each (:meth:`drain`)."""
+        self.draining = Drain(settings.ops.retry_after)
         self.server_info = {"name": "portcullis", "title": "Portcullis MCP gateway", "version": __version__}
+        self.metrics = GatewayMetrics(settings.telemetry.metrics, plugins=self.plugins)
         self.routers: dict[str, Router] = {}
         self.endpoints: dict[str, MCPEndpoint] = {}
+        self.tracing = tracing_for(settings.telemetry.traces)  # when off, wraps nothing
         self._add_endpoints()
+        self.admin_parts = AdminParts(reloader=self, timeouts=timeouts_in(settings), cache=self.caching)
+        """What the admin API uses beyond the gateway itself (gateway/admin/ports.py)."""
+        self.metrics.watch(self)
 
-    def _add_supervisors(self) -> None:
-        """One supervisor per configured server: per client, or shared by every caller."""
+    def _add_supervisors(self, only: Collection[str] | None = None) -> None:
+        """One supervisor per configured server (or those ``only``): per client, or shared."""
         client_info = {"name": "portcullis", "version": __version__}
-        for spec in server_specs(self.settings, self.reaper):
+        for spec in (s for s in server_specs(self.settings, self.reaper) if only is None or s.name in only):
             self.supervisors[spec.name] = (
                 PerClientSupervisor(spec, client_info=client_info, session_channel=self._session_channel)
                 if spec.per_client
                 else ServerSupervisor(
                     spec,
                     client_info=client_info,
-                    on_notification=self.unsolicited.notification,
-                    on_restart=self.unsolicited.server_started,
+                    on_notification=self.caching.notified(self.unsolicited.notification),
+                    on_restart=self.caching.restarted(self.unsolicited.server_started),
                 )
             )
 
@@ -133,12 +149,18 @@ class Gateway:
             "page_size": routing.page_size,
             "snapshots": SnapshotLimits(routing.snapshot_max_bytes, routing.snapshot_max_age),
             "readiness": self.readiness,
+            **self.caching.router_options(),
         }
         self._add_endpoint("/mcp", Router(self.supervisors, namespace, **options))
         for name in self.supervisors:
             unprefixed = Namespace({name: ""}, routing.separator)
             pinned = Router(self.supervisors, unprefixed, pinned=name, **options)
             self._add_endpoint(f"/servers/{name}/mcp", pinned, name)
+
+    async def reload(self, settings: Settings) -> None:
+        """Apply new settings in place (SIGHUP); what changes and how: gateway/reload.py."""
+        await reload_gateway(self, settings)
+        self.metrics.count_verdicts(self.plugins)  # a reload may have brought new plugins
 
     def _arrived_late(self, server: str) -> None:
         """A server started after lists went out without it: clients list again."""
@@ -164,7 +186,8 @@ class Gateway:
             readiness=self.readiness,
             screen=instructions_screen(self.settings.guardrails),
         )
-        guarded = with_plugins(own, self.plugins, router)
+        tooled, router, finish_tools = self._gateway_tools(own, router, path)
+        guarded = with_plugins(with_audit(self.settings, tooled), self.plugins, router)
         stack = build_mcp_stack(
             self.settings,
             with_policies(
@@ -174,6 +197,9 @@ class Gateway:
                 project_servers=self.tenancy.project_servers,
             ),
         )
+        stack = self.metrics.wrap(stack, router)  # outermost: sees every answer, refusals too
+        stack = self.tracing.mcp(stack)  # outermost in the MCP tier: its span covers every layer
+        finish_tools(stack)
         keepalive = self.settings.http.sse_keepalive
         modern = ModernFront(
             stack,
@@ -203,13 +229,20 @@ class Gateway:
             in_flight=self.in_flight,
         )
 
+    def _gateway_tools(self, own: OwnAnswers, router: Router, path: str) -> ToolsWiring:
+        """The seed's gateway tools (/mcp only), inside every layer that judges a call (their docs)."""
+        cached = self.caching.wrap(own, router, path)  # innermost: keeps what upstreams answered
+        return with_gateway_tools(
+            cached, router, self.settings, self.tenancy.project_servers, cache=self.caching
+        )
+
     async def _session_channel(self, session_id: str) -> SessionChannel:
         record = await self.store.get(session_id)
         capabilities = record.client_capabilities if record is not None else {}
         return SessionChannel(self.live, session_id, capabilities)
 
     async def start(self) -> None:
-        start_telemetry(self.settings)
+        self.audit_sink.open(start_telemetry(self.settings))
         await self.tenancy.start()
         await self.rate_limiting.start()
         self.reaper.start()
@@ -249,6 +282,7 @@ class Gateway:
         if self.ledger is not None:
             await self.ledger.close()
         await self.unsolicited.close()
+        await self.caching.close()
         await self.readiness.close()
         await asyncio.gather(*(s.close() for s in self.supervisors.values()))
         if self.plugins is not None:
@@ -256,6 +290,8 @@ class Gateway:
         await self.rate_limiting.close()
         await self.tenancy.close()
         await self.reaper.stop()
+        await self.tracing.close()
+        self.audit_sink.close()
 
     async def _expire_sessions(self) -> None:
         interval = min(60.0, self.settings.sessions.idle_timeout / 2)
@@ -271,23 +307,17 @@ class Gateway:
         return len(expired)
 
     def health(self) -> tuple[dict[str, Any], int]:
-        """The truth about each server, and overall: "ok" (200) when none is failed or
-        restarting, "degraded" (200) when some are, "unavailable" (503) when every configured
-        server has failed. Reasons come from a fixed vocabulary: no command, env or path."""
-        statuses = {name: supervisor.status() for name, supervisor in self.supervisors.items()}
-        states = [status.state for status in statuses.values()]
-        if states and all(state == "failed" for state in states):
-            overall, code = "unavailable", 503
-        elif any(state in ("failed", "restarting") for state in states):
-            overall, code = "degraded", 200
-        else:
-            overall, code = "ok", 200
-        servers = {name: status.as_json() for name, status in statuses.items()}
-        return {"status": overall, "version": __version__, "servers": servers}, code
+        """/healthz: the truth about each server, and overall (gateway/readiness.py)."""
+        return health(self.supervisors)
 
     def asgi(self) -> ASGIApp:
         """The whole app: HTTP tier around a dispatch to the endpoints, Starlette for the rest."""
-        side_routes = [Route("/healthz", self._health), *metadata_routes(self.settings, list(self.endpoints))]
+        side_routes = [
+            Route("/healthz", self._health),
+            *self.metrics.routes(),
+            ready_route(self.supervisors, self.tenancy, self.draining),
+            *metadata_routes(self.settings, list(self.endpoints)),
+        ]
         side = cast(
             ASGIApp,
             Starlette(
@@ -297,7 +327,7 @@ class Gateway:
             ),
         )
         side_paths = frozenset(route.path for route in side_routes)
-        endpoints = self.endpoints
+        endpoints, drain = self.endpoints, self.draining
 
         async def dispatch(scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
             if scope["type"] != "http":
@@ -306,7 +336,7 @@ class Gateway:
             path = scope["path"].rstrip("/") or "/"
             endpoint = endpoints.get(path)
             if endpoint is not None:
-                await endpoint(scope, receive, send)
+                await drain.serve(endpoint, scope, receive, send)
             elif path in side_paths:
                 await side(scope, receive, send)
             elif _is_server_path(path):  # authenticated by now: the name may be said unknown
@@ -334,7 +364,8 @@ class Gateway:
             await self.stop()
             raise
         try:
-            yield
+            async with admin_listener(self, self.admin_parts):
+                yield
         finally:
             await self.stop()
 
@@ -343,12 +374,14 @@ class Gateway:
         http = self.settings.http
         app: ASGIApp = BodyLimit(dispatch, max_bytes=http.max_body_bytes)
         app = authentication(self.settings, app, tenancy=self.tenancy, endpoint_paths=list(self.endpoints))
+        app = self.metrics.public(app)  # /metrics before authentication only when public
         # Paths outside every route get 404 before authentication: that reveals nothing about
         # the configuration. /servers/NAME/mcp is authenticated first whatever NAME is, and
         # only then is an unknown NAME 404: answering 404 before authentication would let
         # anyone enumerate the configured server names (401 for a name that exists).
         app = NotFound(app, is_route=is_route)
-        return HostOriginGuard(app, allowed_hosts=http.allowed_hosts, allowed_origins=http.allowed_origins)
+        app = HostOriginGuard(app, allowed_hosts=http.allowed_hosts, allowed_origins=http.allowed_origins)
+        return self.tracing.http(app)
 
 
 def _is_server_path(path: str) -> bool:

@@ -1,4 +1,4 @@
-"""``portcullis serve | check | keygen`` and the sub-commands of pins, plugins and the tenancy
+"""``portcullis serve | check | keygen | reload`` and the sub-commands of pins, plugins and the tenancy
 (``projects | users | keys``); also ``python -m gateway``."""
 
 from __future__ import annotations
@@ -8,12 +8,14 @@ import asyncio
 import errno
 import logging
 import secrets
+import signal
 import socket
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from gateway import __version__
 from gateway.settings import (
@@ -28,11 +30,14 @@ from gateway.settings import (
 if TYPE_CHECKING:
     import uvicorn
 
+    from gateway.app import Gateway
+
 log = logging.getLogger("portcullis")
 
 KEY_PREFIX = "pcs_"
 SHUTDOWN_GRACE = 2
-"""Seconds calls in flight get to finish on SIGTERM before they are answered with an error."""
+"""Seconds calls in flight get to finish once uvicorn stops (SIGINT, a second SIGTERM) before they
+are answered with an error; the first SIGTERM drains for ``[ops] drain_timeout`` first."""
 
 
 def new_api_key() -> str:
@@ -55,6 +60,7 @@ def check(args: argparse.Namespace) -> int:
     from gateway.identity import identity_warnings
     from gateway.parts import build_mcp_stack, load_plugins
     from gateway.providers import provider_problems
+    from gateway.settings.gateway_tools import prefix_problems
     from gateway.tenancy import settings_problems
     from gateway.tenancy_cli import report
 
@@ -67,6 +73,7 @@ def check(args: argparse.Namespace) -> int:
         build_mcp_stack(settings, nothing)
         plugins = load_plugins(settings)
         commands = command_problems(settings) + provider_problems(settings) + settings_problems(settings)
+        commands += prefix_problems(settings.gateway_tools, settings.prefixes, settings.routing.separator)
         if commands:
             raise SettingsError(str(path or "built-in defaults"), commands)
     except SettingsError as error:
@@ -145,7 +152,22 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     settings.port = listening.getsockname()[1]  # the real one, when asked for port 0
     with listening:
-        return _serve_on(listening, settings, path)
+        return _serve_on(listening, settings, path, partial(_reread, args, path, settings))
+
+
+def _reread(args: argparse.Namespace, path: Path | None, running: Settings) -> Settings:
+    """The settings file again, for a reload: checked as ``serve`` checks it (raises
+    :class:`SettingsError`); what the command line set stays as it was."""
+    settings = load_settings(path)
+    if args.host is not None:
+        settings.host = running.host
+    if args.port is not None:
+        settings.port = running.port
+    _check_tenancy(settings, path)
+    problems = serving_problems(settings)
+    if problems:
+        raise SettingsError(str(path or "built-in defaults"), problems)
+    return settings
 
 
 def _check_tenancy(settings: Settings, path: Path | None) -> None:
@@ -180,10 +202,13 @@ def listen(host: str, port: int) -> socket.socket | str:
     return sock
 
 
-def _serve_on(sock: socket.socket, settings: Settings, path: Path | None) -> int:
+def _serve_on(
+    sock: socket.socket, settings: Settings, path: Path | None, reread: Callable[[], Settings]
+) -> int:
     import uvicorn
 
     from gateway.app import Gateway
+    from gateway.reload import pid_path, remove_pid
 
     try:
         gateway = Gateway(settings, key_hashes=_key_hashes(settings))
@@ -209,8 +234,13 @@ def _serve_on(sock: socket.socket, settings: Settings, path: Path | None) -> int
         timeout_graceful_shutdown=SHUTDOWN_GRACE + 2,
         server_header=False,
     )
-    server = _clean_exit_server(config, gateway.drain)
-    server.run(sockets=[sock])
+    pid_file = pid_path(settings, path)
+    server = _clean_exit_server(config, gateway, reread, pid_file)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if pid_file is not None:
+            remove_pid(pid_file)
     return 0 if server.started else 1
 
 
@@ -246,30 +276,65 @@ def _key_hashes(settings: Settings) -> dict[str, str]:
 
 
 def _clean_exit_server(
-    config: uvicorn.Config, drain: Callable[[float], Coroutine[Any, Any, None]]
+    config: uvicorn.Config, gateway: Gateway, reread: Callable[[], Settings], pid_file: Path | None
 ) -> uvicorn.Server:
-    """A uvicorn server that exits 0 on a clean stop, answering calls in flight first."""
+    """A uvicorn server that exits 0 on a clean stop, answering calls in flight first; that
+    drains on SIGTERM and reloads its settings on SIGHUP (docs/operations.md)."""
     import uvicorn
+
+    from gateway.reload import reload_from, write_pid
 
     class CleanExitServer(uvicorn.Server):
         """uvicorn re-raises the signal that stopped it once its graceful shutdown is done, so a
         clean SIGTERM/SIGINT stop would end as death by SIGTERM or a KeyboardInterrupt traceback
         instead of the exit status 0 returned below."""
 
+        loop: asyncio.AbstractEventLoop | None = None
+        tasks: ClassVar[set[asyncio.Task[None]]] = set()
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.should_exit:
+                return
+            self.loop = asyncio.get_running_loop()
+            self.loop.add_signal_handler(signal.SIGHUP, lambda: self._later(reload_from(gateway, reread)))
+            if pid_file is not None:
+                write_pid(pid_file)
+
+        def _later(self, work: Coroutine[Any, Any, None]) -> None:
+            task = asyncio.create_task(work)
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            """The first SIGTERM drains while still listening (:func:`_drain`); again, or SIGINT: stop."""
+            if sig == signal.SIGTERM and self.loop is not None and not gateway.draining.started:
+                gateway.draining.begin()  # /readyz says 503 from now on
+                self.loop.call_soon_threadsafe(lambda: self._later(_drain(self, gateway)))
+                return
             super().handle_exit(sig, frame)
             self._captured_signals.clear()
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             """While uvicorn stops listening and waits, the gateway answers every call still
             running before uvicorn's timeout would cancel it into a plain-text 500."""
-            draining = asyncio.create_task(drain(SHUTDOWN_GRACE))
+            draining = asyncio.create_task(gateway.drain(SHUTDOWN_GRACE))
             try:
                 await super().shutdown(sockets)
             finally:
                 await draining
 
     return CleanExitServer(config)
+
+
+async def _drain(server: uvicorn.Server, gateway: Gateway) -> None:
+    """SIGTERM, still listening: calls in flight finish (or are answered "retry" after ``[ops]
+    drain_timeout``), open streams end with a retry hint; then uvicorn stops, upstreams close."""
+    gateway.draining.announce()
+    await gateway.drain(gateway.settings.ops.drain_timeout)
+    if gateway.draining.end_streams(gateway.live):
+        await asyncio.sleep(0.1)  # the streams write their last chunk
+    server.should_exit = True
 
 
 def keygen(args: argparse.Namespace) -> int:
@@ -297,11 +362,14 @@ def parser() -> argparse.ArgumentParser:
     make_key = commands.add_parser("keygen", help="make an API key and the hash to configure")
     make_key.add_argument("--principal", default="client", help="who the key identifies")
     make_key.set_defaults(handler=keygen)
-    from gateway import pins_cli, plugins_cli, tenancy_cli
+    from gateway import admin_cli, pins_cli, plugins_cli, tenancy_cli
+    from gateway.reload import reload_command
 
     plugins_cli.add_commands(commands)
     pins_cli.add_commands(commands)
     tenancy_cli.add_commands(commands)
+    reload_command(commands)
+    admin_cli.add_commands(commands)
     return root
 
 

@@ -15,9 +15,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gateway.settings.admin import AdminSettings
 from gateway.settings.cache import CacheSettings
+from gateway.settings.gateway_tools import GatewayToolsSettings
 from gateway.settings.guardrails import GuardrailsSettings
 from gateway.settings.http import AuthSettings, HttpSettings, RoutingSettings, SessionSettings
 from gateway.settings.identity import ProjectSettings, UserSettings
+from gateway.settings.ops import OpsSettings
 from gateway.settings.policy import PolicyRules
 from gateway.settings.rate_limits import RateLimitRules
 from gateway.settings.redis import RedisSettings
@@ -53,6 +55,8 @@ class Settings(BaseSettings):
     telemetry: TelemetrySettings = TelemetrySettings()
     cache: CacheSettings = CacheSettings()
     admin: AdminSettings = AdminSettings()
+    gateway_tools: GatewayToolsSettings = GatewayToolsSettings()
+    ops: OpsSettings = OpsSettings()
 
     @classmethod
     def settings_customise_sources(
