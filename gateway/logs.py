@@ -34,10 +34,9 @@ _NUMBERS: Final = re.compile(
     r"|(?P<iban>\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b)"
     r"|(?P<card>\b\d(?:[ -]?\d){12,18}\b)"
 )
-_NO_DIGITS: Final = str.maketrans("", "", "0123456789")
-_MIN_DIGITS: Final = 9
-"""The gate of :data:`_NUMBERS`: SSNs, IBANs and card numbers have nine digits or more; a line
-with fewer (most lines) is not scanned for them."""
+_DIGIT_RUN: Final = re.compile(r"\d[\d -]{7,}\d")
+"""The gate of :data:`_NUMBERS`: an SSN, an IBAN's digits or a card number is a run of nine or
+more digits (spaces and dashes between); a line without one (most lines) is not scanned for them."""
 _TOKEN_CHARS: Final = re.compile(r"[\w+/=.-]{24,}")
 _LONG_WORD: Final = 24
 
@@ -77,7 +76,7 @@ def _values(text: str) -> str:
         text = _AWS_KEY_ID.sub("[aws_key]", text)
     if "+" in text:
         text = _PHONE.sub("[phone]", text)
-    if len(text) - len(text.translate(_NO_DIGITS)) >= _MIN_DIGITS:
+    if _DIGIT_RUN.search(text):
         text = _NUMBERS.sub(_number, text)
     if max(map(len, text.split()), default=0) >= _LONG_WORD:
         text = _TOKEN_CHARS.sub(_token, text)
