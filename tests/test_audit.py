@@ -97,7 +97,9 @@ async def test_lists_and_notifications_are_not_recorded_and_allowed_calls_can_be
     assert records(caplog) == []
     off = Settings.model_validate({"telemetry": {"audit": {"include_allowed": False}}})
     assert with_audit(off, answered) is answered
-    assert isinstance(with_audit(Settings(), answered), AuditTrail)
+    assert with_audit(Settings(), answered) is answered  # off by default: the access log has them
+    on = Settings.model_validate({"telemetry": {"audit": {"include_allowed": True}}})
+    assert isinstance(with_audit(on, answered), AuditTrail)
 
 
 def test_a_rate_limit_refusal_names_the_limit_not_the_call(caplog: pytest.LogCaptureFixture) -> None:

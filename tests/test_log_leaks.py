@@ -101,7 +101,7 @@ def leaky(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningGat
             {"use": "middleware.telemetry.access_log:AccessLog"},
             {"use": "acme_guard:DenyTools", "options": {"patterns": ["*__pid"]}},
         ],
-        telemetry={"audit": {"sink": str(audit)}},
+        telemetry={"audit": {"sink": str(audit), "include_allowed": True}},
         policies=[
             {"name": "everyone", "effect": "allow"},
             {"name": "no-add", "effect": "deny", "tools": ["add"], "description": "adding is refused"},

@@ -15,7 +15,9 @@ class AuditSettings(_Strict):
         "(JSON lines, appended, 0600)",
     )
     include_allowed: bool = Field(
-        True, description="record allowed tools/call, prompts/get, resources/read too"
+        False,
+        description="record allowed tools/call, prompts/get, resources/read too (each is already one "
+        "access-log line; this writes a second line per call)",
     )
     max_bytes: int = Field(
         10_000_000, ge=0, description="rotate the file past this size (0: never; a file sink only)"
