@@ -51,7 +51,9 @@ class Tracing:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+        from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+
+        from middleware.telemetry.sampling import Sampling
 
         try:
             headers = resolve_all(settings.headers, "telemetry.traces.headers", header=True)
@@ -61,8 +63,10 @@ class Tracing:
             endpoint=settings.endpoint, headers=headers, timeout=settings.export_timeout
         )
         resource = Resource.create({"service.name": settings.service_name, "service.version": __version__})
-        # A client's sampled flag decides for its own traces; the ratio decides for new ones.
-        sampler = ParentBased(TraceIdRatioBased(settings.sample_ratio))
+        # The gateway decides before the SDK is asked (middleware/telemetry/sampling.py): the
+        # client's sampled flag for its own traces, the ratio for new ones; the SDK records the rest.
+        self.sampling = Sampling(settings.sample_ratio)
+        sampler = ParentBased(ALWAYS_ON)
         self.provider: TracerProvider = TracerProvider(resource=resource, sampler=sampler)
         timeout_ms = settings.export_timeout * 1000
         self.provider.add_span_processor(BatchSpanProcessor(exporter, export_timeout_millis=timeout_ms))
@@ -72,10 +76,15 @@ class Tracing:
         """The MCP-tier stack inside a span per JSON-RPC message."""
         from middleware.telemetry.tracing import TraceMessages
 
-        return TraceMessages(stack, tracer=self.tracer)
+        return TraceMessages(stack, tracer=self.tracer, sampling=self.sampling)
 
     def http(self, app: ASGIApp) -> ASGIApp:
-        return http_spans(app, self.provider)
+        """``app`` with a span per sampled HTTP request; the others skip the instrumentation."""
+        from middleware.telemetry.tracing_http import SampleFirst
+
+        return SampleFirst(
+            app, http_spans(app, self.provider), self.sampling, EXCLUDED_PATHS.replace(",", "|")
+        )
 
     async def close(self) -> None:
         """Export what is left (within the export timeout), off the event loop."""

@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import ValidationError
 
@@ -25,6 +25,7 @@ from middleware.protocol import (
     result_message,
 )
 from middleware.protocol.testing import make_test_scope
+from middleware.telemetry.sampling import Sampling
 from middleware.telemetry.tracing import TraceMessages
 from middleware.telemetry.tracing_upstream import resource_uri
 from upstream.transports.trace_context import traced
@@ -35,11 +36,16 @@ CLIENT_PARENT = f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"
 SECRET = "sk-live-0123456789abcdef"
 
 
-def provider(ratio: float = 1.0) -> tuple[TracerProvider, InMemorySpanExporter]:
+def provider() -> tuple[TracerProvider, InMemorySpanExporter]:
+    """As the gateway makes it: its own decision first, the SDK records what it lets through."""
     exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
+    tracer_provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     return tracer_provider, exporter
+
+
+def messages(app: Any, tracer_provider: TracerProvider, ratio: float = 1.0) -> TraceMessages:
+    return TraceMessages(app, tracer=tracer_provider.get_tracer("t"), sampling=Sampling(ratio))
 
 
 def upstream_app(answer: dict[str, Any], sent: list[Any], transport: str = "stdio") -> Any:
@@ -67,7 +73,7 @@ async def test_a_call_makes_a_server_span_and_a_client_span_per_upstream_request
     tracer_provider, exporter = provider()
     sent: list[Any] = []
     answer = result_message(1, {"content": [], "isError": False})
-    app = TraceMessages(upstream_app(answer, sent), tracer=tracer_provider.get_tracer("t"))
+    app = messages(upstream_app(answer, sent), tracer_provider)
     params = {"name": "s1__echo", "arguments": {"text": SECRET}, "_meta": {"traceparent": CLIENT_PARENT}}
     await app(make_test_scope("tools/call", params, session_id="abcdef0123456789"), None, sink)
 
@@ -105,7 +111,7 @@ async def test_http_upstreams_get_headers_and_modern_ones_meta_too() -> None:
     tracer_provider, _ = provider()
     sent: list[Any] = []
     answer = result_message(1, {"content": []})
-    app = TraceMessages(upstream_app(answer, sent, "streamable-http"), tracer=tracer_provider.get_tracer("t"))
+    app = messages(upstream_app(answer, sent, "streamable-http"), tracer_provider)
     await app(make_test_scope("tools/call", {"name": "s1__echo"}), None, sink)
     message, headers = sent[0]
     assert "_meta" not in message["params"]
@@ -123,9 +129,7 @@ async def test_http_upstreams_get_headers_and_modern_ones_meta_too() -> None:
         seen.append(traced("h1", "streamable-http", modern, None))
         await send({"type": RESPONSE, "message": result_message(1, {"tools": []})})
 
-    await TraceMessages(modern_app, tracer=tracer_provider.get_tracer("t"))(
-        make_test_scope("tools/list"), None, sink
-    )
+    await messages(modern_app, tracer_provider)(make_test_scope("tools/list"), None, sink)
     message, headers = seen[0]
     assert message["params"]["_meta"]["traceparent"] == headers["traceparent"]
     assert message["params"]["_meta"][META_PROTOCOL_VERSION] == "2026-07-28"
@@ -145,7 +149,7 @@ async def test_http_upstreams_get_headers_and_modern_ones_meta_too() -> None:
 )
 async def test_the_outcome_sets_status_and_error_type(answer: Any, error_type: str, code: str | None) -> None:
     tracer_provider, exporter = provider()
-    app = TraceMessages(upstream_app(answer, []), tracer=tracer_provider.get_tracer("t"))
+    app = messages(upstream_app(answer, []), tracer_provider)
     await app(make_test_scope("tools/call", {"name": "s1__echo"}), None, sink)
     span = exporter.get_finished_spans()[-1]
     assert span.status.status_code is StatusCode.ERROR
@@ -163,9 +167,7 @@ async def test_an_exception_is_an_error_span_and_the_hook_is_reset() -> None:
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        await TraceMessages(broken, tracer=tracer_provider.get_tracer("t"))(
-            make_test_scope("ping"), None, sink
-        )
+        await messages(broken, tracer_provider)(make_test_scope("ping"), None, sink)
     (span,) = exporter.get_finished_spans()
     assert span.name == "ping"
     assert span.attributes is not None and span.attributes["error.type"] == "RuntimeError"
@@ -173,9 +175,9 @@ async def test_an_exception_is_an_error_span_and_the_hook_is_reset() -> None:
 
 
 async def test_an_unsampled_trace_records_nothing_yet_propagates_its_context() -> None:
-    tracer_provider, exporter = provider(ratio=0.0)
+    tracer_provider, exporter = provider()
     sent: list[Any] = []
-    app = TraceMessages(upstream_app(result_message(1, {}), sent), tracer=tracer_provider.get_tracer("t"))
+    app = messages(upstream_app(result_message(1, {}), sent), tracer_provider, ratio=0.0)
     await app(make_test_scope("tools/call", {"name": "s1__echo"}), None, sink)
     assert exporter.get_finished_spans() == ()
     assert int(sent[0][1]["traceparent"].rsplit("-", 1)[1], 16) & 1 == 0  # not sampled
@@ -263,9 +265,9 @@ async def test_a_task_that_outlives_its_call_sends_untraced() -> None:
         hooks.append(UPSTREAM_TRACE.get())  # what a reader task started now would inherit
         await send({"type": RESPONSE, "message": result_message(1, {})})
 
-    await TraceMessages(app, tracer=tracer_provider.get_tracer("t"))(make_test_scope("ping"), None, sink)
+    await messages(app, tracer_provider)(make_test_scope("ping"), None, sink)
     late = {"jsonrpc": "2.0", "id": 9, "method": "ping"}
-    assert hooks[0]("s1", "stdio", late) == (late, {})
+    assert hooks[0].open("s1", "stdio", late) == (late, {})
     assert [span.name for span in exporter.get_finished_spans()] == ["ping"]
 
 

@@ -21,10 +21,13 @@ class TracesSettings(_Strict):
     )
     service_name: str = Field("portcullis", min_length=1, description="the service.name resource attribute")
     sample_ratio: float = Field(
-        1.0,
+        0.1,
         ge=0.0,
         le=1.0,
-        description="share of new traces recorded; a client's sampled flag decides for its own traces",
+        description=(
+            "share of new traces recorded (a recorded call costs ~200 µs of CPU, one not recorded"
+            " ~8 µs); a client's sampled flag decides for its own traces"
+        ),
     )
     export_timeout: float = Field(10.0, gt=0, le=300, description="seconds one export may take")
 

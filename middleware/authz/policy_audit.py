@@ -14,7 +14,7 @@ from typing import Final
 
 from middleware.authz.policy import Denial
 from middleware.protocol import Scope
-from middleware.protocol.audit import AUDIT_LOGGER, audit_record
+from middleware.protocol.audit import AUDIT_LOGGER, audit_record, traced_decision
 
 log = logging.getLogger(AUDIT_LOGGER)
 
@@ -29,3 +29,4 @@ def audit(scope: Scope, denial: Denial, *, server: str | None, target: str) -> N
     where informational lines are not)."""
     record = audit_record(scope, "deny", by=denial.rule, reason=denial.reason, server=server, target=target)
     log.warning(TEMPLATE, record)
+    traced_decision("policy", record)

@@ -28,7 +28,7 @@ from middleware.protocol import (
     Send,
     response_event,
 )
-from middleware.protocol.audit import AUDIT_LOGGER, AUDIT_TEMPLATE, audit_record
+from middleware.protocol.audit import AUDIT_LOGGER, AUDIT_TEMPLATE, audit_record, traced_decision
 
 Resolve = Callable[[Scope, str, str], Awaitable[tuple[str, str] | None]]
 """``(scope, list method, name as the client sent it)`` → (server, name on that server), or
@@ -79,6 +79,7 @@ def _audit(scope: Scope, refusal: Refusal, target: tuple[str | None, str | None]
         scope, "rate_limited", by=refusal.limit.name, reason=f"{kind} reached", server=server, target=name
     )
     _audit_log.warning(AUDIT_TEMPLATE, record)
+    traced_decision("rate limit", record)
 
 
 class RateLimits:

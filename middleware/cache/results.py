@@ -33,6 +33,7 @@ from middleware.protocol import (
     is_modern,
     response_event,
     result_message,
+    traced_step,
 )
 
 log = logging.getLogger("portcullis.cache")
@@ -121,6 +122,7 @@ class ResultCache:
             self.counts.count(self.counts.hits, method)
             state = scope["state"]  # as the router would have: audit and metrics name the target
             state[TARGET_SERVER], state[TARGET_NAME] = plan.target.server, plan.target.name
+            traced_step("cache", {"portcullis.cache.outcome": "hit"})  # the upstream was not asked
             await send(response_event(result_message(scope["id"], self._served(scope, *hit))))
             return
         self.counts.count(self.counts.misses, method)

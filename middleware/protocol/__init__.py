@@ -25,6 +25,14 @@ from middleware.protocol.jsonrpc import *  # noqa: F403
 from middleware.protocol.jsonrpc import __all__ as _jsonrpc_all
 from middleware.protocol.scope import *  # noqa: F403
 from middleware.protocol.scope import __all__ as _scope_all
+from middleware.protocol.trace_hooks import (
+    STEP_TRACE,
+    UPSTREAM_TRACE,
+    Step,
+    StepTrace,
+    UpstreamTrace,
+    traced_step,
+)
 
 __all__ = [  # noqa: PLE0604
     "ClientError",
@@ -40,6 +48,12 @@ __all__ = [  # noqa: PLE0604
     "UpstreamProtocolError",
     "UpstreamTimeout",
     "error_for",
+    "STEP_TRACE",
+    "UPSTREAM_TRACE",
+    "Step",
+    "StepTrace",
+    "UpstreamTrace",
+    "traced_step",
     *_jsonrpc_all,
     *_scope_all,
 ]

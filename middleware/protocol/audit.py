@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Final, TypedDict
 
 from middleware.protocol.scope import TARGET_NAME, TARGET_SERVER, MCPScope
+from middleware.protocol.trace_hooks import traced_step
 
 AUDIT_LOGGER: Final = "portcullis.audit"
 """Every decision is logged here, with :data:`AUDIT_TEMPLATE` and one :class:`AuditRecord`."""
@@ -89,6 +90,13 @@ def audit_record(
         "reason": _cut(reason) if reason else "-",
         "session": session[:8] if session else "-",
     }
+
+
+def traced_decision(layer: str, record: AuditRecord) -> None:
+    """The decision as a step of the call's trace (when it is traced): a span named for the
+    ``layer`` that decided, with the verdict and who decided."""
+    attributes = {"portcullis.decision.verdict": record["verdict"], "portcullis.decision.by": record["by"]}
+    traced_step(layer, attributes)
 
 
 def http_audit_record(verdict: str, *, by: str, reason: str, method: str, target: str) -> AuditRecord:

@@ -38,7 +38,6 @@ client's answer to a server-to-client request).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
@@ -68,7 +67,6 @@ __all__ = [
     "SUBJECT_TOKEN_KEY",
     "TARGET_NAME",
     "TARGET_SERVER",
-    "UPSTREAM_TRACE",
     "VARIES_BY_PRINCIPAL",
     "ClientResponseEvent",
     "Event",
@@ -225,12 +223,6 @@ KNOWN_ANSWERS: Final = "known_answers"
 """Digest of a question → the client's answer, carried by a replayed MRTR call (front → channel)."""
 PARKED: Final = "parked"
 """True while a modern call waits for its client's retry (written by the front, read upstream)."""
-UPSTREAM_TRACE: Final[ContextVar[Callable[[str, str, Message], tuple[Message, dict[str, str]]] | None]] = (
-    ContextVar("portcullis.upstream_trace", default=None)
-)
-"""Set by a tracing middleware for the call it traces: ``(server, transport, request)`` opens
-the upstream call's span and gives the request (with ``_meta.traceparent`` where it belongs) and
-the W3C trace-context headers to send. None when tracing is off: a transport pays one lookup."""
 
 
 def make_scope(

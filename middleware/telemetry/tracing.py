@@ -1,4 +1,5 @@
-"""One OpenTelemetry span per JSON-RPC message, and a child span per upstream request it makes.
+"""One OpenTelemetry span per sampled JSON-RPC message, with a child span per upstream request
+it makes and per middleware or plugin that acts on it (:mod:`~middleware.telemetry.tracing_steps`).
 
 Attribute names follow the OpenTelemetry semantic conventions for MCP (``mcp.*``, with the GenAI
 ``gen_ai.tool.name``/``gen_ai.prompt.name``/``gen_ai.operation.name`` and ``jsonrpc.request.id``),
@@ -9,6 +10,8 @@ they are where secrets and personal data live.
 
 The parent is the client's ``params._meta.traceparent`` when it sent one (MCP's own place for it),
 else whatever span is current: the HTTP tier's, which took the client's ``traceparent`` header.
+Whether a call is recorded is decided before any span is made (:mod:`~middleware.telemetry.sampling`):
+one that is not only carries its trace context on to the upstream.
 This module is imported only when traces are on (the composition root decides).
 """
 
@@ -19,10 +22,30 @@ from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
+from opentelemetry.trace import (
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+    get_current_span,
+    set_span_in_context,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from middleware.protocol import RESPONSE, TARGET_SERVER, UPSTREAM_TRACE, Event, MCPApp, Receive, Scope, Send
+from middleware.protocol import (
+    RESPONSE,
+    STEP_TRACE,
+    TARGET_SERVER,
+    UPSTREAM_TRACE,
+    Event,
+    MCPApp,
+    Receive,
+    Scope,
+    Send,
+)
+from middleware.telemetry.sampling import NOT_SAMPLED_HERE, CarryContext, Sampling, unsampled_root
+from middleware.telemetry.tracing_steps import StepSpans
 from middleware.telemetry.tracing_upstream import NAME_CHARS, NAMED, UpstreamSpans, resource_uri
 
 PROPAGATOR: Final = TraceContextTextMapPropagator()
@@ -36,25 +59,40 @@ _SESSION_CHARS: Final = 8
 class TraceMessages:
     """The MCP-tier middleware: outermost in the MCP tier, so its span covers every layer."""
 
-    def __init__(self, app: MCPApp, *, tracer: Tracer) -> None:
+    def __init__(self, app: MCPApp, *, tracer: Tracer, sampling: Sampling) -> None:
         self.app = app
         self.tracer = tracer
+        self.sampling = sampling
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         parent = client_context(scope["params"])
-        span = self.tracer.start_span(span_name(scope), context=parent, kind=SpanKind.SERVER)
-        recording = span.is_recording()
-        if recording:
-            span.set_attributes(request_attributes(scope))
+        current = NOT_SAMPLED_HERE.get() if parent is None else None
+        if current is None:
+            current = get_current_span(parent).get_span_context()
+        if self.sampling.decide(current):
+            await self._traced(scope, receive, send, parent)
+            return
+        carried = CarryContext(current if current.is_valid else unsampled_root())
+        hook_token = UPSTREAM_TRACE.set(carried)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            UPSTREAM_TRACE.reset(hook_token)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send, parent: Context | None) -> None:
+        span = self.tracer.start_span(
+            span_name(scope), context=parent, kind=SpanKind.SERVER, attributes=request_attributes(scope)
+        )
         upstream = UpstreamSpans(self.tracer, span)
-        context_token = otel_context.attach(set_span_in_context(span, parent))
-        hook_token = UPSTREAM_TRACE.set(upstream.open)
+        span_context = set_span_in_context(span, parent)
+        context_token = otel_context.attach(span_context)
+        hook_token = UPSTREAM_TRACE.set(upstream)
+        steps_token = STEP_TRACE.set(StepSpans(self.tracer, span_context))
 
         async def traced_send(event: Event) -> None:
             if event["type"] == RESPONSE:
                 upstream.end_all()
-                if recording:
-                    record_outcome(span, event["message"])
+                record_outcome(span, event["message"])
             await send(event)
 
         try:
@@ -67,13 +105,13 @@ class TraceMessages:
             span.set_status(Status(StatusCode.ERROR))
             raise
         finally:
+            STEP_TRACE.reset(steps_token)
             UPSTREAM_TRACE.reset(hook_token)
             otel_context.detach(context_token)
             upstream.close()
-            if recording:
-                server = scope["state"].get(TARGET_SERVER) or scope["server"]
-                if server:
-                    span.set_attribute(SERVER_ATTRIBUTE, server)
+            server = scope["state"].get(TARGET_SERVER) or scope["server"]
+            if server:
+                span.set_attribute(SERVER_ATTRIBUTE, server)
             span.end()
 
 

@@ -1,8 +1,9 @@
 """The child span of each upstream request a traced call makes, and the context it carries.
 
 Opened by the transport, through :data:`middleware.protocol.UPSTREAM_TRACE`, as the request
-leaves; ended when the call's answer comes back through the tracing middleware (or the call
-ends), so a fan-out (a merged list) shows one span per server it asked.
+leaves; ended by the upstream session when the answer comes back (its ``answered``), so the
+span is the upstream's own time; what is still open when the call answers or ends is ended
+then. A fan-out (a merged list) shows one span per server it asked.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from opentelemetry.trace import Span, SpanKind, Tracer, set_span_in_context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from middleware.protocol import META_PROTOCOL_VERSION, Message, is_modern
@@ -24,12 +25,12 @@ NAME_CHARS: Final = 200
 
 
 class UpstreamSpans:
-    """The upstream spans of one call (tasks it spawns share this object)."""
+    """The upstream spans of one call (tasks it spawns share this object), by request id."""
 
     def __init__(self, tracer: Tracer, parent: Span) -> None:
         self.tracer = tracer
         self.parent = set_span_in_context(parent)
-        self.open_spans: list[Span] = []
+        self.open_spans: dict[Any, Span] = {}
         self.closed = False
 
     def open(self, server: str, transport: str, message: Message) -> tuple[Message, dict[str, str]]:
@@ -44,20 +45,34 @@ class UpstreamSpans:
         name = params.get("name") if method in NAMED else None
         target = name[:NAME_CHARS] if isinstance(name, str) and name else None
         span = self.tracer.start_span(
-            f"{method} {target}" if target else method, context=self.parent, kind=SpanKind.CLIENT
+            f"{method} {target}" if target else method,
+            context=self.parent,
+            kind=SpanKind.CLIENT,
+            attributes=upstream_attributes(server, transport, message, method, target),
         )
-        if span.is_recording():
-            span.set_attributes(upstream_attributes(server, transport, message, method, target))
-        self.open_spans.append(span)
+        self.open_spans[message.get("id")] = span
         carrier: dict[str, str] = {}
         PROPAGATOR.inject(carrier, context=set_span_in_context(span))
         if not carrier:
             return message, {}
         return with_meta(message, params, transport, carrier), carrier
 
+    def answered(self, request_id: Any, answer: Message | None) -> None:
+        span = self.open_spans.pop(request_id, None)
+        if span is None:
+            return
+        error = answer.get("error") if answer is not None else None
+        if answer is None:
+            span.set_attribute("error.type", "no_answer")
+        elif isinstance(error, dict):
+            span.set_attribute("rpc.response.status_code", str(error.get("code")))
+            span.set_attribute("error.type", str(error.get("code")))
+            span.set_status(Status(StatusCode.ERROR, f"JSON-RPC error {error.get('code')}"))
+        span.end()
+
     def end_all(self) -> None:
-        spans, self.open_spans = self.open_spans, []
-        for span in spans:
+        spans, self.open_spans = self.open_spans, {}
+        for span in spans.values():
             span.end()
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from middleware.protocol import (
     INVALID_REQUEST,
     META_SUBSCRIPTION_ID,
     REQUEST_CANCELLED,
+    UPSTREAM_TRACE,
     Message,
     error_message,
     result_message,
@@ -164,6 +165,7 @@ class UpstreamConnection:
         upstream_id, pending = self._calls.open(method, params, channel, future, headers)
         message = pending.message
         assert message is not None
+        answer: Message | None = None
         try:
             await self._transport.send(message, headers)
             answer = await asyncio.wait_for(future, patience) if patience is not None else await future
@@ -183,6 +185,9 @@ class UpstreamConnection:
             self._calls.pending.pop(upstream_id, None)
             if pending.outbox is not None:
                 pending.outbox.close()
+            trace = UPSTREAM_TRACE.get()
+            if trace is not None:  # the upstream span ends with the upstream's part of the call
+                trace.answered(upstream_id, answer)
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         message: Message = {"jsonrpc": "2.0", "method": method}

@@ -1,8 +1,8 @@
 """W3C trace context on upstream requests, through the hook a tracing middleware sets.
 
 Upstream knows nothing of OpenTelemetry: while a traced call runs, the middleware leaves a
-callable in :data:`middleware.protocol.UPSTREAM_TRACE` that opens the upstream call's span and
-says what to send (``traceparent``/``tracestate`` headers over HTTP, ``_meta.traceparent`` over
+hook in :data:`middleware.protocol.UPSTREAM_TRACE` whose ``open`` starts the upstream call's span
+and says what to send (``traceparent``/``tracestate`` headers over HTTP, ``_meta.traceparent`` over
 stdio and to 2026-07-28 servers). When tracing is off the hook is None: one lookup per request.
 """
 
@@ -21,7 +21,7 @@ def traced(
     hook = UPSTREAM_TRACE.get()
     if hook is None or "id" not in message or "method" not in message:
         return message, headers
-    message, trace_headers = hook(server, transport, message)
+    message, trace_headers = hook.open(server, transport, message)
     if not trace_headers:
         return message, headers
     return message, {**headers, **trace_headers} if headers else trace_headers
