@@ -11,18 +11,12 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import Collection
 from functools import partial
-from typing import Any, cast
-
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from typing import Any
 
 from gateway import __version__
-from gateway.admin import AdminParts, admin_listener
+from gateway.admin import AdminParts
 from gateway.audit import AuditSink, with_audit
 from gateway.caching import Caching
 from gateway.front.endpoint import MCPEndpoint
@@ -37,27 +31,24 @@ from gateway.front.shutdown import InFlight
 from gateway.front.unsolicited import LIST_CHANGED, SessionChannel, Unsolicited
 from gateway.gateway_tools import ToolsWiring, timeouts_in, with_gateway_tools
 from gateway.guardrails import instructions_screen, with_builtin_guardrails
-from gateway.identity import authentication, metadata_routes
+from gateway.http_app import TracingSwitch, gateway_asgi
 from gateway.metrics import GatewayMetrics
 from gateway.parts import build_mcp_stack, eager_start_failure, load_plugins, server_specs, with_plugins
 from gateway.policies import with_policies
 from gateway.providers import start_telemetry, with_guardrails
 from gateway.rate_limits import RateLimiting
-from gateway.readiness import Drain, health, ready_route
+from gateway.readiness import Drain, health
 from gateway.reload import reload_gateway
 from gateway.settings import Settings
 from gateway.state.memory import InMemoryEventStore, InMemorySessionStore
 from gateway.state.redis_ledger import RedisLedger
 from gateway.tenancy import Tenancy
-from gateway.tracing import tracing_for
-from middleware.edge.body_limit import BodyLimit
-from middleware.edge.host_origin import HostOriginGuard
-from middleware.edge.not_found import NotFound, no_route, send_not_found
-from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend
+from gateway.tracing import Tracing, Untraced, tracing_for
+from middleware.protocol.http import ASGIApp
 from upstream.errors import UpstreamError
 from upstream.pool.per_client import PerClientSupervisor
 from upstream.pool.supervisor import ServerSupervisor, Supervisor
-from upstream.routing.catalog import CollisionError, Namespace
+from upstream.routing.catalog import Namespace
 from upstream.routing.interest import Interest
 from upstream.routing.pages import SnapshotLimits
 from upstream.routing.readiness import Readiness
@@ -114,7 +105,9 @@ class Gateway:
         self.metrics = GatewayMetrics(settings.telemetry.metrics, plugins=self.plugins)
         self.routers: dict[str, Router] = {}
         self.endpoints: dict[str, MCPEndpoint] = {}
-        self.tracing = tracing_for(settings.telemetry.traces)  # when off, wraps nothing
+        self.tracing: Tracing | Untraced = tracing_for(settings.telemetry.traces)  # off: wraps nothing
+        self.http_tiers: list[TracingSwitch] = []
+        """The HTTP tier of each app :meth:`asgi` made, traced as the running settings say."""
         self._add_endpoints()
         self.admin_parts = AdminParts(reloader=self, timeouts=timeouts_in(settings), cache=self.caching)
         """What the admin API uses beyond the gateway itself (gateway/admin/ports.py)."""
@@ -186,18 +179,18 @@ class Gateway:
             readiness=self.readiness,
             screen=instructions_screen(self.settings.guardrails),
         )
-        tooled, router, finish_tools = self._gateway_tools(own, router, path)
-        guarded = with_plugins(with_audit(self.settings, tooled), self.plugins, router)
+        tooled, owners, finish_tools = self._gateway_tools(own, router, path)
+        guarded = with_plugins(with_audit(self.settings, tooled), self.plugins, owners)
         stack = build_mcp_stack(
             self.settings,
             with_policies(
-                self.rate_limiting.wrap(guarded, router),
+                self.rate_limiting.wrap(guarded, owners),
                 self.settings,
-                router,
+                owners,
                 project_servers=self.tenancy.project_servers,
             ),
         )
-        stack = self.metrics.wrap(stack, router)  # outermost: sees every answer, refusals too
+        stack = self.metrics.wrap(stack, owners)  # outermost: sees every answer, refusals too
         stack = self.tracing.mcp(stack)  # outermost in the MCP tier: its span covers every layer
         finish_tools(stack)
         keepalive = self.settings.http.sse_keepalive
@@ -311,86 +304,13 @@ class Gateway:
         return health(self.supervisors)
 
     def asgi(self) -> ASGIApp:
-        """The whole app: HTTP tier around a dispatch to the endpoints, Starlette for the rest."""
-        side_routes = [
-            Route("/healthz", self._health),
-            *self.metrics.routes(),
-            ready_route(self.supervisors, self.tenancy, self.draining),
-            *metadata_routes(self.settings, list(self.endpoints)),
-        ]
-        side = cast(
-            ASGIApp,
-            Starlette(
-                routes=side_routes,
-                lifespan=self._lifespan,
-                exception_handlers={HTTPException: _json_http_error},
-            ),
-        )
-        side_paths = frozenset(route.path for route in side_routes)
-        endpoints, drain = self.endpoints, self.draining
+        """The whole app: HTTP tier around a dispatch to the endpoints, Starlette for the rest
+        (gateway/http_app.py)."""
+        return gateway_asgi(self)
 
-        async def dispatch(scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
-            if scope["type"] != "http":
-                await side(scope, receive, send)
-                return
-            path = scope["path"].rstrip("/") or "/"
-            endpoint = endpoints.get(path)
-            if endpoint is not None:
-                await drain.serve(endpoint, scope, receive, send)
-            elif path in side_paths:
-                await side(scope, receive, send)
-            elif _is_server_path(path):  # authenticated by now: the name may be said unknown
-                name = path.split("/")[2][:100]
-                await send_not_found(scope, send, f"Not Found: no server named {name!r} is configured here")
-            else:
-                await send_not_found(scope, send, no_route(path))
-
-        def is_route(raw: str) -> bool:
-            path = raw.rstrip("/") or "/"
-            return path in endpoints or path in side_paths or _is_server_path(path)
-
-        return self._http_tier(dispatch, is_route)
-
-    async def _health(self, request: Request) -> JSONResponse:
-        body, code = self.health()
-        return JSONResponse(body, status_code=code)
-
-    @contextlib.asynccontextmanager
-    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        try:
-            await self.start()
-        except CollisionError as exc:
-            log.error("refusing to start: %s", exc)
-            await self.stop()
-            raise
-        try:
-            async with admin_listener(self, self.admin_parts):
-                yield
-        finally:
-            await self.stop()
-
-    def _http_tier(self, dispatch: ASGIApp, is_route: Callable[[str], bool]) -> ASGIApp:
-        """The HTTP-tier middlewares around ``dispatch``, outermost last."""
-        http = self.settings.http
-        app: ASGIApp = BodyLimit(dispatch, max_bytes=http.max_body_bytes)
-        app = authentication(self.settings, app, tenancy=self.tenancy, endpoint_paths=list(self.endpoints))
-        app = self.metrics.public(app)  # /metrics before authentication only when public
-        # Paths outside every route get 404 before authentication: that reveals nothing about
-        # the configuration. /servers/NAME/mcp is authenticated first whatever NAME is, and
-        # only then is an unknown NAME 404: answering 404 before authentication would let
-        # anyone enumerate the configured server names (401 for a name that exists).
-        app = NotFound(app, is_route=is_route)
-        app = HostOriginGuard(app, allowed_hosts=http.allowed_hosts, allowed_origins=http.allowed_origins)
-        return self.tracing.http(app)
-
-
-def _is_server_path(path: str) -> bool:
-    """Has ``path`` the shape of a per-server endpoint, /servers/NAME/mcp?"""
-    parts = path.split("/")
-    return len(parts) == 4 and parts[1] == "servers" and parts[2] != "" and parts[3] == "mcp"
-
-
-async def _json_http_error(request: Request, exc: Exception) -> JSONResponse:
-    """Starlette's own refusals on the side routes (405 on /healthz, say) as JSON, like ours."""
-    assert isinstance(exc, HTTPException)
-    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    def retrace(self, tracing: Tracing | Untraced) -> None:
+        """Trace with ``tracing`` from now on (a reload changed ``[telemetry.traces]``): the HTTP
+        tier here; the MCP tier when the endpoints are rebuilt."""
+        self.tracing = tracing
+        for switch in self.http_tiers:
+            switch.retrace(tracing)

@@ -33,9 +33,11 @@ class AuditSink:
         self.settings = settings.telemetry.audit
         self.logger = logging.getLogger(AUDIT_LOGGER)
         self.handlers: list[logging.Handler] = []
+        self.forward: logging.Handler | None = None
 
     def open(self, forward: logging.Handler | None = None) -> None:
         """Start the sink; ``forward`` (the telemetry providers' handler) hears the records too."""
+        self.forward = forward
         audit = self.settings
         self.logger.disabled = not audit.enabled
         if not audit.enabled:
@@ -52,6 +54,15 @@ class AuditSink:
         for handler in self.handlers:
             self.logger.addHandler(handler)
         self.logger.propagate = False
+
+    def reopen(self, settings: Settings) -> None:
+        """A reload: take the new ``[telemetry.audit]`` and open the file again, so that a trail
+        rotated by logrotate (moved, then SIGHUP) goes on in a new file. No await in between: no
+        record falls in the gap."""
+        forward = self.forward
+        self.close()
+        self.settings = settings.telemetry.audit
+        self.open(forward)
 
     def close(self) -> None:
         for handler in self.handlers:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gateway.owners import OwnerLookup
 from gateway.settings import Settings
 from gateway.state.redis_cache import RedisResultStore
 from middleware.cache.results import Lifetimes, ResultCache, Target
@@ -168,16 +169,13 @@ class Caching:
 def _resolver(router: Router) -> Callable[[Scope, str, str], Awaitable[Target | None]]:
     """Where a tool or URI leads, from the router's catalog (no upstream call when listed)."""
 
+    owners = OwnerLookup(router)
+
     async def resolve(scope: Scope, list_method: str, key: str) -> Target | None:
-        if list_method == "resources/list":
-            owner = await router.resource_owner(scope, key)
-            definition = None
-        else:
-            found = await router.owner_of(scope, list_method, key)
-            owner, definition = found if found is not None else (None, None)
-        if owner is None:
+        found = await owners.owner(scope, list_method, key)
+        if found is None:
             return None
-        shared = not router.supervisors[owner.server].spec.per_client
-        return Target(owner.server, owner.name, shared, definition)
+        shared = not router.supervisors[found.server].spec.per_client
+        return Target(found.server, found.name, shared, found.definition)
 
     return resolve

@@ -20,7 +20,7 @@ from middleware.auth.oidc import ClaimMapping, OidcAuthenticator
 from middleware.auth.resource_metadata import MetadataDocument, ProtectedResource, metadata_paths
 from middleware.protocol import Principal
 from middleware.protocol.http import ASGIApp, ASGIScope
-from middleware.timeouts import OPERATIONS
+from middleware.protocol.operations import OPERATIONS
 
 log = logging.getLogger("portcullis")
 
@@ -32,9 +32,10 @@ class _Providers:
 
     def __init__(self, ask: Callable[[ASGIScope], Awaitable[Principal | None]]) -> None:
         self.ask = ask
+        OPERATIONS.wire("auth")  # reported from now on, zeros until a provider is asked
 
     async def authenticate(self, scope: ASGIScope) -> Principal | None:
-        async with OPERATIONS.track("auth"):  # counted per operation type (middleware/timeouts.py)
+        async with OPERATIONS.track("auth"):  # counted per operation type (middleware.protocol.operations)
             return await self.ask(scope)
 
 

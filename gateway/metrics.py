@@ -28,12 +28,13 @@ from gateway import __version__
 from gateway.settings.telemetry_metrics import MetricsSettings
 from middleware.plugins.manager import PluginManager
 from middleware.plugins.models import PluginResult
+from middleware.plugins.runs import AUDIT_AS
 from middleware.protocol import MCPApp
 from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend
 from middleware.telemetry.metrics import CacheCounters, CallMetrics
 from middleware.telemetry.metrics_store import Counts, PrometheusCacheCounters, VerdictCounter
 from upstream.pool.supervisor import Supervisor
-from upstream.routing.router import Router
+from upstream.routing.owners import NameOwners
 
 UPSTREAM_STATES: Final = ("running", "starting", "restarting", "failed", "not started")
 """Every state a supervisor reports: each gets a sample (0 or 1), so alerts see a 0 too."""
@@ -65,10 +66,10 @@ class GatewayState(Protocol):
     def live(self) -> _Live: ...
 
     @property
-    def in_flight(self) -> object: ...
+    def in_flight(self) -> Sized: ...
 
     @property
-    def parked(self) -> object: ...
+    def parked(self) -> Sized: ...
 
 
 class StateCollector:
@@ -90,18 +91,13 @@ class StateCollector:
         yield GaugeMetricFamily("portcullis_sessions_live", "Gateway sessions with live state here", sessions)
         yield GaugeMetricFamily("portcullis_streams_open", "Open GET and listen streams", streams)
         yield GaugeMetricFamily(
-            "portcullis_calls_in_flight", "Calls being answered now", _size(gateway.in_flight, "_tasks")
+            "portcullis_calls_in_flight", "Calls being answered now", len(gateway.in_flight)
         )
         yield GaugeMetricFamily(
             "portcullis_mrtr_parked_calls",
             "2026-07-28 calls waiting for their client's retry (input_required)",
-            _size(gateway.parked, "_calls"),
+            len(gateway.parked),
         )
-
-
-def _size(holder: Any, attribute: str) -> int:
-    value = getattr(holder, attribute, None)
-    return len(value) if isinstance(value, Sized) else 0
 
 
 def _upstreams(supervisors: Mapping[str, Supervisor]) -> Iterator[Metric]:
@@ -109,15 +105,15 @@ def _upstreams(supervisors: Mapping[str, Supervisor]) -> Iterator[Metric]:
         "portcullis_upstream_state", "1 for the state each upstream server is in", labels=["server", "state"]
     )
     restarts = CounterMetricFamily(
-        "portcullis_upstream_restarts", "Upstream server starts after the first", labels=["server"]
+        "portcullis_upstream_restarts",
+        "Upstream server starts after the first (per-client servers: a client session reopened)",
+        labels=["server"],
     )
     for name, supervisor in supervisors.items():
         now = supervisor.status().state
         for known in UPSTREAM_STATES:
             state.add_metric([name, known.replace(" ", "_")], 1.0 if now == known else 0.0)
-        starts = getattr(supervisor, "starts", None)
-        if isinstance(starts, int):  # shared sessions; a per-client server starts one per client
-            restarts.add_metric([name], max(0, starts - 1))
+        restarts.add_metric([name], supervisor.restarts)
     yield state
     yield restarts
 
@@ -133,13 +129,20 @@ def _sessions(live: _Live) -> tuple[int, int]:
     return len(ids), streams
 
 
+CHANGES: Final = {"redact": "redacted", "flag": "flagged"}
+"""The ``action`` of a change a guardrail named (middleware/plugins/runs.py); else ``modified``."""
+
+
 def verdict_of(blocks: bool, result: PluginResult[Any]) -> str:
     """A plugin's decision in one word, for the ``action`` label."""
     if not result.continue_processing:
         if result.violation is not None and result.violation.code == "PLUGIN_ERROR":
             return "error"
         return "blocked" if blocks else "warned"
-    return "modified" if result.modified_payload is not None else "allowed"
+    if result.modified_payload is None:
+        return "allowed"
+    said = (result.metadata or {}).get(AUDIT_AS)  # a guardrail says how it changed the payload
+    return CHANGES.get(said, "modified") if isinstance(said, str) else "modified"
 
 
 class GatewayMetrics:
@@ -155,7 +158,7 @@ class GatewayMetrics:
         self.endpoint = MetricsEndpoint(self.registry)
         self.count_verdicts(plugins)
 
-    def wrap(self, app: MCPApp, router: Router) -> MCPApp:
+    def wrap(self, app: MCPApp, router: NameOwners) -> MCPApp:
         """``app`` counted and timed per request, tool names resolved by ``router``'s catalog."""
         if self.counts is None:
             return app

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from gateway.owners import OwnerLookup
 from gateway.remote import http_connector
 from gateway.settings import MiddlewareSettings, ServerSettings, Settings, SettingsError
 from middleware.plugins import PluginConfigError, PluginManager, Plugins, Resolved
@@ -17,7 +18,7 @@ from upstream.pool.credential_refs import SecretMissing, is_reference, resolve_a
 from upstream.pool.credentials import CallerContext, caller_with_token
 from upstream.pool.status import COMMAND_NOT_EXECUTABLE, COMMAND_NOT_FOUND, public_reason
 from upstream.pool.supervisor import RestartPolicy, ServerSpec
-from upstream.routing.router import Router
+from upstream.routing.owners import NameOwners
 from upstream.session.era import PROBE_TIMEOUT
 from upstream.transports.base import Transport
 from upstream.transports.http_auth import NO_CREDENTIALS
@@ -84,17 +85,16 @@ def with_caller(settings: Settings, app: MCPApp) -> MCPApp:
 LIST_OF = {"tool": "tools/list", "prompt": "prompts/list", "resource": "resources/list"}
 
 
-def with_plugins(app: MCPApp, plugins: PluginManager | None, router: Router) -> MCPApp:
+def with_plugins(app: MCPApp, plugins: PluginManager | None, router: NameOwners) -> MCPApp:
     """``app`` behind the plugin hooks, which learn from ``router`` where a name leads."""
     if plugins is None:
         return app
 
+    owners = OwnerLookup(router)
+
     async def resolve(scope: Scope, kind: str, name: str) -> Resolved | None:
-        found = await router.owner_of(scope, LIST_OF[kind], name)
-        if found is None:
-            return None
-        owner, definition = found
-        return Resolved(owner.server, owner.name, definition)
+        found = await owners.owner(scope, LIST_OF[kind], name)
+        return None if found is None else Resolved(found.server, found.name, found.definition)
 
     return Plugins(app, plugins.executor, resolve)
 

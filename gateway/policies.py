@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from gateway.owners import OwnerLookup
 from gateway.settings import Settings, SettingsError
 from gateway.settings.policy import PolicyRule
 from middleware.authz.authorize import Authorize, Owners
@@ -16,8 +17,8 @@ from middleware.authz.expressions import compile_condition
 from middleware.authz.policy import KINDS, Kind, Policy, Rule
 from middleware.authz.policy_globs import Matcher, compile_globs
 from middleware.protocol import MCPApp, Scope
-from upstream.routing.catalog import Namespace, Owner
-from upstream.routing.router import Router
+from upstream.routing.catalog import Namespace
+from upstream.routing.owners import NameOwners
 
 log = logging.getLogger("portcullis.policy")
 
@@ -32,7 +33,7 @@ TARGET_LISTS: Final[dict[Kind, str]] = {"tool": "tools", "prompt": "prompts", "r
 def with_policies(
     app: MCPApp,
     settings: Settings,
-    router: Router,
+    router: NameOwners,
     *,
     project_servers: Callable[[str], Sequence[str] | None] | None = None,
 ) -> MCPApp:
@@ -111,22 +112,21 @@ class RouterOwners(Owners):
     server's namespace (its prefix), so that a policy about that server still applies.
     """
 
-    def __init__(self, router: Router, namespace: Namespace) -> None:
+    def __init__(self, router: NameOwners, namespace: Namespace) -> None:
         self.router = router
+        self.owners = OwnerLookup(router)
         self.namespace = namespace
 
     def listed(self, scope: Scope, list_method: str, key: str) -> tuple[str, str] | None:
-        owner = self.router.listed_owner(list_method, key)
+        owner = self.owners.listed(list_method, key)
         return None if owner is None else (owner.server, owner.name)
 
     async def called(self, scope: Scope, kind: Kind, key: str) -> tuple[str, str] | None:
-        owner: Owner | None
-        if kind == "resource":  # refused (a collision): None, and the call itself says so
-            owner = await self.router.resource_owner(scope, key)
-            return None if owner is None else (owner.server, key)  # a URI is the same everywhere
-        found = await self.router.owner_of(scope, LIST_OF[kind], key)
+        found = await self.owners.owner(scope, LIST_OF[kind], key)
         if found is not None:
-            return found[0].server, found[0].name
+            return found.server, found.name
+        if kind == "resource":  # refused (a collision), or nobody's: the call itself says so
+            return None
         spaces = self.namespace.spaces_of(key, self.router.servers)
         if len(spaces) == 1:
             server = spaces[0]

@@ -3,6 +3,7 @@ of this process counts in (in memory, or on Redis when ``[redis] url`` is set)."
 
 from __future__ import annotations
 
+from gateway.owners import OwnerLookup
 from gateway.settings import Settings
 from gateway.settings.rate_limits import RateLimitSettings
 from gateway.state.redis_limits import RedisLimits
@@ -10,7 +11,7 @@ from middleware.authz.limit_rules import Limit
 from middleware.authz.limit_store import LimitStore, LocalLimits
 from middleware.authz.rate_limits import RateLimits, Resolve
 from middleware.protocol import MCPApp, Scope
-from upstream.routing.router import Router
+from upstream.routing.owners import NameOwners
 
 
 def limit_of(rule: RateLimitSettings) -> Limit:
@@ -29,12 +30,14 @@ def limit_of(rule: RateLimitSettings) -> Limit:
     )
 
 
-def owner_resolver(router: Router) -> Resolve:
+def owner_resolver(router: NameOwners) -> Resolve:
     """What a prefixed name of the aggregate endpoint stands for, as the router knows it."""
 
+    owners = OwnerLookup(router)
+
     async def resolve(scope: Scope, list_method: str, name: str) -> tuple[str, str] | None:
-        found = await router.owner_of(scope, list_method, name)
-        return None if found is None else (found[0].server, found[0].name)
+        found = await owners.owner(scope, list_method, name)
+        return None if found is None else (found.server, found.name)
 
     return resolve
 
@@ -51,7 +54,7 @@ class RateLimiting:
             url = settings.redis.url
             self.store = RedisLimits(url, prefix=settings.redis.prefix) if url else LocalLimits()
 
-    def wrap(self, app: MCPApp, router: Router | None = None) -> MCPApp:
+    def wrap(self, app: MCPApp, router: NameOwners | None = None) -> MCPApp:
         """``app`` behind the limits; ``app`` itself when none is configured (it costs nothing)."""
         if self.store is None:
             return app

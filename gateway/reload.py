@@ -2,11 +2,12 @@
 
 What changes without a restart: servers (added, removed, changed: a changed one restarts),
 keys and the tenancy, policies, rate limits, plugins and guardrails, the middleware stack and
-routing. The MCP endpoints are rebuilt around the same session store, live sessions and
-unchanged upstreams, so a session stays open; its next call meets the new keys and policies,
-so a principal who lost access is refused then. New settings that are invalid change nothing.
-What cannot change in place (the listener, sessions, Redis, logging...) is logged as needing a
-restart, and the running value stays.
+routing, the audit trail (its file is opened again, for logrotate) and traces. The MCP
+endpoints are rebuilt around the same session store, live sessions and unchanged upstreams, so
+a session stays open; its next call meets the new keys and policies, so a principal who lost
+access is refused then. New settings that are invalid change nothing. What cannot change in
+place (the listener, sessions, Redis, logging, metrics...) is logged as needing a restart, and
+the running value stays.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gateway.settings import Settings, SettingsError, find_settings_file, load_settings
 
 if TYPE_CHECKING:  # the CLI's `reload` imports this module: what a running gateway needs waits
+    from gateway.audit import AuditSink
     from gateway.rate_limits import RateLimiting
     from gateway.readiness import Drain
     from gateway.tenancy import Tenancy
+    from gateway.tracing import Tracing, Untraced
     from middleware.plugins import PluginManager
     from middleware.protocol import Receive, Scope, Send
     from upstream.pool.supervisor import Supervisor
@@ -36,10 +39,12 @@ if TYPE_CHECKING:  # the CLI's `reload` imports this module: what a running gate
 
 log = logging.getLogger("portcullis")
 
-RESTART_ONLY = ("host", "port", "http", "sessions", "logging", "redis", "telemetry", "cache", "admin")
+RESTART_ONLY = ("host", "port", "http", "sessions", "logging", "redis", "cache", "admin")
 """Tables a reload cannot apply: they shape the listener or state opened once at start."""
 AUTH_IN_PLACE = frozenset({"api_keys"})
 """The only ``[auth]`` key a reload applies (the authentication chain is built once)."""
+TELEMETRY_IN_PLACE = frozenset({"audit", "traces"})
+"""The ``[telemetry]`` tables a reload applies (metrics and providers are set up once)."""
 
 _lock = asyncio.Lock()
 
@@ -57,6 +62,10 @@ class Reloadable(Protocol):
     routers: dict[str, Router]
     readiness: Readiness
     draining: Drain
+    audit_sink: AuditSink
+    tracing: Tracing | Untraced
+
+    def retrace(self, tracing: Tracing | Untraced) -> None: ...
 
     def _add_supervisors(self, only: Collection[str] | None = None) -> None: ...
 
@@ -72,6 +81,10 @@ def restart_needed(old: Settings, new: Settings) -> list[str]:
     old_auth = old.auth.model_dump(exclude=set(AUTH_IN_PLACE))
     if old_auth != new.auth.model_dump(exclude=set(AUTH_IN_PLACE)):
         changed.append("auth (other than api_keys)")
+    if old.telemetry.model_dump(exclude=set(TELEMETRY_IN_PLACE)) != new.telemetry.model_dump(
+        exclude=set(TELEMETRY_IN_PLACE)
+    ):
+        changed.append("telemetry (other than audit and traces)")
     for table, key in (("ops", "pid_file"), ("guardrails", "store")):
         if getattr(getattr(old, table), key) != getattr(getattr(new, table), key):
             changed.append(f"{table}.{key}")  # the pid file written; the store the tenancy polls
@@ -104,6 +117,7 @@ async def reload_gateway(gateway: Reloadable, new: Settings) -> None:
 async def _reload(gateway: Reloadable, new: Settings) -> None:
     from gateway.parts import build_mcp_stack
     from gateway.tenancy import settings_problems
+    from gateway.tracing import tracing_for
 
     old = gateway.settings
     problems = settings_problems(new)
@@ -113,10 +127,15 @@ async def _reload(gateway: Reloadable, new: Settings) -> None:
     needs_restart = restart_needed(old, new)
     for key in needs_restart:
         _keep(old, new, key)
+    tracing = tracing_for(new.telemetry.traces) if old.telemetry.traces != new.telemetry.traces else None
     replace_plugins, plugins = await _new_plugins(gateway, old, new)
     for key in needs_restart:
         log.warning("reload: %s changed; restart the gateway to apply it (the running value stays)", key)
     gateway.settings = new
+    gateway.audit_sink.reopen(new)
+    retired_tracing = gateway.tracing if tracing is not None else None
+    if tracing is not None:
+        gateway.retrace(tracing)  # the MCP tier follows when the endpoints are rebuilt below
     gateway.draining.retry_after = new.ops.retry_after
     gateway.key_hashes = key_hashes(old, new, gateway.key_hashes)
     await gateway.tenancy.reload(new, gateway.key_hashes)
@@ -129,6 +148,8 @@ async def _reload(gateway: Reloadable, new: Settings) -> None:
         await retired_limits.close()
     if retired_plugins is not None:
         await retired_plugins.shutdown()
+    if retired_tracing is not None:
+        await retired_tracing.close()  # exports what it still holds
     log.info("reload: applied (%d servers: %s)", len(new.servers), ", ".join(new.servers) or "none")
 
 
@@ -164,6 +185,9 @@ def _keep(old: Settings, new: Settings, key: str) -> None:
     """Put the running value of ``key`` back into ``new``, so that the gateway tells the truth."""
     if key.startswith("auth"):
         new.auth = old.auth.model_copy(update={"api_keys": new.auth.api_keys})
+    elif key.startswith("telemetry"):
+        in_place = {name: getattr(new.telemetry, name) for name in TELEMETRY_IN_PLACE}
+        new.telemetry = old.telemetry.model_copy(update=in_place)
     elif "." in key:
         table, name = key.split(".")
         setattr(getattr(new, table), name, getattr(getattr(old, table), name))

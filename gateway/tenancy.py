@@ -97,6 +97,12 @@ class Tenancy:
         return self._servers.get(project, ())
 
     @property
+    def store(self) -> TenancyStore | None:
+        """The store this tenancy reads, once started (the admin API writes through it, so a
+        change applies even to a 'memory' store); None before :meth:`start` and after close."""
+        return self._store
+
+    @property
     def reachable(self) -> bool:
         """Whether the store answered when last asked (``/readyz``)."""
         return self._store is not None and not self._outage

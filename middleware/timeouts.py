@@ -10,18 +10,15 @@ past ``ceiling``, the absolute bound.
 Each request also has an operation type, the seed's timeout manager's vocabulary:
 ``tool_execution`` (``tools/call``), ``discovery`` (lists, ``initialize``) and ``default``; a
 type's option sets its deadline unless ``methods`` names the method. :data:`OPERATIONS` counts
-operations and timeouts per type for every type (``guardrail``, ``auth``, ``cache`` and
-``connectivity`` are counted by whoever runs them, through :meth:`OperationStats.track`), so
-metrics and admin tools read one object.
+operations and timeouts per type (``guardrail``, ``auth``, ``cache`` and ``connectivity`` are
+counted by whoever runs them), so metrics and admin tools read one object; it lives in
+``middleware.protocol.operations``, where every layer may reach it, and is re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Final
 
 from middleware.protocol import (
@@ -35,16 +32,18 @@ from middleware.protocol import (
     UpstreamTimeout,
     response_event,
 )
+from middleware.protocol.operations import OPERATION_TYPES, OPERATIONS, OperationCount, OperationStats
 
-OPERATION_TYPES: Final = (
-    "default",
-    "guardrail",
-    "auth",
-    "tool_execution",
-    "discovery",
-    "cache",
-    "connectivity",
-)
+__all__ = [
+    "DISCOVERY",
+    "OPERATIONS",
+    "OPERATION_TYPES",
+    "OperationCount",
+    "OperationStats",
+    "Timeouts",
+    "operation_type",
+]
+
 DISCOVERY: Final = frozenset(
     {
         "initialize",
@@ -62,70 +61,6 @@ def operation_type(method: str) -> str:
     if method == "tools/call":
         return "tool_execution"
     return "discovery" if method in DISCOVERY else "default"
-
-
-@dataclass(slots=True)
-class OperationCount:
-    operations: int = 0
-    timeouts: int = 0
-    seconds: float = 0.0
-    timeout: float | None = None
-
-
-class OperationStats:
-    """Counters per operation type; cheap to bump on the hot path, read by metrics exporters.
-
-    :meth:`snapshot` is ``{type: {"operations": int, "timeouts": int, "seconds": float,
-    "timeout": float | None}}`` with every type of :data:`OPERATION_TYPES`: operations finished
-    (timed out or not), how many of them timed out, their total duration, and the deadline
-    configured for the type (None where no component has said)."""
-
-    def __init__(self) -> None:
-        self.counts = {kind: OperationCount() for kind in OPERATION_TYPES}
-
-    def record(self, kind: str, seconds: float, *, timed_out: bool = False) -> None:
-        count = self.counts[kind]
-        count.operations += 1
-        count.seconds += seconds
-        if timed_out:
-            count.timeouts += 1
-
-    def configure(self, kind: str, timeout: float) -> None:
-        """The deadline of ``kind`` (shown beside its counts)."""
-        self.counts[kind].timeout = timeout
-
-    @contextlib.asynccontextmanager
-    async def track(self, kind: str) -> AsyncIterator[None]:
-        """Count the block as one operation of ``kind``; a :class:`TimeoutError` out of it
-        counts as a timeout (the caller applies its own deadline)."""
-        started = time.monotonic()
-        timed_out = False
-        try:
-            yield
-        except TimeoutError:
-            timed_out = True
-            raise
-        finally:
-            self.record(kind, time.monotonic() - started, timed_out=timed_out)
-
-    def snapshot(self) -> dict[str, dict[str, float | int | None]]:
-        return {
-            kind: {
-                "operations": c.operations,
-                "timeouts": c.timeouts,
-                "seconds": c.seconds,
-                "timeout": c.timeout,
-            }
-            for kind, c in self.counts.items()
-        }
-
-    def reset(self) -> None:
-        for count in self.counts.values():
-            count.operations, count.timeouts, count.seconds = 0, 0, 0.0
-
-
-OPERATIONS: Final = OperationStats()
-"""The process's counters: every :class:`Timeouts` (one per endpoint) adds to them."""
 
 
 def _positive(name: str, value: object) -> float:

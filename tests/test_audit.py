@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import stat
-import timeit
 from pathlib import Path
 from typing import Any
 
@@ -211,24 +210,3 @@ def test_the_principal_field_is_kept_even_when_an_email() -> None:
     MaskSecrets().filter(record)
     entry = json.loads(JsonFormatter().format(record))
     assert entry["principal"] == "bob@x.org" and entry["reason"] == "****@b.example"
-
-
-def test_recording_an_allowed_call_is_cheap() -> None:
-    """The cost the trail adds to an allowed call: the record and its line through the filter
-    and JSON formatter (the file write aside). Printed for the benchmark notes."""
-    handler = logging.Handler()
-    handler.addFilter(MaskSecrets())
-    handler.setFormatter(JsonFormatter())
-    scope = tool_call()
-
-    def one() -> None:
-        record = logging.LogRecord(
-            AUDIT_LOGGER, logging.INFO, "", 0, AUDIT_TEMPLATE, (audit_record(scope, "allow", by="-"),), None
-        )
-        handler.filter(record)
-        handler.format(record)
-
-    runs = 2000
-    seconds = min(timeit.repeat(one, number=runs, repeat=5)) / runs
-    print(f"audit record of an allowed call: {seconds * 1e6:.1f} us")
-    assert seconds < 0.001

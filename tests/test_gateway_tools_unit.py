@@ -15,6 +15,7 @@ from middleware.protocol import ANONYMOUS, MCPScope, Principal, Receive, Send, r
 from middleware.protocol.testing import call, make_test_scope
 from upstream.routing.catalog import Namespace
 from upstream.routing.interest import Interest
+from upstream.routing.owners import NameOwners
 from upstream.routing.router import Router
 from upstream.routing.tasks import TaskMap
 
@@ -27,7 +28,7 @@ async def upstream_tools(scope: MCPScope, receive: Receive, send: Send) -> None:
         await send(response_event(result_message(scope["id"], {"content": [], "isError": True})))
 
 
-def tools(**table: Any) -> tuple[Any, Router]:
+def tools(**table: Any) -> tuple[Any, NameOwners]:
     settings = Settings(gateway_tools={"enabled": True, **table})
     router = Router({}, Namespace({}, "__"), interest=Interest(), tasks=TaskMap())
     app, owners, finish = with_gateway_tools(upstream_tools, router, settings)

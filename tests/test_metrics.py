@@ -78,7 +78,8 @@ class Session:
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
     tmp = Path(tmp_path_factory.mktemp("metrics"))
-    settings = default_settings({"alpha": fixture_server("alpha")}, rate_limits=RULES)
+    servers = {"alpha": fixture_server("alpha"), "solo": fixture_server("solo", session_mode="per_client")}
+    settings = default_settings(servers, rate_limits=RULES)
     with running_gateway(tmp, settings) as running:
         yield running
 
@@ -168,6 +169,18 @@ async def test_an_upstream_restart_is_counted(gateway: RunningGateway) -> None:
     assert value(after, errors, **upstream) - value(before, errors, **upstream) == 1
 
 
+async def test_a_per_client_servers_restart_is_counted(gateway: RunningGateway) -> None:
+    """A client's own upstream process crashing and opening again is a restart of that server."""
+    before = scrape(gateway)
+    async with session(gateway) as client:
+        await client.call("solo__echo", text="first")  # its first start: no restart
+        await client.call("solo__crash")
+        assert "back" in await client.call("solo__echo", text="back")  # opened again
+    after = scrape(gateway)
+    restarts = "portcullis_upstream_restarts_total"
+    assert value(after, restarts, server="solo") - value(before, restarts, server="solo") == 1
+
+
 def test_metrics_public_and_off(tmp_path: Path) -> None:
     settings = default_settings({}, telemetry={"metrics": {"public": True}})
     with running_gateway(tmp_path, settings) as running:
@@ -196,7 +209,7 @@ async def test_guardrail_verdicts_are_counted_by_plugin_and_action(gateway: Runn
     after = verdicts(scrape(gateway))
     changed = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
     assert any(action == "allowed" for _, action in changed), changed
-    assert any(action in ("blocked", "modified") for _, action in changed), changed
+    assert any(action in ("blocked", "redacted") for _, action in changed), changed
     assert "AKIA" not in str(after)
 
 

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.metrics import GatewayMetrics, verdict_of
 from gateway.settings.telemetry_metrics import MetricsSettings
 from middleware.plugins.models import PluginResult, PluginViolation
+from middleware.plugins.runs import AUDIT_AS
 from middleware.protocol import RESPONSE, TARGET_NAME, TARGET_SERVER, error_message, result_message
 from middleware.protocol.testing import make_test_scope
 from middleware.telemetry.metrics import CallMetrics
@@ -154,6 +155,9 @@ def test_verdicts_in_one_word() -> None:
     assert verdict_of(True, failed) == "error"
     assert verdict_of(True, PluginResult[Any](modified_payload={"x": 1})) == "modified"
     assert verdict_of(True, PluginResult[Any]()) == "allowed"
+    redacted = PluginResult[Any](modified_payload={"x": 1}, metadata={AUDIT_AS: "redact"})
+    flagged = PluginResult[Any](modified_payload={"x": 1}, metadata={AUDIT_AS: "flag"})
+    assert (verdict_of(True, redacted), verdict_of(True, flagged)) == ("redacted", "flagged")
 
 
 def test_metrics_off_costs_nothing() -> None:

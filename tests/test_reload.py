@@ -137,3 +137,36 @@ def test_reload_without_a_running_gateway_says_so(tmp_path: Path) -> None:
     code, err = portcullis("reload", "--settings", str(settings_path))
     assert code == 1
     assert "portcullis.pid" in err and "--pid" in err
+
+
+async def test_a_reload_turns_traces_on_and_opens_the_audit_file_again(tmp_path: Path) -> None:
+    """What logrotate does (move the trail, then SIGHUP) starts a new file; traces turned on by a
+    reload record the next call, in both tiers."""
+    from tests.fixtures.otlp_receiver import otlp_receiver
+
+    trail = tmp_path / "audit.jsonl"
+    deny = [{"name": "no-fail", "effect": "deny", "servers": ["alpha"], "tools": ["fail"]}]
+    with otlp_receiver() as receiver:
+        before = default_settings(
+            {"alpha": fixture_server("alpha")}, policies=deny, telemetry={"audit": {"sink": str(trail)}}
+        )
+        traces = {"enabled": True, "endpoint": receiver.endpoint, "sample_ratio": 1.0}
+        after = {**before, "telemetry": {"audit": {"sink": str(trail)}, "traces": traces}}
+        with running_gateway(tmp_path, before) as gateway:
+            async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+                alice = await open_session(http, gateway.url, gateway.headers())
+                await rpc(http, gateway, alice, "tools/call", name="alpha__fail", arguments={})
+                assert "no-fail" in trail.read_text()
+                trail.rename(tmp_path / "audit.jsonl.1")
+                gateway.settings_path.write_text(to_toml(after))
+                os.kill(gateway.process.pid, signal.SIGHUP)
+                log = wait_for_log(gateway, "reload: applied")
+                assert "restart the gateway" not in log, log
+                await rpc(http, gateway, alice, "tools/call", name="alpha__fail", arguments={})
+                await rpc(http, gateway, alice, "tools/call", name="alpha__echo", arguments={"text": "x"})
+            assert gateway.stop() == 0
+        assert len((tmp_path / "audit.jsonl.1").read_text().splitlines()) == 1
+        assert "no-fail" in trail.read_text()  # the trail went on in a new file
+        (echo,) = receiver.wait_for("tools/call alpha__echo")
+        http_spans = [s for s in receiver.spans if s.span_id == echo.parent_span_id]
+        assert http_spans and http_spans[0].name.startswith("POST")

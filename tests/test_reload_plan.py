@@ -26,6 +26,10 @@ def test_listener_and_state_tables_need_a_restart_the_rest_does_not() -> None:
     assert restart_needed(old, keys_only) == []
     assert restart_needed(old, settings(auth={"enabled": False})) == ["auth (other than api_keys)"]
     assert restart_needed(old, settings(ops={"pid_file": "elsewhere.pid"})) == ["ops.pid_file"]
+    traces_and_audit = {"traces": {"enabled": True}, "audit": {"include_allowed": True}}
+    assert restart_needed(old, settings(telemetry=traces_and_audit)) == []
+    metrics = settings(telemetry={"metrics": {"enabled": False}})
+    assert restart_needed(old, metrics) == ["telemetry (other than audit and traces)"]
 
 
 def test_servers_added_removed_and_changed() -> None:

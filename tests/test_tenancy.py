@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -120,19 +119,6 @@ async def test_expired_disabled_and_revoked_keys_are_refused() -> None:
         await auth.authenticate(http_scope("pcs_a"))
     with pytest.raises(AuthRefused, match="revoked"):
         await auth.authenticate(http_scope("pcs_b"))
-
-
-async def test_authentication_costs_under_ten_microseconds(tmp_path: Path) -> None:
-    tenancy = Tenancy(settings_with(tmp_path / "s.db"))
-    authenticate, scope = tenancy.authenticator.authenticate, http_scope(ALICE_KEY)
-    rounds = 20_000
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        for _ in range(rounds):
-            await authenticate(scope)
-        best = min(best, (time.perf_counter() - started) / rounds)
-    assert best < 10e-6, f"{best * 1e6:.2f} µs per authentication"
 
 
 # --- settings and store merged ----------------------------------------------------------------

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from middleware.protocol import MCPScope, Receive, Send, result_message
+import middleware.timeouts as timeouts_module
+from middleware.protocol import MCPScope, Receive, Send, operations, result_message
 from middleware.protocol.testing import call, make_test_scope
 from middleware.timeouts import OPERATION_TYPES, OperationStats, Timeouts, operation_type
 
@@ -42,7 +43,7 @@ async def test_each_type_has_its_deadline_and_its_counts() -> None:
     [read] = await call(app, make_test_scope("resources/read", {"sleep": 0}))
     assert "result" in read["message"]
     snapshot = stats.snapshot()
-    assert set(snapshot) == set(OPERATION_TYPES)
+    assert list(snapshot) == ["default", "tool_execution", "discovery"]  # what Timeouts counts
     assert snapshot["tool_execution"]["operations"] == 1
     assert snapshot["tool_execution"]["timeouts"] == 1
     assert snapshot["tool_execution"]["timeout"] == 0.05
@@ -54,7 +55,27 @@ async def test_each_type_has_its_deadline_and_its_counts() -> None:
     }
     assert snapshot["default"]["operations"] == 1
     assert snapshot["default"]["timeout"] == 5
-    assert snapshot["guardrail"] == {"operations": 0, "timeouts": 0, "seconds": 0.0, "timeout": None}
+    assert "guardrail" not in snapshot  # nobody here counts it: not reported as zeros
+
+
+def test_a_type_is_reported_once_something_counts_it() -> None:
+    stats = OperationStats()
+    assert stats.snapshot() == {}
+    stats.wire("cache")
+    assert stats.snapshot() == {"cache": {"operations": 0, "timeouts": 0, "seconds": 0.0, "timeout": None}}
+    stats.configure("connectivity", 30)
+    stats.record("auth", 0.5)
+    assert list(stats.snapshot()) == ["auth", "cache", "connectivity"]  # in OPERATION_TYPES order
+    stats.reset()
+    assert stats.snapshot()["auth"]["operations"] == 0  # zeroed, still reported
+    with pytest.raises(ValueError, match="unknown operation type 'disk'"):
+        stats.record("disk", 0.1)
+
+
+def test_the_counters_are_the_contract_s_so_every_layer_counts_in_one_object() -> None:
+    assert timeouts_module.OPERATIONS is operations.OPERATIONS
+    assert timeouts_module.OperationStats is operations.OperationStats
+    assert set(OPERATION_TYPES) == set(operations.OPERATION_TYPES)
 
 
 async def test_a_method_s_own_timeout_beats_its_type() -> None:

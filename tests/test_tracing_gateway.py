@@ -11,6 +11,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from tests.fixtures.otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_receiver
 from tests.http_fixtures import http_fixture, seen_requests
@@ -159,10 +160,14 @@ async def test_the_tracing_middlewares_are_in_both_tiers_only_when_on(enabled: b
 
     traces = {"traces": {"enabled": enabled, "endpoint": "http://127.0.0.1:9/v1/traces"}}
     gateway = Gateway(Settings(servers={"s1": fixture_server("s1")}, telemetry=traces), key_hashes={})
-    names = {type(layer).__name__ for layer in layers(gateway.asgi())}
+    http_layers = layers(gateway.asgi())
+    names = {type(layer).__name__ for layer in http_layers}
+    # Sampled requests only go through the instrumentation: it sits beside the app, not in line.
+    names |= {type(layer.instrumented).__name__ for layer in http_layers if hasattr(layer, "instrumented")}
     for endpoint in gateway.endpoints.values():
         names |= {type(layer).__name__ for layer in layers(endpoint)}
     assert ("OpenTelemetryMiddleware" in names) is enabled
+    assert ("SampleFirst" in names) is enabled
     assert ("TraceMessages" in names) is enabled
     assert "HostOriginGuard" in names  # the walk did go through the HTTP tier
     await gateway.tracing.close()
@@ -175,3 +180,35 @@ def layers(app: Any) -> list[Any]:
         seen.append(app)
         app = getattr(app, "app", None) or getattr(app, "stack", None)
     return seen
+
+
+async def test_the_clients_flag_decides_and_what_acts_gets_a_span(tmp_path: Path) -> None:
+    """``sample_ratio = 0`` records no new trace, yet a client's sampled trace is recorded whole
+    (with a span per plugin that ran and for the policy that refused); a client's unsampled
+    trace, and a new one, are recorded nowhere and still reach the upstream, marked unsampled."""
+    unsampled_trace = "1" * 32
+    with otlp_receiver() as receiver:
+        settings = traced_settings(tmp_path, receiver, {}, sample_ratio=0.0)
+        settings["policies"] = [{"name": "no-fail", "effect": "deny", "servers": ["s1"], "tools": ["fail"]}]
+        with running_gateway(tmp_path, settings) as gateway:
+            async with client_with(gateway, f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01") as client:
+                await client.call_tool("s1__echo", {"text": ARGUMENT})
+                with pytest.raises(MCPError, match="no-fail"):
+                    await client.call_tool("s1__fail", {})
+            async with client_with(gateway, f"00-{unsampled_trace}-{CLIENT_SPAN}-00") as client:
+                carried = json.loads(text_of(await client.call_tool("meta__meta", {})))
+            async with client_with(gateway, "not-a-traceparent") as client:
+                fresh = json.loads(text_of(await client.call_tool("meta__meta", {})))
+        (echo,) = receiver.wait_for("tools/call s1__echo")
+        steps = [s for s in receiver.spans if s.parent_span_id == echo.span_id and s.kind == "INTERNAL"]
+        assert steps and all(s.name.startswith("plugin ") for s in steps), steps
+        assert {s.attributes["portcullis.plugin.outcome"] for s in steps} <= {"continue", "modify", "flag"}
+        (denied,) = receiver.named("tools/call s1__fail")
+        (policy,) = [s for s in receiver.named("policy") if s.parent_span_id == denied.span_id]
+        assert policy.attributes["portcullis.decision.verdict"] == "deny"
+        assert policy.attributes["portcullis.decision.by"] == "no-fail"
+    assert carried["traceparent"].startswith(f"00-{unsampled_trace}-") and carried["traceparent"].endswith(
+        "-00"
+    )
+    assert fresh["traceparent"].endswith("-00") and unsampled_trace not in fresh["traceparent"]
+    assert {s.trace_id for s in receiver.spans} == {CLIENT_TRACE}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -25,6 +25,7 @@ log = logging.getLogger("portcullis.admin")
 
 PREFIX = "/api/v1"
 MAX_BODY = 4 * 1024 * 1024
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -50,6 +51,13 @@ class Context:
     def tenancy(self) -> Admin:
         """The tenancy's changes, checked against the settings running now (a reload changes them)."""
         return Admin(self.target.settings, self.tenancy_store)
+
+    async def applied(self, change: Awaitable[T]) -> T:
+        """``change`` made to the store, then read by this gateway's tenancy at once, so the
+        answer is already true on ``/mcp`` (instead of after the next poll)."""
+        done = await change
+        await self.target.tenancy.refresh()
+        return done
 
 
 Handler = Callable[[Context, Request], Awaitable[Any]]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
 
 from gateway.admin.http import ApiError, Context, Op, body, field_of, not_built
-from gateway.front.sessions import EndReason, SessionRecord, SessionStore
+from gateway.admin.ports import CacheControl
+from gateway.front.sessions import EndReason
 from middleware.plugins.executor import LoadedPlugin
 from middleware.plugins.models import PluginMode
 
@@ -24,21 +24,16 @@ async def list_servers(context: Context, request: Request) -> Any:
 
 
 async def restart_server(context: Context, request: Request) -> Any:
-    """Close the live connection; the supervisor starts the server again (with its backoff)."""
+    """Stop the shared server and start it again at once: an operator's restart, not a crash."""
     name = request.path_params["name"]
     supervisor = context.target.supervisors.get(name)
     if supervisor is None:
         raise ApiError(404, f"no server {name!r}", "GET /api/v1/servers lists them")
-    restart = getattr(supervisor, "restart", None)
-    if callable(restart):  # a supervisor that restarts by itself, when upstream offers one
-        await restart()
-    elif supervisor.spec.per_client:
+    if supervisor.spec.per_client:
         raise ApiError(
             409, f"{name!r} runs one process per client session", "end the sessions using it instead"
         )
-    else:
-        connection = await supervisor.connection()
-        await connection.close()
+    await supervisor.restart()
     return {"server": name, "state": "restarting"}
 
 
@@ -106,16 +101,6 @@ async def list_policies(context: Context, request: Request) -> Any:
     return [rule.model_dump(mode="json") for rule in context.target.settings.policies]
 
 
-def _records(store: SessionStore) -> Iterable[SessionRecord]:
-    """Every session record; the store's own listing when it has one (the Protocol has none yet)."""
-    listing = getattr(store, "records", None)
-    if callable(listing):
-        found: Iterable[SessionRecord] = listing()
-        return found
-    kept: dict[str, SessionRecord] = getattr(store, "_records", {})
-    return list(kept.values())
-
-
 async def list_sessions(context: Context, request: Request) -> Any:
     now = time.time()
     live = set(context.target.live.ids())
@@ -131,7 +116,7 @@ async def list_sessions(context: Context, request: Request) -> Any:
             "idle_seconds": round(now - record.last_seen, 1),
             "live_here": record.id in live,
         }
-        for record in sorted(_records(context.target.store), key=lambda r: r.created)
+        for record in sorted(await context.target.store.records(), key=lambda r: r.created)
     ]
 
 
@@ -139,7 +124,7 @@ async def end_session(context: Context, request: Request) -> Any:
     prefix = request.path_params["prefix"]
     if len(prefix) < SESSION_PREFIX:
         raise ApiError(400, "the session id is too short", f"give at least {SESSION_PREFIX} characters")
-    matches = [r.id for r in _records(context.target.store) if r.id.startswith(prefix)]
+    matches = [r.id for r in await context.target.store.records() if r.id.startswith(prefix)]
     if not matches:
         raise ApiError(404, f"no session {prefix!r}", "GET /api/v1/sessions lists them")
     if len(matches) > 1:
@@ -148,17 +133,19 @@ async def end_session(context: Context, request: Request) -> Any:
     return {"ended": prefix}
 
 
-async def cache_status(context: Context, request: Request) -> Any:
+def _cache(context: Context) -> CacheControl:
     if context.parts.cache is None:
         raise not_built("the cache", "the caching work of issue 13")
-    return context.parts.cache.status()
+    return context.parts.cache
+
+
+async def cache_status(context: Context, request: Request) -> Any:
+    return _cache(context).status()
 
 
 async def cache_clear(context: Context, request: Request) -> Any:
-    if context.parts.cache is None:
-        raise not_built("the cache", "the caching work of issue 13")
     server = field_of(await body(request), "server", str, None)
-    return {"cleared": await context.parts.cache.clear(server)}
+    return {"cleared": await _cache(context).clear(server)}
 
 
 async def timeout_metrics(context: Context, request: Request) -> Any:

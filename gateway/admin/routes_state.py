@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import tomllib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from gateway.admin.export import MASK, masked, to_toml
 from gateway.admin.http import ApiError, Context, Op, body, field_of
 from gateway.settings import Settings, SettingsError, explain
+from middleware.auth.keys import TenancyStore
 from middleware.guardrails.pin_records import PREFIX, PinRecord, key_of
 
 BACKUP_FORMAT = "portcullis-state-backup/1"
@@ -38,18 +40,22 @@ async def _pin(context: Context, request: Request) -> PinRecord:
     raise ApiError(404, f"no pin for {server} {name}", "GET /api/v1/pins lists them")
 
 
-async def approve_pin(context: Context, request: Request) -> Any:
+async def _pin_changed(context: Context, request: Request, change: Callable[[PinRecord], None]) -> Any:
     record = await _pin(context, request)
-    record.approve()
+    change(record)
     await context.pins.set_many({record.key: record.dumps()})
     return {"server": record.server, "kind": record.kind, "name": record.name, "state": record.state()}
+
+
+async def approve_pin(context: Context, request: Request) -> Any:
+    return await _pin_changed(context, request, PinRecord.approve)
 
 
 async def revoke_pin(context: Context, request: Request) -> Any:
-    record = await _pin(context, request)
-    record.revoked = True
-    await context.pins.set_many({record.key: record.dumps()})
-    return {"server": record.server, "kind": record.kind, "name": record.name, "state": record.state()}
+    def revoke(record: PinRecord) -> None:
+        record.revoked = True
+
+    return await _pin_changed(context, request, revoke)
 
 
 async def export_config(context: Context, request: Request) -> Any:
@@ -144,18 +150,20 @@ async def restore(context: Context, request: Request) -> Any:
     """Write every row of the backup; with ``replace``, first forget what it does not hold."""
     data = await body(request)
     rows, pins = _restorable(data)
-    store = context.tenancy.store
-    if field_of(data, "replace", bool, False):
+    await context.applied(_write_rows(context.tenancy.store, rows, field_of(data, "replace", bool, False)))
+    if pins:
+        await context.pins.set_many({pin.key: pin.dumps() for pin in pins})
+    return {"restored": {"tenancy": len(rows), "pins": len(pins)}}
+
+
+async def _write_rows(store: TenancyStore, rows: list[tuple[str, str, bytes]], replace: bool) -> None:
+    if replace:
         keep = {(kind, ident) for kind, ident, _ in rows}
         for kind, ident, _ in (await store.rows())[1]:
             if (kind, ident) not in keep:
                 await store.write(kind, ident, None)
     for kind, ident, raw in rows:
         await store.write(kind, ident, raw)
-    if pins:
-        await context.pins.set_many({pin.key: pin.dumps() for pin in pins})
-    await context.target.tenancy.refresh()
-    return {"restored": {"tenancy": len(rows), "pins": len(pins)}}
 
 
 SETTINGS_BODY = {

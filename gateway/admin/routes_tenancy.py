@@ -8,20 +8,46 @@ made or rotated; lists show ids and the first characters only, never a key or it
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 
-from gateway.admin.http import ApiError, Context, Op, body, field_of, strings_of
-from gateway.state.tenancy_admin import key_state
+from gateway.admin.http import ApiError, Context, Handler, Op, body, field_of, strings_of
+from gateway.state.tenancy_admin import Admin, key_state
 from middleware.auth.keys import KeyRecord
 
 STRINGS = {"type": "array", "items": {"type": "string"}}
 SECONDS = {"type": "number", "minimum": 0}
 
 
-async def _changed(context: Context) -> None:
-    await context.target.tenancy.refresh()
+def _on_path(
+    name: str,
+    param: str,
+    change: Callable[[Admin, str], Awaitable[Any]],
+    answer: Callable[[str, Any], dict[str, Any]],
+) -> Handler:
+    """The route that changes what its path names (a project, a user, a key): the change, read
+    by the gateway at once, answered as ``answer(name, what the change returned)``."""
+
+    async def handler(context: Context, request: Request) -> Any:
+        ident = request.path_params[param]
+        return answer(ident, await context.applied(change(context.tenancy, ident)))
+
+    handler.__name__ = handler.__qualname__ = name  # the OpenAPI document's operationId
+    return handler
+
+
+def _switch(
+    name: str, param: str, noun: str, setter: Callable[[Admin, str, bool], Awaitable[str]], disabled: bool
+) -> Handler:
+    """Disabling or enabling a user or a key, answered with the state it is in now."""
+    return _on_path(
+        name,
+        param,
+        lambda admin, ident: setter(admin, ident, disabled),
+        lambda ident, said: {noun: ident, "state": said},
+    )
 
 
 def _key_json(key: KeyRecord, state: str, source: str) -> dict[str, Any]:
@@ -56,15 +82,13 @@ async def create_project(context: Context, request: Request) -> Any:
     data = await body(request)
     servers = strings_of(data, "servers", ["*"])
     description = field_of(data, "description", str, "")
-    project = await context.tenancy.create_project(field_of(data, "name", str), servers, description)
-    await _changed(context)
+    project = await context.applied(
+        context.tenancy.create_project(field_of(data, "name", str), servers, description)
+    )
     return {"name": project.name, "servers": list(project.servers), "description": project.description}
 
 
-async def delete_project(context: Context, request: Request) -> Any:
-    await context.tenancy.delete_project(request.path_params["name"])
-    await _changed(context)
-    return {"deleted": request.path_params["name"]}
+delete_project = _on_path("delete_project", "name", Admin.delete_project, lambda name, _: {"deleted": name})
 
 
 async def list_users(context: Context, request: Request) -> Any:
@@ -85,33 +109,17 @@ async def list_users(context: Context, request: Request) -> Any:
 async def create_user(context: Context, request: Request) -> Any:
     data = await body(request)
     roles = strings_of(data, "roles", [])
-    user = await context.tenancy.create_user(
-        field_of(data, "name", str), field_of(data, "project", str), roles, field_of(data, "email", str, None)
-    )
-    await _changed(context)
+    name, project = field_of(data, "name", str), field_of(data, "project", str)
+    email = field_of(data, "email", str, None)
+    user = await context.applied(context.tenancy.create_user(name, project, roles, email))
     return {"name": user.name, "project": user.project, "roles": list(user.roles)}
 
 
-async def _user_switch(context: Context, request: Request, disabled: bool) -> Any:
-    name = request.path_params["name"]
-    said = await context.tenancy.set_user_disabled(name, disabled)
-    await _changed(context)
-    return {"user": name, "state": said}
-
-
-async def disable_user(context: Context, request: Request) -> Any:
-    return await _user_switch(context, request, True)
-
-
-async def enable_user(context: Context, request: Request) -> Any:
-    return await _user_switch(context, request, False)
-
-
-async def delete_user(context: Context, request: Request) -> Any:
-    name = request.path_params["name"]
-    keys = await context.tenancy.delete_user(name)
-    await _changed(context)
-    return {"deleted": name, "keys_deleted": keys}
+disable_user = _switch("disable_user", "name", "user", Admin.set_user_disabled, True)
+enable_user = _switch("enable_user", "name", "user", Admin.set_user_disabled, False)
+delete_user = _on_path(
+    "delete_user", "name", Admin.delete_user, lambda name, keys: {"deleted": name, "keys_deleted": keys}
+)
 
 
 async def list_keys(context: Context, request: Request) -> Any:
@@ -135,44 +143,24 @@ def _expiry(data: dict[str, Any]) -> float | None:
 async def create_key(context: Context, request: Request) -> Any:
     data = await body(request)
     user, name = field_of(data, "user", str), field_of(data, "name", str, "default")
-    record, key = await context.tenancy.create_key(user, name, _expiry(data))
-    await _changed(context)
+    record, key = await context.applied(context.tenancy.create_key(user, name, _expiry(data)))
     return {**_key_json(record, "active", "store"), "key": key}
 
 
 async def rotate_key(context: Context, request: Request) -> Any:
     data = await body(request)
     grace = field_of(data, "grace", (int, float), 86400)
-    old, new, key = await context.tenancy.rotate(request.path_params["ident"], float(grace), _expiry(data))
-    await _changed(context)
+    rotated = context.tenancy.rotate(request.path_params["ident"], float(grace), _expiry(data))
+    old, new, key = await context.applied(rotated)
     return {**_key_json(new, "active", "store"), "key": key, "old_key_works_until": old.expires}
 
 
-async def revoke_key(context: Context, request: Request) -> Any:
-    await context.tenancy.revoke(request.path_params["ident"])
-    await _changed(context)
-    return {"key": request.path_params["ident"], "state": "revoked"}
-
-
-async def _key_switch(context: Context, request: Request, disabled: bool) -> Any:
-    ident = request.path_params["ident"]
-    said = await context.tenancy.set_key_disabled(ident, disabled)
-    await _changed(context)
-    return {"key": ident, "state": said}
-
-
-async def disable_key(context: Context, request: Request) -> Any:
-    return await _key_switch(context, request, True)
-
-
-async def enable_key(context: Context, request: Request) -> Any:
-    return await _key_switch(context, request, False)
-
-
-async def delete_key(context: Context, request: Request) -> Any:
-    await context.tenancy.delete_key(request.path_params["ident"])
-    await _changed(context)
-    return {"deleted": request.path_params["ident"]}
+revoke_key = _on_path(
+    "revoke_key", "ident", Admin.revoke, lambda ident, _: {"key": ident, "state": "revoked"}
+)
+disable_key = _switch("disable_key", "ident", "key", Admin.set_key_disabled, True)
+enable_key = _switch("enable_key", "ident", "key", Admin.set_key_disabled, False)
+delete_key = _on_path("delete_key", "ident", Admin.delete_key, lambda ident, _: {"deleted": ident})
 
 
 def _object(properties: dict[str, Any], *required: str) -> dict[str, Any]:

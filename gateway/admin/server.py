@@ -29,7 +29,6 @@ from gateway.admin.openapi import OPENAPI_PATH, document
 from gateway.admin.ports import AdminParts, AdminTarget
 from gateway.guardrails import open_store
 from gateway.settings import SettingsError
-from middleware.auth.keys import TenancyStore
 from middleware.edge.host_origin import HostOriginGuard
 from middleware.guardrails.store import GuardrailStore
 from middleware.protocol.http import ASGIApp
@@ -85,13 +84,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _tenancy_store(target: AdminTarget) -> TenancyStore | None:
-    """The store the gateway's tenancy reads (so changes apply even to a 'memory' store)."""
-    tenancy = target.tenancy
-    found: TenancyStore | None = getattr(tenancy, "store", None) or getattr(tenancy, "_store", None)
-    return found
-
-
 class AdminServer:
     """Started and stopped by the gateway's lifespan; fails closed (no listener, no gateway)."""
 
@@ -109,7 +101,7 @@ class AdminServer:
         sha256 = admin_hash(settings, client_hashes)
         if sha256 is None:
             log.warning("admin API: no [admin] credential; anyone on this host can administer the gateway")
-        store = _tenancy_store(self.target)
+        store = self.target.tenancy.store  # so changes apply even to a 'memory' store
         if store is None:
             raise RuntimeError("admin API: the tenancy store is not open; start the gateway first")
         pins = self._pins = open_store(settings.guardrails.store)

@@ -102,7 +102,7 @@ class MCPEndpoint:
         self.max_sessions = max_sessions
         self.keepalive = keepalive
         self.max_depth = max_depth
-        self.in_flight = in_flight or InFlight()
+        self.in_flight = in_flight if in_flight is not None else InFlight()
         self.streams = GetStreams(path=path, live=live, events=events, keepalive=keepalive)
 
     async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:

@@ -98,7 +98,7 @@ class ModernFront:
         in_flight: InFlight | None = None,
     ) -> None:
         self.app = app
-        self.in_flight = in_flight or InFlight()
+        self.in_flight = in_flight if in_flight is not None else InFlight()
         self.pinned = pinned
         self.states = states
         self.parked = parked

@@ -334,6 +334,10 @@ class ParkedCalls:
         self._calls: dict[str, tuple[ModernCall, str, asyncio.TimerHandle]] = {}
         self._count: Counter[str] = Counter()
 
+    def __len__(self) -> int:
+        """Calls waiting here for their retry (the metrics' gauge)."""
+        return len(self._calls)
+
     def park(self, call: ModernCall, principal: str) -> bool:
         """Keep ``call`` for its retry; False (and nothing kept) if ``principal`` has too many."""
         if self._count[principal] >= self._per_principal:

@@ -101,6 +101,11 @@ class SessionStore(Protocol):
 
     async def count(self) -> int: ...
 
+    async def records(self) -> list[SessionRecord]:
+        """Every live record, as kept (idle clocks untouched): for operators (the admin API),
+        never the hot path, which asks by id."""
+        ...
+
     async def expire_idle(self) -> list[str]:
         """Drop sessions idle past the limit; returns their ids."""
         ...

@@ -52,6 +52,10 @@ class InFlight:
         if not self._tasks:
             self._idle.set()
 
+    def __len__(self) -> int:
+        """Calls being answered now (the metrics' gauge)."""
+        return len(self._tasks)
+
     def stopped(self, request_id: Any) -> Message | None:
         """The answer for a call whose task was just cancelled: the shutdown error if we are
         stopping it (the task is uncancelled, so it can still write), else None (re-raise)."""

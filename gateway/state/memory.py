@@ -57,6 +57,9 @@ class InMemorySessionStore:
     async def count(self) -> int:
         return len(self._records)
 
+    async def records(self) -> list[SessionRecord]:
+        return list(self._records.values())
+
     async def expire_idle(self) -> list[str]:
         cutoff = time.time() - self._idle_timeout
         expired = [sid for sid, record in self._records.items() if record.last_seen < cutoff]

@@ -6,13 +6,15 @@ an action per direction: ``block``, ``redact``, ``flag`` or ``off``.
 
 A flagged or redacted answer carries a mark the client can see: ``_meta["io.portcullis/guardrails"]``
 lists what was found (detector, kind, where, action; never the value), and a flagged tool result's
-first text starts with ``[Portcullis flagged: ...]``.
+first text starts with ``[Portcullis flagged: ...]``. The audit trail names such a change by what
+was done: ``redact`` when a finding was redacted, ``flag`` when findings were only flagged (the
+answer marked and let through), never the framework's generic ``modify``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -20,7 +22,8 @@ from typing import Any
 from middleware.guardrails.detectors.findings import Finding
 from middleware.guardrails.store import GuardrailStore, MemoryStore
 from middleware.guardrails.vault import Vault
-from middleware.plugins import Plugin, PluginConfig, PluginContext, PluginViolation
+from middleware.plugins import Plugin, PluginConfig, PluginContext, PluginResult, PluginViolation
+from middleware.plugins.runs import AUDIT_AS
 
 log = logging.getLogger("portcullis.guardrails")
 
@@ -116,6 +119,24 @@ class BuiltinGuard(Plugin):
         marks = context.state.setdefault("marks", [])
         marks.extend(item.as_mark(self.name) for item in items)
         return items
+
+    def changed(
+        self,
+        payload: Any,
+        update: dict[str, Any],
+        context: PluginContext,
+        found: Iterable[Mapping[str, str]],
+        *,
+        redacted: bool,
+    ) -> PluginResult[Any]:
+        """``payload`` with ``update``, the change named for the audit trail (and, in the result's
+        ``metadata``, for whoever counts verdicts): ``redact`` when this hook redacted a finding,
+        ``flag`` when it only marked (``found``: the marks it is about)."""
+        verdict = Action.REDACT if redacted else Action.FLAG
+        kinds = ", ".join(sorted({f"{m.get('detector')} ({m.get('kind')})" for m in found})) or "findings"
+        context.state[AUDIT_AS] = (verdict.value, f"{PAST[verdict]} {kinds}")
+        changed = payload.model_copy(update=update)
+        return PluginResult(modified_payload=changed, metadata={AUDIT_AS: verdict.value})
 
     def violation(self, noted: list[Noted], code: str) -> PluginViolation:
         kinds = ", ".join(sorted({f"{n.finding.detector} ({n.finding.kind})" for n in noted}))

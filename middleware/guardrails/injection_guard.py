@@ -52,9 +52,10 @@ class InjectionGuard(BuiltinGuard):
             return PluginResult(
                 continue_processing=False, violation=self.violation(noted, "PROMPT_INJECTION")
             )
+        found = [n.as_mark(self.name) for n in noted]
         if isinstance(changed, dict) and field in ("result", "content"):
             changed = marked(changed, context.state.pop("marks", []), flag_prefix(noted))
-        return PluginResult(modified_payload=payload.model_copy(update={field: changed}))
+        return self.changed(payload, {field: changed}, context, found, redacted=False)
 
     async def tool_post_invoke(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
         return self._answer(payload, "result", payload.result, context, f"tool {payload.name} result")

@@ -23,6 +23,7 @@ from middleware.guardrails.detectors.findings import Finding
 from middleware.guardrails.vault import PLACEHOLDER, Kept, placeholders_in
 from middleware.guardrails.walk import NOT_TEXT, rewrite, strings
 from middleware.plugins import PluginContext, PluginResult
+from middleware.plugins.runs import AUDIT_AS
 
 Detector = Callable[[str], list[Finding]]
 
@@ -169,22 +170,28 @@ class SensitiveDataGuard(BuiltinGuard):
 
     # --- the hooks ----------------------------------------------------------------------------
 
-    def _answer(self, payload: Any, field: str, changed: Any, noted: list[Noted]) -> PluginResult[Any]:
+    def _answer(
+        self, payload: Any, field: str, changed: Any, noted: list[Noted], context: PluginContext
+    ) -> PluginResult[Any]:
         if any(n.action is Action.BLOCK for n in noted):
             return PluginResult(continue_processing=False, violation=self.violation(noted, self.code))
         if changed is getattr(payload, field):
             return PluginResult()
-        return PluginResult(modified_payload=payload.model_copy(update={field: changed}))
+        redacted = [n.as_mark(self.name) for n in noted if n.action is Action.REDACT]
+        if not redacted:  # placeholders restored: a change, but no finding's
+            context.state.pop(AUDIT_AS, None)
+            return PluginResult(modified_payload=payload.model_copy(update={field: changed}))
+        return self.changed(payload, {field: changed}, context, redacted, redacted=True)
 
     async def tool_pre_invoke(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
         changed, noted = await self.inbound(payload.args or {}, context, f"tool {payload.name} arguments")
-        return self._answer(payload, "args", changed, noted)
+        return self._answer(payload, "args", changed, noted, context)
 
     async def prompt_pre_fetch(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
         changed, noted = await self.inbound(
             payload.args or {}, context, f"prompt {payload.prompt_id} arguments"
         )
-        return self._answer(payload, "args", changed, noted)
+        return self._answer(payload, "args", changed, noted, context)
 
     async def tool_post_invoke(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
         result = payload.result
@@ -195,28 +202,30 @@ class SensitiveDataGuard(BuiltinGuard):
             changed = _still_valid(result, changed, context)
         marks = context.state.get("marks")
         if not marks or not isinstance(changed, dict):
-            return self._answer(payload, "result", changed, noted)
+            return self._answer(payload, "result", changed, noted, context)
         answer = marked(changed, marks, flag_prefix(noted))
         context.state["marks"] = []
-        return PluginResult(modified_payload=payload.model_copy(update={"result": answer}))
+        found = [n.as_mark(self.name) for n in noted] or marks  # this hook's findings, else the call's
+        redacted = any(n.action is Action.REDACT for n in noted)
+        return self.changed(payload, {"result": answer}, context, found, redacted=redacted)
 
     async def prompt_post_fetch(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
         changed, noted = await self.outbound(payload.result, context, f"prompt {payload.prompt_id}")
-        return self._answer(payload, "result", changed, noted)
+        return self._answer(payload, "result", changed, noted, context)
 
     async def resource_post_fetch(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
         changed, noted = await self.outbound(payload.content, context, "resource contents")
-        return self._answer(payload, "content", changed, noted)
+        return self._answer(payload, "content", changed, noted, context)
 
     async def sampling_pre_create(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
         changed, noted = await self.outbound(payload.params, context, f"{payload.method} request")
-        return self._answer(payload, "params", changed, noted)
+        return self._answer(payload, "params", changed, noted, context)
 
     elicitation_pre_create = sampling_pre_create
 
     async def sampling_post_create(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
         changed, noted = await self.inbound(payload.result, context, f"answer to {payload.method}")
-        return self._answer(payload, "result", changed, noted)
+        return self._answer(payload, "result", changed, noted, context)
 
     elicitation_post_create = sampling_post_create
 

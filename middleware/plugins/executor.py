@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from middleware.plugins.answers import PluginFailed, PluginTimedOut, as_result, where_raised
 from middleware.plugins.base import HookMethod, find_hook, takes_extensions
 from middleware.plugins.conditions import Target, matches
 from middleware.plugins.contexts import Contexts
@@ -39,7 +38,7 @@ from middleware.plugins.models import (
     PluginViolation,
 )
 from middleware.plugins.watchdog import Watchdog
-from middleware.protocol import Scope
+from middleware.protocol import STEP_TRACE, Scope
 from middleware.protocol.audit import AUDIT_LOGGER, AUDIT_TEMPLATE, REFUSALS, audit_record
 from middleware.protocol.measure import measured
 
@@ -98,12 +97,10 @@ class Outcome:
     size: int = 0
     size_of: Any = None
     """The payload ``size`` was measured for (measured again once a plugin replaces it)."""
+    timed_out: bool = False
+    """A plugin ran past ``plugin_timeout`` (whatever its failure then cost the call)."""
     decisions: list[tuple[str, str, str]] = field(default_factory=list)
     """(verdict, plugin, reason) of each plugin that blocked, flagged or modified: the audit trail's."""
-
-
-class PluginFailed(Exception):
-    """A plugin raised, hung or answered garbage (the reason, never the payload)."""
 
 
 class PluginExecutor:
@@ -184,7 +181,29 @@ class PluginExecutor:
     async def _call(
         self, hook: str, plugin: LoadedPlugin, outcome: Outcome, contexts: Contexts
     ) -> PluginResult[Any] | None:
-        """One plugin's result, or None when it failed and its failure is ignored."""
+        """One plugin's result, or None when it failed and its failure is ignored; a span of its
+        own when the call is traced."""
+        steps = STEP_TRACE.get()
+        if steps is None:
+            return await self._result(hook, plugin, outcome, contexts)
+        step = steps.step(
+            f"plugin {plugin.name}",
+            {
+                "portcullis.plugin.name": plugin.name,
+                "portcullis.plugin.hook": hook,
+                "portcullis.plugin.mode": plugin.config.mode.value,
+            },
+        )
+        result: PluginResult[Any] | None = None
+        try:
+            result = await self._result(hook, plugin, outcome, contexts)
+            return result
+        finally:
+            step.end({"portcullis.plugin.outcome": _traced_outcome(plugin, result)})
+
+    async def _result(
+        self, hook: str, plugin: LoadedPlugin, outcome: Outcome, contexts: Contexts
+    ) -> PluginResult[Any] | None:
         behaviour = plugin.behaviour
         payload = outcome.payload if behaviour.modifies else outcome.payload.model_copy(deep=True)
         try:
@@ -192,6 +211,7 @@ class PluginExecutor:
                 _check_size(plugin, outcome)
             return await self._invoke(hook, plugin, payload, contexts)
         except PluginFailed as failure:
+            outcome.timed_out = outcome.timed_out or isinstance(failure, PluginTimedOut)
             return self._failed(hook, plugin, str(failure), contexts.call)
 
     async def _invoke(
@@ -209,13 +229,13 @@ class PluginExecutor:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            raise PluginFailed(f"timed out after {self.settings.plugin_timeout:g}s") from None
+            raise PluginTimedOut(f"timed out after {self.settings.plugin_timeout:g}s") from None
         except Exception as exc:  # boundary: a plugin's bug must not take the call down
             watchdog.end(token)
             # Where, not what: an exception's text may quote the payload (a secret, say).
-            raise PluginFailed(f"raised {type(exc).__name__}{_where_raised(exc)}") from None
+            raise PluginFailed(f"raised {type(exc).__name__}{where_raised(exc)}") from None
         watchdog.end(token)
-        return _as_result(result, payload)
+        return as_result(result, payload)
 
     def _failed(self, hook: str, plugin: LoadedPlugin, reason: str, call: str) -> PluginResult[Any] | None:
         policy = plugin.config.error_policy
@@ -309,9 +329,16 @@ class PluginExecutor:
                 log.exception("plugin %s failed to shut down", plugin.name)
 
 
-def _where_raised(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    return f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+def _traced_outcome(plugin: LoadedPlugin, result: PluginResult[Any] | None) -> str:
+    """What a plugin's span says it did: ``block``, ``flag`` (would block; its mode does not),
+    ``modify``, ``continue``, or ``no_result`` (it failed and the failure was ignored)."""
+    if result is None:
+        return "no_result"
+    if not result.continue_processing:
+        return "block" if plugin.behaviour.blocks else "flag"
+    if plugin.behaviour.modifies and result.modified_payload is not None:
+        return "modify"
+    return "continue"
 
 
 def _bands(plugins: list[LoadedPlugin]) -> list[list[LoadedPlugin]]:
@@ -322,37 +349,6 @@ def _bands(plugins: list[LoadedPlugin]) -> list[list[LoadedPlugin]]:
         else:
             bands.append([plugin])
     return bands
-
-
-def _as_result(result: Any, payload: BaseModel) -> PluginResult[Any]:
-    """A plugin's answer as a :class:`PluginResult` whose payload has the hook's type."""
-    if result is None:
-        return PluginResult()
-    if isinstance(result, PluginResult):
-        answer: PluginResult[Any] = result
-    elif isinstance(result, BaseModel) and hasattr(result, "continue_processing"):
-        answer = _revalidate(result.model_dump())
-    elif isinstance(result, dict):
-        answer = _revalidate(result)
-    else:
-        raise PluginFailed(f"returned {type(result).__name__}, not a PluginResult")
-    modified = answer.modified_payload
-    if modified is not None and not isinstance(modified, type(payload)):
-        try:
-            source = modified.model_dump() if isinstance(modified, BaseModel) else modified
-            answer.modified_payload = type(payload).model_validate(source)
-        except ValidationError:
-            raise PluginFailed(
-                f"returned a modified payload that is not a {type(payload).__name__}"
-            ) from None
-    return answer
-
-
-def _revalidate(data: dict[str, Any]) -> PluginResult[Any]:
-    try:
-        return PluginResult[Any].model_validate(data)
-    except ValidationError:
-        raise PluginFailed("returned something that is not a PluginResult") from None
 
 
 def _check_size(plugin: LoadedPlugin, outcome: Outcome) -> None:

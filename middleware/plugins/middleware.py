@@ -35,6 +35,7 @@ from middleware.plugins.models import (
     ToolPreInvokePayload,
     built,
 )
+from middleware.plugins.runs import GUARDRAIL, named, timed_run
 from middleware.plugins.server_requests import ALL_HOOKS as SERVER_REQUEST_HOOKS
 from middleware.plugins.server_requests import ServerRequestHooks
 from middleware.protocol import (
@@ -49,6 +50,7 @@ from middleware.protocol import (
     response_event,
     result_message,
 )
+from middleware.protocol.operations import OPERATIONS, OperationStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +83,14 @@ OWNED = {"tools/list": "tool", "prompts/list": "prompt", "resources/list": "reso
 class Plugins:
     """Run the configured plugins' hooks around the calls that have them."""
 
+    stats: OperationStats = OPERATIONS
+    """Where each hook run counts, as a ``guardrail`` operation."""
+
     def __init__(self, app: MCPApp, executor: PluginExecutor, resolve: Resolver | None = None) -> None:
         self.app = app
         self.executor = executor
         self.resolve = resolve
+        self.stats.configure(GUARDRAIL, executor.settings.plugin_timeout)
         self._version = -1
         self._handlers: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {}
         self._lists_hide = False
@@ -239,7 +245,7 @@ class Plugins:
                 return None
             owners = await self._owners(scope, items) if self._wants_owners else None
             payload = built(ListPayload, items=items, owners=owners, hidden={})
-            after = await self.executor.run(hook, payload, target, contexts)
+            after = await timed_run(self.executor, self.stats, (hook, payload, target, contexts))
             _refuse_if_blocked(after, scope["method"])
             return {**result, key: after.payload.items} if after.modified else None
 
@@ -251,9 +257,10 @@ class Plugins:
         self, scope: Scope, hook: str, payload: Any, target: Target, contexts: Contexts
     ) -> Outcome:
         """Run ``hook``'s plugins, and put what they decided on the audit trail."""
-        outcome = await self.executor.run(hook, payload, target, contexts)
-        for verdict, plugin, reason in outcome.decisions:
-            audit_decision(scope, verdict, plugin, reason, target)
+        outcome = await timed_run(self.executor, self.stats, (hook, payload, target, contexts))
+        for decision in outcome.decisions:
+            verdict, reason = named(self.executor, contexts, decision)
+            audit_decision(scope, verdict, decision[1], reason, target)
         return outcome
 
     def _after(
@@ -310,7 +317,7 @@ class Plugins:
             owners=[(resolved.server, resolved.name)],
             hidden={},
         )
-        outcome = await self.executor.run("tools_post_list", payload, listed, contexts)
+        outcome = await timed_run(self.executor, self.stats, ("tools_post_list", payload, listed, contexts))
         if outcome.violation is not None:
             return outcome.violation
         name = resolved.definition.get("name")

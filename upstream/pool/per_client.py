@@ -60,6 +60,9 @@ class PerClientSupervisor:
         self._closing = False
         self._failure: str | None = None
         """Why the last open failed (public words), until one works."""
+        self.restarts = 0
+        """Client sessions opened again after their upstream session ended under them (read by
+        metrics, as the shared supervisor's starts after the first)."""
 
     @property
     def identity(self) -> ServerIdentity | None:
@@ -100,6 +103,12 @@ class PerClientSupervisor:
         if old is not None:
             self._crashes.record(old.closed_reason or "stopped")
             await old.close()
+        connection = await self._connect(session_id)
+        if old is not None:
+            self.restarts += 1
+        return connection
+
+    async def _connect(self, session_id: str) -> UpstreamConnection:
         await asyncio.sleep(self._crashes.backoff())
         channel = await self._session_channel(session_id)
 
@@ -132,6 +141,14 @@ class PerClientSupervisor:
         if connection is not None:
             task = asyncio.create_task(connection.close())
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def restart(self) -> None:
+        """Every client's upstream session ends now (not a crash); each opens again on its
+        client's next call."""
+        if self._closing:
+            raise UpstreamError(self.name, "is shutting down")
+        for session_id in list(self._connections):
+            self.release(session_id)
 
     async def _close_idle(self) -> None:
         interval = max(0.5, min(30.0, self.spec.idle_timeout / 4))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from middleware.protocol.operations import OPERATIONS
 from upstream.errors import UpstreamError
 from upstream.pool.status import ServerStatus, public_reason
 from upstream.session.connection import NotificationSink, ServerIdentity, UpstreamConnection
@@ -126,7 +127,18 @@ class Supervisor(Protocol):
         """The server's state now, for /healthz; cheap, and safe to show anyone."""
         ...
 
+    @property
+    def restarts(self) -> int:
+        """For metrics: a shared server's starts after the first (after a crash or an operator's
+        restart); a per-client server's client sessions opened again after theirs ended."""
+        ...
+
     def release(self, session_id: str) -> None: ...
+
+    async def restart(self) -> None:
+        """Stop and start again on an operator's word: not a crash, so neither the backoff
+        nor the crash-loop count sees it."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -147,7 +159,8 @@ async def open_connection(
         connection, era=memory.next_era(), client_info=client_info, probe_timeout=spec.probe_timeout
     )
     try:
-        await asyncio.wait_for(opening, spec.startup_timeout)
+        async with OPERATIONS.track("connectivity"):  # counted per operation type, timeouts too
+            await asyncio.wait_for(opening, spec.startup_timeout)
     except (UpstreamError, TimeoutError) as exc:
         memory.forget()
         reason = (
@@ -210,6 +223,10 @@ class ServerSupervisor:
             return ServerStatus("starting" if busy else "not started")
         return ServerStatus("restarting" if busy else "failed", last)
 
+    @property
+    def restarts(self) -> int:
+        return max(0, self.starts - 1)
+
     def _watching(self) -> bool:
         return self._watcher is not None and not self._watcher.done()
 
@@ -227,6 +244,25 @@ class ServerSupervisor:
 
     def release(self, session_id: str) -> None:
         """Shared sessions outlive any one client: nothing to release."""
+
+    async def restart(self) -> None:
+        """Close the live connection and start again at once, in the background. The watcher
+        goes first, so the closing is not taken for a crash; a start under way is left to finish
+        (it is a fresh process already)."""
+        if self._closing:
+            raise UpstreamError(self.name, "is shutting down")
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            log.info("[%s] restarting, as an operator asked", self.name)
+            await connection.close()
+        if self._starting is None or self._starting.done():
+            self._starting = asyncio.create_task(self._start(), name=f"start:{self.name}")
+            # Nobody awaits this start: its failure is recorded by _start, and seen here.
+            self._starting.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _start(self) -> UpstreamConnection:
         delay = self._crashes.backoff()

@@ -1,0 +1,20 @@
+"""``python -m bench.costs`` runs and prints each figure (the figures themselves are the bench's,
+not the test suite's: timing on a shared machine is not behaviour)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.costs import main
+
+
+def test_the_costs_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--smoke"]) == 0
+    rows = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "|---" not in line
+    ]
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        "| metrics (CallMetrics), tools/call",
+        "| api key (tenancy authenticator)",
+        "| audit record of an allowed call",
+    ]
