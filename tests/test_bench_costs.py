@@ -18,3 +18,11 @@ def test_the_costs_bench_prints_every_figure(capsys: pytest.CaptureFixture[str])
         "| api key (tenancy authenticator)",
         "| audit record of an allowed call",
     ]
+
+
+async def test_the_tracing_bench_measures_every_way_a_call_is_traced() -> None:
+    from bench.tracing import figures
+
+    measured = await figures(calls=20, rounds=1)
+    assert len([name for name in measured if name.startswith("both tiers")]) == 4
+    assert all(value == value for value in measured.values())  # every figure is a number, no NaN

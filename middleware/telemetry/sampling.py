@@ -15,17 +15,16 @@ import random
 from contextvars import ContextVar
 from typing import Final
 
-from opentelemetry.trace import SpanContext, TraceFlags
+from opentelemetry.trace import SpanContext
 
 from middleware.protocol import Message
-from middleware.telemetry.tracing_upstream import with_meta
+from middleware.telemetry.tracing_upstream import Carrier, with_meta
 
-_NOT_SAMPLED: Final = TraceFlags(TraceFlags.DEFAULT)
 _RANDOM: Final = random.Random()
 """Sampling and ids need no secrecy (the SDK's own id generator uses the same generator)."""
 
 
-NOT_SAMPLED_HERE: Final[ContextVar[SpanContext | None]] = ContextVar("portcullis.not_sampled", default=None)
+NOT_SAMPLED_HERE: Final[ContextVar[Carrier | None]] = ContextVar("portcullis.not_sampled", default=None)
 """Set by the HTTP tier for a request it did not sample: the context the MCP tier carries on.
 (Cheaper than making it OpenTelemetry's current context, which nothing else here reads.)"""
 
@@ -45,15 +44,11 @@ class Sampling:
         return parent.trace_flags.sampled if parent.is_valid else self.new_trace()
 
 
-def unsampled_root() -> SpanContext:
-    """The context of a new trace that is not recorded: it still has ids, so the upstream's own
-    spans can join it if the upstream samples by itself."""
-    return SpanContext(
-        trace_id=_RANDOM.getrandbits(128) or 1,
-        span_id=_RANDOM.getrandbits(64) or 1,
-        is_remote=False,
-        trace_flags=_NOT_SAMPLED,
-    )
+def unsampled_trace() -> Carrier:
+    """The headers of a new trace that is not recorded: it still has ids, so the upstream's own
+    spans (if it records any) are one trace per call rather than one each."""
+    trace_id, span_id = _RANDOM.getrandbits(128) or 1, _RANDOM.getrandbits(64) or 1
+    return {"traceparent": f"00-{trace_id:032x}-{span_id:016x}-00"}
 
 
 class CarryContext:
@@ -61,11 +56,8 @@ class CarryContext:
 
     __slots__ = ("carrier",)
 
-    def __init__(self, context: SpanContext) -> None:
-        traceparent = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
-        self.carrier = {"traceparent": traceparent}
-        if context.trace_state:
-            self.carrier["tracestate"] = context.trace_state.to_header()
+    def __init__(self, carrier: Carrier) -> None:
+        self.carrier = carrier
 
     def open(self, server: str, transport: str, message: Message) -> tuple[Message, dict[str, str]]:
         params = message.get("params")

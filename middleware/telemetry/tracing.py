@@ -44,9 +44,14 @@ from middleware.protocol import (
     Scope,
     Send,
 )
-from middleware.telemetry.sampling import NOT_SAMPLED_HERE, CarryContext, Sampling, unsampled_root
+from middleware.telemetry.sampling import (
+    NOT_SAMPLED_HERE,
+    CarryContext,
+    Sampling,
+    unsampled_trace,
+)
 from middleware.telemetry.tracing_steps import StepSpans
-from middleware.telemetry.tracing_upstream import NAME_CHARS, NAMED, UpstreamSpans, resource_uri
+from middleware.telemetry.tracing_upstream import NAME_CHARS, NAMED, UpstreamSpans, carrier_of, resource_uri
 
 PROPAGATOR: Final = TraceContextTextMapPropagator()
 """W3C trace context, whatever global propagators the process has: it is what MCP peers read."""
@@ -66,14 +71,14 @@ class TraceMessages:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         parent = client_context(scope["params"])
-        current = NOT_SAMPLED_HERE.get() if parent is None else None
-        if current is None:
+        carrier = NOT_SAMPLED_HERE.get() if parent is None else None
+        if carrier is None:  # no decision yet (a client's own _meta, or no HTTP tier around)
             current = get_current_span(parent).get_span_context()
-        if self.sampling.decide(current):
-            await self._traced(scope, receive, send, parent)
-            return
-        carried = CarryContext(current if current.is_valid else unsampled_root())
-        hook_token = UPSTREAM_TRACE.set(carried)
+            if self.sampling.decide(current):
+                await self._traced(scope, receive, send, parent)
+                return
+            carrier = carrier_of(current) if current.is_valid else unsampled_trace()
+        hook_token = UPSTREAM_TRACE.set(CarryContext(carrier))
         try:
             await self.app(scope, receive, send)
         finally:

@@ -21,7 +21,8 @@ from opentelemetry.trace import (
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend
-from middleware.telemetry.sampling import NOT_SAMPLED_HERE, Sampling, unsampled_root
+from middleware.telemetry.sampling import NOT_SAMPLED_HERE, Sampling, unsampled_trace
+from middleware.telemetry.tracing_upstream import carrier_of
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
@@ -44,7 +45,7 @@ class SampleFirst:
         if self.sampling.decide(parent):
             await self.instrumented(scope, receive, send)
             return
-        token = NOT_SAMPLED_HERE.set(parent if parent.is_valid else unsampled_root())
+        token = NOT_SAMPLED_HERE.set(carrier_of(parent) if parent.is_valid else unsampled_trace())
         try:
             await self.app(scope, receive, send)
         finally:
