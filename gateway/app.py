@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from functools import partial
 from typing import Any
 
@@ -42,6 +42,7 @@ from gateway.reload import reload_gateway
 from gateway.settings import Settings
 from gateway.state.memory import InMemoryEventStore, InMemorySessionStore
 from gateway.state.redis_ledger import RedisLedger
+from gateway.state.redis_sessions import RedisSessionStore, SessionStoreUnavailable
 from gateway.tenancy import Tenancy
 from gateway.tracing import Tracing, Untraced, tracing_for
 from middleware.protocol.http import ASGIApp
@@ -73,10 +74,7 @@ class Gateway:
         )
         self.live = LiveSessions()
         self.ends = SessionEnds()
-        self.store: SessionStore = InMemorySessionStore(
-            idle_timeout=settings.sessions.idle_timeout,
-            on_expired=partial(self.ends.end, reason=EndReason.EXPIRED_ON_READ),
-        )
+        self.store = session_store(settings, partial(self.ends.end, reason=EndReason.EXPIRED_ON_READ))
         self.interest = Interest()
         self.tasks = TaskMap()
         self.events: EventStore = InMemoryEventStore()
@@ -285,12 +283,14 @@ class Gateway:
         await self.reaper.stop()
         await self.tracing.close()
         self.audit_sink.close()
+        await self.store.close()
 
     async def _expire_sessions(self) -> None:
         interval = min(60.0, self.settings.sessions.idle_timeout / 2)
         while True:
             await asyncio.sleep(interval)
-            await self.expire_idle_sessions()
+            with contextlib.suppress(SessionStoreUnavailable):  # said once by the store; next pass
+                await self.expire_idle_sessions()
 
     async def expire_idle_sessions(self) -> int:
         """One pass of the janitor: end every session idle past the limit; how many ended."""
@@ -314,3 +314,14 @@ class Gateway:
         self.tracing = tracing
         for switch in self.http_tiers:
             switch.retrace(tracing)
+
+
+def session_store(settings: Settings, on_expired: Callable[[str], Awaitable[None]]) -> SessionStore:
+    """Session records in Redis when replicas share them (``[sessions] store``), else here."""
+    idle = settings.sessions.idle_timeout
+    if settings.shared_sessions:
+        assert settings.redis.url is not None
+        return RedisSessionStore(
+            settings.redis.url, prefix=settings.redis.prefix, idle_timeout=idle, on_expired=on_expired
+        )
+    return InMemorySessionStore(idle_timeout=idle, on_expired=on_expired)

@@ -76,7 +76,7 @@ def gateway_asgi(gateway: Served) -> ASGIApp:
     side_routes = [
         Route("/healthz", healthz),
         *gateway.metrics.routes(),
-        ready_route(gateway.supervisors, gateway.tenancy, gateway.draining),
+        ready_route(gateway.supervisors, gateway.tenancy, gateway.draining, gateway.store),
         *metadata_routes(gateway.settings, list(gateway.endpoints)),
     ]
     side = cast(

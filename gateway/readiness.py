@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway import __version__
-from gateway.front.sessions import LiveSessions
+from gateway.front.sessions import LiveSessions, SessionStore
 from gateway.tenancy import Tenancy
 from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, header
 from upstream.pool.supervisor import Supervisor
@@ -73,11 +73,13 @@ def readiness(
     return {"status": "ready"}, 200
 
 
-def ready_route(supervisors: Mapping[str, Supervisor], tenancy: Tenancy, drain: Drain) -> Route:
-    """The ``/readyz`` route, reading the same (live) supervisors, tenancy and drain."""
+def ready_route(
+    supervisors: Mapping[str, Supervisor], tenancy: Tenancy, drain: Drain, sessions: SessionStore
+) -> Route:
+    """The ``/readyz`` route, reading the same (live) supervisors, tenancy, drain and sessions."""
 
     async def ready(request: Request) -> JSONResponse:
-        reachable = tenancy.reachable
+        reachable = tenancy.reachable and await sessions.reachable()
         body, code = readiness(supervisors, store_reachable=reachable, draining=drain.started)
         return JSONResponse(body, status_code=code)
 

@@ -59,7 +59,10 @@ async def test_a_private_tool_result_is_shared_by_replicas_but_not_by_principals
 async def test_an_unreachable_redis_makes_misses_not_failures(
     tmp_path: Path, http: httpx2.AsyncClient
 ) -> None:
-    settings = cache_settings(tmp_path, redis={"url": f"redis://127.0.0.1:{free_port()}/0"})
+    # Sessions kept on this replica: the cache's own behaviour without Redis is what is tested
+    # (shared sessions refuse with 503 then: tests/test_sessions_redis.py).
+    unreachable = {"url": f"redis://127.0.0.1:{free_port()}/0"}
+    settings = cache_settings(tmp_path, redis=unreachable, sessions={"store": "memory"})
     with running_gateway(tmp_path, settings) as gateway:
         alice = await Caller.open(http, gateway)
         assert await alice.read("mem://c/counter") != await alice.read("mem://c/counter")

@@ -110,6 +110,14 @@ class SessionStore(Protocol):
         """Drop sessions idle past the limit; returns their ids."""
         ...
 
+    async def close(self) -> None:
+        """The gateway is stopping (records in a shared store stay for the other replicas)."""
+        ...
+
+    async def reachable(self) -> bool:
+        """Can sessions be found and opened now (``/readyz``)?"""
+        ...
+
 
 StreamItem = dict[str, Any] | None
 """A message for the GET stream, or None to end it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import (
     Field,
@@ -32,7 +33,15 @@ class HttpSettings(_Strict):
 
 class SessionSettings(_Strict):
     idle_timeout: float = Field(3600.0, gt=0, description="seconds before an idle session ends")
-    max_sessions: int = Field(100_000, gt=0)
+    max_sessions: int = Field(
+        100_000, gt=0, description="open sessions at once (on every replica with Redis)"
+    )
+    store: Literal["auto", "memory", "redis"] = Field(
+        "auto",
+        description="where session records live: redis (any replica serves any session; needs "
+        "[redis] url), memory (this replica only: a load balancer must keep each client on one), "
+        "auto (redis when [redis] url is set)",
+    )
     request_state_key: str | None = Field(
         None,
         min_length=32,

@@ -89,6 +89,17 @@ class Settings(BaseSettings):
             raise ValidationError.from_exception_data(cls.__name__, problems)
         return settings
 
+    @model_validator(mode="after")
+    def _shared_sessions_need_redis(self) -> Settings:
+        if self.sessions.store == "redis" and self.redis.url is None:
+            raise ValueError('sessions.store = "redis" needs [redis] url (or use "auto" or "memory")')
+        return self
+
+    @property
+    def shared_sessions(self) -> bool:
+        """Session records in Redis, where every replica finds them."""
+        return self.sessions.store != "memory" and self.redis.url is not None
+
     @property
     def prefixes(self) -> dict[str, str]:
         return {

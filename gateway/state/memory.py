@@ -60,6 +60,12 @@ class InMemorySessionStore:
     async def records(self) -> list[SessionRecord]:
         return list(self._records.values())
 
+    async def close(self) -> None:
+        """Nothing to let go of (the shared store closes its connection)."""
+
+    async def reachable(self) -> bool:
+        return True
+
     async def expire_idle(self) -> list[str]:
         cutoff = time.time() - self._idle_timeout
         expired = [sid for sid, record in self._records.items() if record.last_seen < cutoff]

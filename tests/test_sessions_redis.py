@@ -1,0 +1,129 @@
+"""Gateway sessions on Redis: any replica serves any session, an expired record ends what each
+replica held of it, and an unreachable Redis refuses requests with 503 until it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx2
+import pytest
+import redis
+
+from gateway.front.sessions import SessionRecord
+from gateway.state.redis_sessions import RedisSessionStore, SessionStoreUnavailable
+from tests.support import BOB_KEY, RunningGateway, default_settings, fixture_server, running_gateway
+from tests.test_drain import open_session
+from tests.test_mrtr_replicas import redis_server
+from tests.test_reload import rpc, tool_text
+
+
+def record(session_id: str, principal: str = "alice") -> SessionRecord:
+    return SessionRecord(id=session_id, principal=principal, endpoint="/mcp", protocol_version="2025-11-25")
+
+
+async def test_records_live_while_used_and_expire_for_the_replica_that_served_them(tmp_path: Path) -> None:
+    ended: list[str] = []
+
+    async def on_expired(session_id: str) -> None:
+        ended.append(session_id)
+
+    with redis_server(tmp_path) as url:
+        here = RedisSessionStore(url, prefix="t:", idle_timeout=0.6, on_expired=on_expired)
+        there = RedisSessionStore(url, prefix="t:", idle_timeout=0.6)
+        await here.create(record("s1"))
+        await here.create(record("s2", principal="bob"))
+        for _ in range(4):  # used within the idle timeout, again and again: it stays
+            await asyncio.sleep(0.3)
+            found = await there.get("s1")
+            assert found is not None and found.principal == "alice"
+        assert await here.count() == 1  # s2 was idle past 0.6 s
+        assert [r.id for r in await there.records()] == ["s1"]
+        assert await here.expire_idle() == ["s2"]  # here served s2: here ends its state
+        assert await there.expire_idle() == []  # there never held s2
+        await asyncio.sleep(0.7)
+        assert await here.get("s1") is None and ended == ["s1"]  # expired before the janitor
+        assert await there.delete("s1") is False
+        await here.close()
+        await there.close()
+
+
+async def test_an_unreachable_store_refuses_with_503_and_says_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with redis_server(tmp_path) as url:
+        port = urlsplit(url).port
+    store = RedisSessionStore(url, prefix="t:", idle_timeout=60)
+    for _ in range(3):
+        with pytest.raises(SessionStoreUnavailable, match="session store is unreachable") as refused:
+            await store.get("s1")
+        assert refused.value.http_status == 503
+    assert sum("session store unreachable" in r.message for r in caplog.records) == 1
+    with redis_server(tmp_path, port):
+        await store.create(record("s1"))
+        assert await store.get("s1") is not None
+    assert any("reachable again" in r.message for r in caplog.records)
+    await store.close()
+
+
+async def test_any_replica_serves_any_session_and_redis_coming_back_needs_no_restart(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as url:
+        port = urlsplit(url).port
+        settings = default_settings({"alpha": fixture_server("alpha")}, redis={"url": url})
+        with running_gateway(tmp_path, settings) as first, running_gateway(tmp_path, settings) as second:
+            await sessions_across(tmp_path, port, first, second)
+        for gateway in (first, second):
+            log = gateway.log()
+            assert log.count("session store unreachable") <= 1 and "Traceback" not in log, log
+
+
+async def sessions_across(
+    tmp_path: Path, port: int | None, first: RunningGateway, second: RunningGateway
+) -> None:
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+        alice = await open_session(http, first.url, first.headers())
+        assert await tool_text(http, second, alice, "alpha__whoami") == "alpha"  # made on a, used on b
+        bob_with_alices_session = {**alice, **second.headers(BOB_KEY)}
+        refused = await rpc(http, second, bob_with_alices_session, "tools/list")
+        assert refused.status_code == 404  # bound to its principal on every replica
+        ended = await http.delete(second.url, headers=alice)
+        assert ended.status_code in (200, 204)
+        assert (await rpc(http, first, alice, "tools/list")).status_code == 404  # ended everywhere
+
+        again = await open_session(http, first.url, first.headers())
+        redis_down(port)
+        down = await rpc(http, second, again, "tools/list")
+        assert down.status_code == 503 and "session store is unreachable" in down.text
+        not_ready = await http.get(f"{second.base}/readyz")
+        assert not_ready.status_code == 503 and "state store unreachable" in not_ready.text
+        with redis_server(tmp_path, port):  # empty: the sessions it held are gone
+            assert await ready_within(http, second, 10)  # the probes see it back on their own
+            assert (await rpc(http, second, again, "tools/list")).status_code == 404
+            fresh = await open_session(http, second.url, second.headers())
+            assert await tool_text(http, first, fresh, "alpha__whoami") == "alpha"
+
+
+async def ready_within(http: httpx2.AsyncClient, gateway: RunningGateway, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if (await http.get(f"{gateway.base}/readyz")).status_code == 200:
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+def redis_down(port: int | None) -> None:
+    """Stop the test's own Redis on ``port`` (as an outage would)."""
+    client = redis.Redis(port=port or 0)
+    with contextlib.suppress(redis.ConnectionError):
+        client.shutdown(nosave=True)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            client.ping()
+        except redis.ConnectionError:
+            return
+        time.sleep(0.05)
