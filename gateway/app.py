@@ -79,8 +79,11 @@ class Gateway:
         self.tasks = TaskMap()
         self.events: EventStore = InMemoryEventStore()
         key = settings.sessions.request_state_key
-        ledger_url = settings.sessions.request_state_ledger
-        self.ledger = RedisLedger(ledger_url) if ledger_url else None
+        # With shared sessions, the shared Redis is the ledger too, unless one is named.
+        ledger_url = settings.sessions.request_state_ledger or (
+            settings.redis.url if settings.shared_sessions else None
+        )
+        self.ledger = RedisLedger(ledger_url, prefix=settings.redis.prefix) if ledger_url else None
         self.request_states = RequestStates(
             key.encode() if key else None,
             lifetime=settings.sessions.request_state_lifetime,
@@ -251,6 +254,9 @@ class Gateway:
         self._janitor = asyncio.create_task(self._expire_sessions(), name="session-janitor")
         if self.ledger is not None:
             self.ledger.watch_resumed(self.parked.resumed_elsewhere)
+            shared = None if self.settings.sessions.request_state_key else await self.ledger.shared_key()
+            if shared is not None:
+                self.request_states.use_key(shared)
         # Everything built so far (modules, settings, catalogs) lives as long as the process:
         # move it out of the collector's sight, so that a full collection scans only what
         # requests allocate (~70 ms -> <1 ms per gen-2 pass, measured by bench).

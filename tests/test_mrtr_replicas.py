@@ -127,3 +127,17 @@ async def test_a_replica_that_cannot_reach_the_ledger_refuses_to_guess(
         # Nothing was spent: the rightful replica still resumes it.
         _, resumed = await post(http, second, retry(request, key, state, id=3))
         assert resumed["result"]["content"][0]["text"] == "sampled: echo of hello"
+
+
+async def test_replicas_sharing_only_redis_share_the_request_state_key_and_ledger(tmp_path: Path) -> None:
+    """With ``[redis] url`` and nothing else, the replicas agree on the requestState key (the first
+    makes it, in Redis) and use the same Redis as their ledger."""
+    with redis_server(tmp_path) as url:
+        settings = default_settings({"asking": ASKING_SERVER}, redis={"url": url})
+        with running_gateway(tmp_path, settings) as first, running_gateway(tmp_path, settings) as second:
+            async with httpx2.AsyncClient(timeout=httpx2.Timeout(20.0)) as http:
+                key, state, request = await ask_sampling(http, first)
+                status, answer = await post(http, second, retry(request, key, state))
+                assert status == 200 and answer["result"]["resultType"] == "complete", answer
+                _, again = await post(http, first, retry(request, key, state, id=9))
+                assert "already used" in again["error"]["message"]

@@ -94,6 +94,10 @@ class RequestStates:
         self.lifetime = lifetime
         self._spent = spent or InMemorySpentTokens()
 
+    def use_key(self, key: bytes) -> None:
+        """Sign with ``key`` from now on (the one the replicas share: gateway start-up)."""
+        self._key = key
+
     def mint(self, principal: str, digest: str, payload: Mapping[str, Any]) -> str:
         expires = time.time() + self.lifetime
         body = orjson.dumps(

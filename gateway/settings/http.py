@@ -46,7 +46,8 @@ class SessionSettings(_Strict):
         None,
         min_length=32,
         description="secret that MACs the requestState of 2026-07-28 retries; replicas behind one "
-        "load balancer must share it (random per process when unset)",
+        "load balancer must share it (when unset: made once and shared through Redis when sessions "
+        "are shared, else random per process)",
     )
     request_state_lifetime: float = Field(
         300.0, gt=0, description="seconds a 2026-07-28 client has to retry a call that needs its input"
@@ -60,7 +61,8 @@ class SessionSettings(_Strict):
     request_state_ledger: str | None = Field(
         None,
         description="redis:// URL where replicas record spent requestState tokens, so none is "
-        "used twice across replicas (in this process's memory when unset)",
+        "used twice across replicas (when unset: the [redis] url when sessions are shared, else "
+        "this process's memory)",
     )
 
     @field_validator("request_state_ledger")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import Final
@@ -19,21 +20,41 @@ from gateway.front.request_state import LedgerUnavailable
 
 log = logging.getLogger("portcullis.endpoint")
 
-_KEY_PREFIX: Final = "portcullis:spent-request-state:"
-RESUMED_CHANNEL: Final = "portcullis:resumed-elsewhere"
+_SPENT: Final = "spent-request-state:"
+_RESUMED: Final = "resumed-elsewhere"
+_SHARED_KEY: Final = "request-state-key"
 _RETRY_SECONDS: Final = 0.5
 _RETRY_MAX_SECONDS: Final = 30.0
 
 
 class RedisLedger:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, prefix: str = "portcullis:") -> None:
         self._redis = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._watcher: asyncio.Task[None] | None = None
+        self._spent = prefix + _SPENT
+        self._channel = prefix + _RESUMED
+        self._shared_key = prefix + _SHARED_KEY
+
+    async def shared_key(self) -> bytes | None:
+        """The ``requestState`` MAC key every replica on this Redis uses, made by the first to
+        ask (``SET NX``) when ``[sessions] request_state_key`` is not configured; None when
+        Redis cannot be reached (this replica then keeps a key of its own, and says so)."""
+        try:
+            await self._redis.set(self._shared_key, secrets.token_bytes(32), nx=True)
+            key = await self._redis.get(self._shared_key)
+        except RedisError as exc:
+            log.warning(
+                "cannot read the shared requestState key (%s): retries of 2026-07-28 calls that "
+                "land on another replica fail until this one restarts with Redis reachable",
+                exc,
+            )
+            return None
+        return key if isinstance(key, bytes) else None
 
     async def spend(self, nonce: str, expires: float) -> bool:
         lifetime_ms = max(1, int((expires - time.time()) * 1000))
         try:
-            first = await self._redis.set(_KEY_PREFIX + nonce, b"1", nx=True, px=lifetime_ms)
+            first = await self._redis.set(self._spent + nonce, b"1", nx=True, px=lifetime_ms)
         except RedisError as exc:
             raise LedgerUnavailable(f"the requestState ledger is unreachable: {exc}") from exc
         return bool(first)
@@ -41,7 +62,7 @@ class RedisLedger:
     async def resumed_elsewhere(self, call_id: str) -> None:
         """Tell the other replicas that ``call_id`` was resumed (replayed) here."""
         try:
-            await self._redis.publish(RESUMED_CHANNEL, call_id)
+            await self._redis.publish(self._channel, call_id)
         except RedisError as exc:  # the parked copy then just waits for its expiry
             log.warning("could not tell the other replicas a call was resumed here: %s", exc)
 
@@ -54,7 +75,7 @@ class RedisLedger:
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(RESUMED_CHANNEL)
+                    await pubsub.subscribe(self._channel)
                     failures = 0
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
