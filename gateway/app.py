@@ -19,6 +19,7 @@ from gateway import __version__
 from gateway.admin import AdminParts
 from gateway.audit import AuditSink, with_audit
 from gateway.caching import Caching
+from gateway.front.bus import deliver
 from gateway.front.endpoint import MCPEndpoint
 from gateway.front.events import EventStore
 from gateway.front.listen import Listener
@@ -41,6 +42,7 @@ from gateway.readiness import Drain, health
 from gateway.reload import reload_gateway
 from gateway.settings import Settings
 from gateway.state.memory import InMemoryEventStore, InMemorySessionStore
+from gateway.state.redis_bus import RedisBus
 from gateway.state.redis_ledger import RedisLedger
 from gateway.state.redis_sessions import RedisSessionStore, SessionStoreUnavailable
 from gateway.tenancy import Tenancy
@@ -84,6 +86,9 @@ class Gateway:
             settings.redis.url if settings.shared_sessions else None
         )
         self.ledger = RedisLedger(ledger_url, prefix=settings.redis.prefix) if ledger_url else None
+        shared = settings.redis.url if settings.shared_sessions else None
+        self.bus = RedisBus(shared, prefix=settings.redis.prefix) if shared is not None else None
+        """Calls' answers and cancellations a client sent to another replica (gateway/front/bus.py)."""
         self.request_states = RequestStates(
             key.encode() if key else None,
             lifetime=settings.sessions.request_state_lifetime,
@@ -221,6 +226,7 @@ class Gateway:
             keepalive=keepalive,
             max_depth=self.settings.http.max_json_depth,
             in_flight=self.in_flight,
+            bus=self.bus,
         )
 
     def _gateway_tools(self, own: OwnAnswers, router: Router, path: str) -> ToolsWiring:
@@ -252,6 +258,8 @@ class Gateway:
         for router in self.routers.values():
             await router.prime()
         self._janitor = asyncio.create_task(self._expire_sessions(), name="session-janitor")
+        if self.bus is not None:
+            self.bus.listen(partial(deliver, self.live))
         if self.ledger is not None:
             self.ledger.watch_resumed(self.parked.resumed_elsewhere)
             shared = None if self.settings.sessions.request_state_key else await self.ledger.shared_key()
@@ -278,6 +286,8 @@ class Gateway:
         self.parked.close()
         if self.ledger is not None:
             await self.ledger.close()
+        if self.bus is not None:
+            await self.bus.close()
         await self.unsolicited.close()
         await self.caching.close()
         await self.readiness.close()

@@ -12,6 +12,8 @@ import asyncio
 import logging
 from typing import Any, Final
 
+from gateway.front.bus import CANCEL, ReplicaBus
+from gateway.front.bus import CLIENT_RESPONSE as BUS_CLIENT_RESPONSE
 from gateway.front.client_stream import ignore, no_input
 from gateway.front.events import EventStore
 from gateway.front.failures import failure_message
@@ -90,6 +92,7 @@ class MCPEndpoint:
         keepalive: float,
         max_depth: int = 64,
         in_flight: InFlight | None = None,
+        bus: ReplicaBus | None = None,
     ) -> None:
         self.app = app
         self.modern = modern
@@ -99,6 +102,8 @@ class MCPEndpoint:
         self.live = live
         self.events = events
         self.ends = ends
+        self.bus = bus
+        """Where what this replica cannot deliver goes, for the replica that can (None: alone)."""
         self.max_sessions = max_sessions
         self.keepalive = keepalive
         self.max_depth = max_depth
@@ -163,7 +168,7 @@ class MCPEndpoint:
         session = await self._session(scope, principal)
         live = self.live.get(session.id, self.path)
         if "method" not in message:
-            await self._client_response(live, message)
+            await self._client_response(session.id, live, message)
             await _accepted(send)
         elif "id" not in message:
             await self._notification(scope, session, message, principal)
@@ -273,19 +278,23 @@ class MCPEndpoint:
         if message["method"] == "notifications/cancelled":
             params = message.get("params")
             if isinstance(params, dict) and "requestId" in params:
-                self.live.cancel(session.id, params["requestId"])
+                held = self.live.cancel(session.id, params["requestId"])
+                if not held and self.bus is not None:  # the call may run on another replica
+                    await self.bus.publish(CANCEL, session.id, {"requestId": params["requestId"]})
         mcp_scope = self._mcp_scope(scope, session, message, principal)
         try:
             await self.app(mcp_scope, no_input, ignore)
         except Exception:  # boundary: a notification has nobody to report to
             log.exception("notification %s failed inside the gateway", message["method"])
 
-    async def _client_response(self, live: LiveSession, message: Message) -> None:
+    async def _client_response(self, session_id: str, live: LiveSession, message: Message) -> None:
         inbox = live.awaiting.pop(message.get("id"), None)
-        if inbox is None:
+        if inbox is not None:
+            inbox.put({"type": CLIENT_RESPONSE, "message": message})
+        elif self.bus is not None:  # the call that asked may run on another replica
+            await self.bus.publish(BUS_CLIENT_RESPONSE, session_id, message)
+        else:
             log.debug("dropped a client response to %r: no server request is pending", message.get("id"))
-            return
-        inbox.put({"type": CLIENT_RESPONSE, "message": message})
 
     def _mcp_scope(
         self, scope: ASGIScope, session: SessionRecord, message: Message, principal: Principal

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 from collections.abc import Awaitable, Mapping
 from typing import Any, Final
 
@@ -30,6 +31,9 @@ LIST_CHANGED: Final = (
 
 def endpoints_showing(server: str) -> set[str]:
     return {"/mcp", f"/servers/{server}/mcp"}
+
+
+_REPLICA = secrets.token_hex(3)
 
 
 class SessionChannel:
@@ -59,7 +63,7 @@ class SessionChannel:
             problem = f"the client has no GET stream open, so {request.get('method')!r} cannot reach it"
         if problem is not None or live is None or live.stream is None:
             return error_message(None, METHOD_NOT_FOUND, problem or "the client is gone")
-        gateway_id = f"pcs-s{next(self._ids)}"
+        gateway_id = f"pcs-s{_REPLICA}-{next(self._ids)}"  # unique across replicas: see the bus
         inbox = Inbox()
         live.awaiting[gateway_id] = inbox
         try:

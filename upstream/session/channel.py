@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import secrets
 from typing import Any
 
 from middleware.protocol import (
@@ -27,6 +28,9 @@ from middleware.protocol.questions import UNANSWERABLE, missing_capability, ques
 from middleware.protocol.scope import KNOWN_ANSWERS, PARKED
 
 _ids = itertools.count(1)
+_REPLICA = secrets.token_hex(3)
+"""In the ids of the requests relayed to clients: two replicas never hand a session the same one
+(its answer may land on either, and is delivered by id)."""
 
 
 class ClientChannel:
@@ -63,7 +67,7 @@ class ClientChannel:
             known = self._known.get(question_digest(request))
             if known is not None:
                 return {"jsonrpc": "2.0", "id": None, "result": known}
-        gateway_id = f"pcs-{next(_ids)}"
+        gateway_id = f"pcs-{_REPLICA}-{next(_ids)}"
         answer: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiting[gateway_id] = answer
         if self._reader is None:

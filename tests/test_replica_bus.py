@@ -1,0 +1,100 @@
+"""Two replicas on one Redis: a client's answer to a server request, and its cancellation, reach
+the call they are for when they land on the other replica (the replica bus)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+
+from tests.support import INITIALIZE, RunningGateway, default_settings, fixture_server, running_gateway
+from tests.test_modern_front import ASKING_SERVER, SAMPLING_ANSWER
+from tests.test_mrtr_replicas import redis_server
+
+SAMPLING = {"sampling": {}}
+
+
+async def legacy_session(http: httpx2.AsyncClient, gateway: RunningGateway) -> dict[str, str]:
+    body = {**INITIALIZE, "params": {**INITIALIZE["params"], "capabilities": SAMPLING}}
+    headers = {**gateway.headers(), "content-type": "application/json"}
+    opened = await http.post(gateway.url, headers=headers, json=body)
+    assert opened.status_code == 200, opened.text
+    session = {
+        **headers,
+        "mcp-session-id": opened.headers["mcp-session-id"],
+        "mcp-protocol-version": "2025-11-25",
+    }
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert (await http.post(gateway.url, headers=session, json=initialized)).status_code == 202
+    return session
+
+
+async def sse_messages(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
+    async for line in response.aiter_lines():
+        if line.startswith("data:") and line[5:].strip():
+            yield orjson.loads(line[5:])
+
+
+async def test_an_answer_and_a_cancellation_sent_to_the_other_replica_reach_the_call(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as url:
+        servers = {"asking": ASKING_SERVER, "alpha": fixture_server("alpha")}
+        settings = default_settings(servers, redis={"url": url})
+        with running_gateway(tmp_path, settings) as first, running_gateway(tmp_path, settings) as second:
+            async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+                session = await legacy_session(http, first)
+                assert await sampled_across(http, first, second, session) == "sampled: echo of hello"
+                assert await cancelled_across(http, first, second, session)
+
+
+async def sampled_across(
+    http: httpx2.AsyncClient, first: RunningGateway, second: RunningGateway, session: dict[str, str]
+) -> str:
+    """The call runs on ``first``; the client answers its sampling request on ``second``."""
+    call = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {"name": "asking__sample", "arguments": {"prompt": "hello"}},
+    }
+    async with http.stream("POST", first.url, headers=session, json=call) as response:
+        async for message in sse_messages(response):
+            if message.get("method") == "sampling/createMessage":
+                answer = {"jsonrpc": "2.0", "id": message["id"], "result": SAMPLING_ANSWER}
+                posted = await http.post(second.url, headers=session, json=answer)
+                assert posted.status_code == 202, posted.text
+            elif message.get("id") == 7:
+                text: str = message["result"]["content"][0]["text"]
+                return text
+    raise AssertionError("the call never answered")
+
+
+async def cancelled_across(
+    http: httpx2.AsyncClient, first: RunningGateway, second: RunningGateway, session: dict[str, str]
+) -> bool:
+    """A slow call on ``first``, cancelled through ``second``: it ends at once, as cancelled."""
+    call = {
+        "jsonrpc": "2.0",
+        "id": 8,
+        "method": "tools/call",
+        "params": {"name": "alpha__slow", "arguments": {"seconds": 20}},
+    }
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 8}}
+
+    async def cancel_soon() -> None:
+        await asyncio.sleep(1.0)
+        assert (await http.post(second.url, headers=session, json=cancel)).status_code == 202
+
+    canceller = asyncio.create_task(cancel_soon())
+    try:
+        async with asyncio.timeout(10):  # not the 20 s the call would take
+            response = await http.post(first.url, headers=session, json=call)
+    finally:
+        with contextlib.suppress(asyncio.CancelledError):
+            await canceller
+    answered = response.text
+    return response.status_code == 200 and "cancelled" in answered and '"id":8' in answered.replace(" ", "")
