@@ -20,6 +20,7 @@ if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[t
 fi
 rm -f "$install_log"
 echo "== redis-server";       bash tests/tools/ensure-redis.sh   # says so before installing with apt
+echo "== nginx";              bash tests/tools/ensure-nginx.sh   # the replica tests' load balancer, the same way
 echo "== promtool";           bash tests/tools/ensure-promtool.sh || [ -z "${CI:-}" ]   # alert rules; apt, like redis
 echo "== node tools";         bash tests/tools/install-node-tools.sh || { rc=$?; [ "$rc" -eq 3 ] && [ -z "${CI:-}" ] || exit "$rc"; }
 

@@ -1,0 +1,183 @@
+"""Three gateway replicas behind nginx round robin, nothing sticky, one Redis: legacy clients
+keep long sessions (progress, sampling, elicitation, roots) while their requests land on every
+replica, 2026-07-28 retries complete wherever they land, and a replica killed mid-session loses
+no session: its call in flight fails cleanly and the next request succeeds on another."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.load_balancer import Balancer, round_robin
+from tests.support import (
+    ALICE_KEY,
+    RunningGateway,
+    default_settings,
+    fixture_server,
+    running_gateway,
+    text_of,
+)
+from tests.test_client_features import elicitation, roots, sampling
+from tests.test_drain import open_session
+from tests.test_modern_front import ASKING_SERVER, ask_sampling, post, retry
+from tests.test_mrtr_replicas import redis_server
+from tests.test_reload import rpc
+
+REPLICAS = 3
+
+
+@dataclass
+class Cluster:
+    replicas: list[RunningGateway]
+    balancer: Balancer
+    tally: Counter[str] = field(default_factory=Counter)
+    """What the test did, for the closing figures: sessions, calls, failures by cause."""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    tmp = Path(tmp_path_factory.mktemp("replicas"))
+    with redis_server(tmp) as url:
+        servers = {"asking": ASKING_SERVER, "alpha": fixture_server("alpha")}
+        settings = default_settings(servers, redis={"url": url}, ops={"drain_timeout": 10})
+        with (
+            running_gateway(tmp, settings) as a,
+            running_gateway(tmp, settings) as b,
+            running_gateway(tmp, settings) as c,
+            round_robin(tmp, [a, b, c]) as balancer,
+        ):
+            cluster = Cluster([a, b, c], balancer)
+            yield cluster
+            print(f"\nreplicas behind nginx: {dict(cluster.tally)}")
+
+
+def through(balancer: Balancer, **options: Any) -> Client:
+    http = httpx2.AsyncClient(
+        headers={"authorization": f"Bearer {ALICE_KEY}"}, timeout=httpx2.Timeout(30.0, read=60.0)
+    )
+    return Client(streamable_http_client(balancer.url, http_client=http), mode="legacy", **options)
+
+
+async def test_a_long_legacy_session_is_served_by_every_replica(cluster: Cluster) -> None:
+    progress: list[float] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(done)
+
+    before = len(cluster.balancer.served_by())
+    features = {
+        "sampling_callback": sampling,
+        "elicitation_callback": elicitation,
+        "list_roots_callback": roots,
+    }
+    async with through(cluster.balancer, **features) as client:
+        cluster.tally["sessions"] += 1
+        for _ in range(4):
+            assert (
+                text_of(await client.call_tool("asking__sample", {"prompt": "hi"})) == "sampled: echo of hi"
+            )
+            assert text_of(await client.call_tool("asking__ask", {"question": "?"})) == "answered: forty-two"
+            assert text_of(await client.call_tool("asking__roots", {})) == "file:///work/project"
+            steps = await client.call_tool(
+                "alpha__progress", {"steps": 3, "delay": 0.01}, progress_callback=on_progress
+            )
+            assert not steps.is_error
+            tools = await client.list_tools()
+            assert {"asking__sample", "alpha__echo"} <= {tool.name for tool in tools.tools}
+            cluster.tally["calls"] += 5
+        assert progress.count(3) == 4  # every call's progress reached the client
+    served = Counter(cluster.balancer.served_by()[before:])
+    assert len(served) == REPLICAS, served  # the session's requests went to every replica
+
+
+async def test_2026_07_28_retries_complete_wherever_they_land(cluster: Cluster) -> None:
+    lb = LoadBalanced(cluster.balancer)
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(20.0)) as http:
+        for attempt in range(REPLICAS):
+            key, state, first = await ask_sampling(http, lb)
+            status, answer = await post(http, lb, retry(first, key, state, id=10 + attempt))
+            assert status == 200 and answer["result"]["resultType"] == "complete", answer
+            assert answer["result"]["content"][0]["text"] == "sampled: echo of hello"
+            cluster.tally["calls"] += 2
+
+
+async def test_a_replica_killed_mid_session_loses_no_session(cluster: Cluster) -> None:
+    victim = cluster.replicas[1]
+    lb = LoadBalanced(cluster.balancer)
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+        session = await open_session(http, lb.url, lb.headers())
+        cluster.tally["sessions"] += 1
+        in_flight = asyncio.create_task(slow_call(http, victim.url, session))
+        await asyncio.sleep(1.0)
+        victim.stop(signal.SIGKILL)
+        outcome = await in_flight
+        cluster.tally[f"failed: {outcome}"] += 1
+        assert outcome == "connection closed", outcome  # a clean failure, at once
+        for attempt in range(2 * REPLICAS):  # the same session, on the two replicas left
+            answer = await rpc(http, lb, session, "tools/call", name="alpha__echo", arguments={"text": "x"})
+            assert answer["result"]["content"][0]["text"] == "alpha:x", (attempt, answer)
+            cluster.tally["calls"] += 1
+
+
+async def test_a_replica_scaled_in_finishes_every_call_it_had_started(cluster: Cluster) -> None:
+    """SIGTERM (a scale-in): the calls that reached the draining replica before it stopped
+    listening all finish; nginx sends what comes after to the others."""
+    leaving = cluster.replicas[2]
+    lb = LoadBalanced(cluster.balancer)
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+        session = await open_session(http, lb.url, lb.headers())
+        cluster.tally["sessions"] += 1
+        calls = [
+            asyncio.create_task(
+                rpc(http, lb, session, "tools/call", name="alpha__slow", arguments={"seconds": 1.5})
+            )
+            for _ in range(6)
+        ]
+        await asyncio.sleep(0.5)
+        leaving.stop(signal.SIGTERM, timeout=30)
+        answers = await asyncio.gather(*calls)
+        later = await rpc(http, lb, session, "tools/call", name="alpha__echo", arguments={"text": "y"})
+    assert [answer["result"]["content"][0]["text"] for answer in answers] == ["done"] * 6, answers
+    assert later["result"]["content"][0]["text"] == "alpha:y"
+    assert leaving.process.returncode == 0
+    cluster.tally["calls"] += 7
+
+
+async def slow_call(http: httpx2.AsyncClient, url: str, session: dict[str, str]) -> str:
+    """A 20 s call sent straight to one replica: how it ends when that replica dies under it."""
+    call = {
+        "jsonrpc": "2.0",
+        "id": 99,
+        "method": "tools/call",
+        "params": {"name": "alpha__slow", "arguments": {"seconds": 20}},
+    }
+    try:
+        response = await http.post(url, headers=session, json=call)
+    except httpx2.RemoteProtocolError:
+        return "connection closed"
+    return f"answered {response.status_code}"
+
+
+@dataclass
+class LoadBalanced:
+    """The balancer where the modern-front helpers expect a gateway."""
+
+    balancer: Balancer
+    key: str = ALICE_KEY
+
+    @property
+    def url(self) -> str:
+        return self.balancer.url
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"authorization": f"Bearer {key or self.key}"}
