@@ -24,6 +24,7 @@ from tests.support import (
     RunningGateway,
     default_settings,
     fixture_server,
+    free_port,
     running_gateway,
     text_of,
 )
@@ -32,8 +33,10 @@ from tests.test_drain import open_session
 from tests.test_modern_front import ASKING_SERVER, ask_sampling, post, retry
 from tests.test_mrtr_replicas import redis_server
 from tests.test_reload import rpc
+from tests.test_sessions_redis import redis_down
 
 REPLICAS = 3
+REDIS_PORT = free_port()
 
 
 @dataclass
@@ -47,7 +50,7 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = Path(tmp_path_factory.mktemp("replicas"))
-    with redis_server(tmp) as url:
+    with redis_server(tmp, REDIS_PORT) as url:
         servers = {"asking": ASKING_SERVER, "alpha": fixture_server("alpha")}
         settings = default_settings(servers, redis={"url": url}, ops={"drain_timeout": 10})
         with (
@@ -151,6 +154,32 @@ async def test_a_replica_scaled_in_finishes_every_call_it_had_started(cluster: C
     assert later["result"]["content"][0]["text"] == "alpha:y"
     assert leaving.process.returncode == 0
     cluster.tally["calls"] += 7
+
+
+async def test_redis_restarted_mid_run_refuses_then_recovers_without_a_restart(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Last in the module (Redis comes back empty, and stays for no later test). Redis keeps
+    nothing on disk here: while it is down, requests needing a session are refused with 503
+    (the documented behaviour); once it is back, the sessions it held are gone (404: the client
+    starts a new one, as the spec has it) and everything works again."""
+    lb = LoadBalanced(cluster.balancer)
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+        session = await open_session(http, lb.url, lb.headers())
+        redis_down(REDIS_PORT)
+        for _ in range(REPLICAS):
+            refused = await rpc(http, lb, session, "tools/list")
+            assert refused.status_code == 503 and "session store is unreachable" in refused.text
+            cluster.tally["refused: redis down (503)"] += 1
+        with redis_server(tmp_path, REDIS_PORT):
+            gone = await rpc(http, lb, session, "tools/list")
+            assert gone.status_code == 404
+            fresh = await open_session(http, lb.url, lb.headers())
+            cluster.tally["sessions"] += 1
+            for _ in range(REPLICAS):
+                answer = await rpc(http, lb, fresh, "tools/call", name="alpha__echo", arguments={"text": "z"})
+                assert answer["result"]["content"][0]["text"] == "alpha:z"
+                cluster.tally["calls"] += 1
 
 
 async def slow_call(http: httpx2.AsyncClient, url: str, session: dict[str, str]) -> str:
