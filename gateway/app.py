@@ -19,7 +19,7 @@ from gateway import __version__
 from gateway.admin import AdminParts
 from gateway.audit import AuditSink, with_audit
 from gateway.caching import Caching
-from gateway.front.bus import deliver
+from gateway.front.bus import ReplicaLink
 from gateway.front.endpoint import MCPEndpoint
 from gateway.front.events import EventStore
 from gateway.front.listen import Listener
@@ -89,6 +89,7 @@ class Gateway:
         shared = settings.redis.url if settings.shared_sessions else None
         self.bus = RedisBus(shared, prefix=settings.redis.prefix) if shared is not None else None
         """Calls' answers and cancellations a client sent to another replica (gateway/front/bus.py)."""
+        self.replicas = ReplicaLink(self.bus, self.live, self.ends) if self.bus is not None else None
         self.request_states = RequestStates(
             key.encode() if key else None,
             lifetime=settings.sessions.request_state_lifetime,
@@ -170,8 +171,12 @@ class Gateway:
         """Everything that keeps per-session state hears when a session ends, whatever ended
         it: first the record goes (nobody can reach the session any more), then the rest."""
         ends = self.ends
-        # A shared record outlives this replica: shutting down here does not end it.
-        ends.register("session store", self.store.delete, skip=[EndReason.SHUTDOWN])
+        # A shared record outlives this replica: shutting down here does not end it; a session
+        # another replica ended has no record left.
+        here_only = [EndReason.SHUTDOWN, EndReason.ENDED_ELSEWHERE]
+        ends.register("session store", self.store.delete, skip=here_only)
+        if self.replicas is not None:  # the others let go of it too (not when this one stops)
+            ends.register("replicas", self.replicas.ended, skip=here_only)
         ends.register("live sessions", self.live.session_ended)
         ends.register("event store", self.events.forget)
         # Upstreams are closing anyway on shutdown: no goodbyes to send them one by one.
@@ -258,8 +263,8 @@ class Gateway:
         for router in self.routers.values():
             await router.prime()
         self._janitor = asyncio.create_task(self._expire_sessions(), name="session-janitor")
-        if self.bus is not None:
-            self.bus.listen(partial(deliver, self.live))
+        if self.bus is not None and self.replicas is not None:
+            self.bus.listen(self.replicas.heard)
         if self.ledger is not None:
             self.ledger.watch_resumed(self.parked.resumed_elsewhere)
             shared = None if self.settings.sessions.request_state_key else await self.ledger.shared_key()

@@ -98,3 +98,44 @@ async def cancelled_across(
             await canceller
     answered = response.text
     return response.status_code == 200 and "cancelled" in answered and '"id":8' in answered.replace(" ", "")
+
+
+async def test_a_resource_update_reaches_the_get_stream_open_on_the_other_replica(tmp_path: Path) -> None:
+    """Subscribed through one replica, listening on the other: the update the first replica's
+    upstream sends reaches the stream; a DELETE through the first ends the stream on the second."""
+    with redis_server(tmp_path) as url:
+        settings = default_settings({"asking": ASKING_SERVER}, redis={"url": url})
+        with running_gateway(tmp_path, settings) as first, running_gateway(tmp_path, settings) as second:
+            async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+                session = await legacy_session(http, first)
+                get = {**session, "accept": "text/event-stream"}
+                async with http.stream("GET", second.url, headers=get) as stream:
+                    assert stream.status_code == 200
+                    updated = asyncio.Event()
+                    reading = asyncio.create_task(read_all(stream, updated))
+                    await call(http, first, session, "resources/subscribe", {"uri": "asking://counter"})
+                    await call(http, first, session, "tools/call", {"name": "asking__bump", "arguments": {}})
+                    async with asyncio.timeout(10):
+                        await updated.wait()
+                    ended = await http.delete(first.url, headers=session)
+                    assert ended.status_code in (200, 204)
+                    async with asyncio.timeout(10):  # the other replica let go of the session too
+                        heard = await reading
+    assert [m["params"]["uri"] for m in heard if "params" in m] == ["asking://counter"]
+
+
+async def call(
+    http: httpx2.AsyncClient, gateway: RunningGateway, session: dict[str, str], method: str, params: Any
+) -> None:
+    body = {"jsonrpc": "2.0", "id": method, "method": method, "params": params}
+    assert (await http.post(gateway.url, headers=session, json=body)).status_code == 200
+
+
+async def read_all(stream: httpx2.Response, updated: asyncio.Event) -> list[dict[str, Any]]:
+    """Every message of the stream until it ends; ``updated`` is set at the resource update."""
+    heard = []
+    async for message in sse_messages(stream):
+        heard.append(message)
+        if message.get("method") == "notifications/resources/updated":
+            updated.set()
+    return heard

@@ -52,6 +52,8 @@ class EndReason(enum.StrEnum):
     """A request found its record expired before the janitor did."""
     SHUTDOWN = "shutdown"
     """This replica is stopping; a shared record outlives it."""
+    ENDED_ELSEWHERE = "ended_elsewhere"
+    """Another replica ended it (and told the others on the replica bus)."""
     LISTEN_CLOSED = "listen_closed"
     """A 2026-07-28 ``subscriptions/listen`` stream (a delivery-only session) closed."""
 
@@ -160,6 +162,9 @@ class LiveSessions:
 
     def __init__(self) -> None:
         self._sessions: dict[str, LiveSession] = {}
+        self.elsewhere: Callable[[str, dict[str, Any]], None] | None = None
+        """With replicas: hands on a message for a session whose GET stream this replica has
+        never held (it may be open on another)."""
 
     def get(self, session_id: str, endpoint: str) -> LiveSession:
         live = self._sessions.get(session_id)
@@ -193,21 +198,29 @@ class LiveSessions:
 
     def broadcast(self, endpoints: set[str], message: dict[str, Any]) -> int:
         """Queue ``message`` on the GET stream of every session of ``endpoints``."""
-        return self.send_to(self._sessions, endpoints, message)
+        return self.send_to(self._sessions, endpoints, message, forward=False)
 
     def existing(self, session_id: str) -> LiveSession | None:
         return self._sessions.get(session_id)
 
-    def send_to(self, session_ids: Iterable[str], endpoints: set[str] | None, message: dict[str, Any]) -> int:
-        """Queue ``message`` on the GET streams of those sessions (of ``endpoints``, if given)."""
+    def send_to(
+        self,
+        session_ids: Iterable[str],
+        endpoints: set[str] | None,
+        message: dict[str, Any],
+        *,
+        forward: bool = True,
+    ) -> int:
+        """Queue ``message`` on the GET streams of those sessions (of ``endpoints``, if given);
+        ``forward``: hand it :attr:`elsewhere` for those whose stream is not here."""
         delivered = 0
         for session_id in session_ids:
             live = self._sessions.get(session_id)
-            if (
-                live is None
-                or live.stream is None
-                or (endpoints is not None and live.endpoint not in endpoints)
-            ):
+            if live is not None and endpoints is not None and live.endpoint not in endpoints:
+                continue
+            if live is None or live.stream is None:
+                if forward and self.elsewhere is not None:
+                    self.elsewhere(session_id, message)
                 continue
             try:
                 live.stream.put_nowait(message)
