@@ -83,10 +83,10 @@ class Gateway:
         key = settings.sessions.request_state_key
         # With shared sessions, the shared Redis is the ledger too, unless one is named.
         ledger_url = settings.sessions.request_state_ledger or (
-            settings.redis.url if settings.shared_sessions else None
+            settings.redis.connect_url if settings.shared_sessions else None
         )
         self.ledger = RedisLedger(ledger_url, prefix=settings.redis.prefix) if ledger_url else None
-        shared = settings.redis.url if settings.shared_sessions else None
+        shared = settings.redis.connect_url if settings.shared_sessions else None
         self.bus = RedisBus(shared, prefix=settings.redis.prefix) if shared is not None else None
         """Calls' answers and cancellations a client sent to another replica (gateway/front/bus.py)."""
         self.replicas = ReplicaLink(self.bus, self.live, self.ends) if self.bus is not None else None
@@ -341,8 +341,7 @@ def session_store(settings: Settings, on_expired: Callable[[str], Awaitable[None
     """Session records in Redis when replicas share them (``[sessions] store``), else here."""
     idle = settings.sessions.idle_timeout
     if settings.shared_sessions:
-        assert settings.redis.url is not None
-        return RedisSessionStore(
-            settings.redis.url, prefix=settings.redis.prefix, idle_timeout=idle, on_expired=on_expired
-        )
+        url = settings.redis.connect_url
+        assert url is not None
+        return RedisSessionStore(url, prefix=settings.redis.prefix, idle_timeout=idle, on_expired=on_expired)
     return InMemorySessionStore(idle_timeout=idle, on_expired=on_expired)

@@ -28,11 +28,10 @@ log = logging.getLogger("portcullis.cache")
 class Caching:
     def __init__(self, settings: Settings) -> None:
         cache = settings.cache
+        url = settings.redis.connect_url
         self.store: ResultStore = (
-            RedisResultStore(
-                settings.redis.url, prefix=settings.redis.prefix + "cache:", max_ttl=cache.max_ttl
-            )
-            if settings.redis.url
+            RedisResultStore(url, prefix=settings.redis.prefix + "cache:", max_ttl=cache.max_ttl)
+            if url
             else MemoryResultStore(max_entries=cache.max_entries, max_bytes=cache.max_bytes)
         )
         self.list_ttl = (

@@ -51,7 +51,7 @@ class RateLimiting:
         self.limits = [limit_of(rule) for rule in settings.rate_limits]
         self.store: LimitStore | None = None
         if self.limits:
-            url = settings.redis.url
+            url = settings.redis.connect_url
             self.store = RedisLimits(url, prefix=settings.redis.prefix) if url else LocalLimits()
 
     def wrap(self, app: MCPApp, router: NameOwners | None = None) -> MCPApp:

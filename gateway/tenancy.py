@@ -32,7 +32,8 @@ def store_location(settings: Settings) -> str:
 
 
 def open_store(settings: Settings) -> TenancyStore:
-    return open_tenancy_store(store_location(settings), settings.redis.prefix)
+    # Opened with the password (if any); shown (store_location) without it.
+    return open_tenancy_store(settings.redis.connect_url or settings.guardrails.store, settings.redis.prefix)
 
 
 def settings_problems(settings: Settings) -> list[str]:

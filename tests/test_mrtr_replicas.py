@@ -26,8 +26,9 @@ SHARED_KEY = "a-request-state-key-shared-by-all-replicas-0123456789"
 
 
 @contextlib.contextmanager
-def redis_server(tmp: Path, port: int | None = None) -> Iterator[str]:
-    """A private Redis for the test (nothing kept on disk), on ``port`` or a free one; its URL."""
+def redis_server(tmp: Path, port: int | None = None, *options: str) -> Iterator[str]:
+    """A private Redis for the test (nothing kept on disk), on ``port`` or a free one, with
+    ``options`` (``--requirepass``...); its URL."""
     binary = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
     assert binary, "redis-server is needed for this test (install Redis 6+, or set REDIS_SERVER=/path)"
     port = port or free_port()
@@ -44,6 +45,7 @@ def redis_server(tmp: Path, port: int | None = None) -> Iterator[str]:
             "no",
             "--dir",
             str(tmp),
+            *options,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,

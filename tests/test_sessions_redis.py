@@ -127,3 +127,29 @@ def redis_down(port: int | None) -> None:
         except redis.ConnectionError:
             return
         time.sleep(0.05)
+
+
+async def test_the_redis_password_is_named_not_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[redis] password = "${VAR}"`` or ``"file:/path"``: read at start, never in the URL the
+    settings hold (nor in what they export)."""
+    from gateway.settings import Settings, SettingsError
+
+    secret_file = tmp_path / "redis-password"
+    secret_file.write_text("s3cret/pass\n")
+    with redis_server(tmp_path, None, "--requirepass", "s3cret/pass") as url:
+        for named in ("${PORTCULLIS_TEST_REDIS_PW}", f"file:{secret_file}"):
+            monkeypatch.setenv("PORTCULLIS_TEST_REDIS_PW", "s3cret/pass")
+            settings = Settings(redis={"url": url, "password": named})
+            assert "s3cret" not in settings.model_dump_json()
+            connect = settings.redis.connect_url
+            assert connect is not None
+            store = RedisSessionStore(connect, prefix="t:", idle_timeout=60)
+            await store.create(record("s1"))
+            assert await store.get("s1") is not None
+            await store.close()
+        monkeypatch.delenv("PORTCULLIS_TEST_REDIS_PW")
+        missing = Settings(redis={"url": url, "password": "${PORTCULLIS_TEST_REDIS_PW}"})
+        with pytest.raises(SettingsError, match="PORTCULLIS_TEST_REDIS_PW"):
+            _ = missing.redis.connect_url

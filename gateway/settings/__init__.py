@@ -9,6 +9,7 @@ routing), ``stack`` (middleware and logging), ``model`` (the whole document) and
 (finding, reading and explaining errors); everything is importable from ``gateway.settings``.
 """
 
+from gateway.settings.errors import SettingsError
 from gateway.settings.http import (
     ApiKey,
     AuthSettings,
@@ -19,7 +20,6 @@ from gateway.settings.http import (
 from gateway.settings.loading import (
     DEFAULT_SETTINGS_FILE,
     SETTINGS_ENV,
-    SettingsError,
     command_problems,
     explain,
     find_settings_file,

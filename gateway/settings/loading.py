@@ -13,19 +13,11 @@ from pydantic import (
     ValidationError,
 )
 
+from gateway.settings.errors import SettingsError
 from gateway.settings.model import Settings
 
 SETTINGS_ENV = "PORTCULLIS_SETTINGS"
 DEFAULT_SETTINGS_FILE = "settings.toml"
-
-
-class SettingsError(Exception):
-    """Settings that cannot be used; ``problems`` lists one line per bad key."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        super().__init__(f"{source}: " + "; ".join(problems))
-        self.source = source
-        self.problems = problems
 
 
 def find_settings_file(explicit: str | None) -> Path | None:
