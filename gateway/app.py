@@ -41,12 +41,14 @@ from gateway.rate_limits import RateLimiting
 from gateway.readiness import Drain, health
 from gateway.reload import reload_gateway
 from gateway.settings import Settings
-from gateway.state.memory import InMemoryEventStore, InMemorySessionStore
+from gateway.state.events_choice import close_event_store, event_store
+from gateway.state.memory import InMemorySessionStore
 from gateway.state.redis_bus import RedisBus
 from gateway.state.redis_ledger import RedisLedger
 from gateway.state.redis_sessions import RedisSessionStore, SessionStoreUnavailable
 from gateway.tenancy import Tenancy
 from gateway.tracing import Tracing, Untraced, tracing_for
+from middleware.protocol import MCPApp
 from middleware.protocol.http import ASGIApp
 from upstream.errors import UpstreamError
 from upstream.pool.per_client import PerClientSupervisor
@@ -79,25 +81,8 @@ class Gateway:
         self.store = session_store(settings, partial(self.ends.end, reason=EndReason.EXPIRED_ON_READ))
         self.interest = Interest()
         self.tasks = TaskMap()
-        self.events: EventStore = InMemoryEventStore()
-        key = settings.sessions.request_state_key
-        # With shared sessions, the shared Redis is the ledger too, unless one is named.
-        ledger_url = settings.sessions.request_state_ledger or (
-            settings.redis.connect_url if settings.shared_sessions else None
-        )
-        self.ledger = RedisLedger(ledger_url, prefix=settings.redis.prefix) if ledger_url else None
-        shared = settings.redis.connect_url if settings.shared_sessions else None
-        self.bus = RedisBus(shared, prefix=settings.redis.prefix) if shared is not None else None
-        """Calls' answers and cancellations a client sent to another replica (gateway/front/bus.py)."""
-        self.replicas = ReplicaLink(self.bus, self.live, self.ends) if self.bus is not None else None
-        self.request_states = RequestStates(
-            key.encode() if key else None,
-            lifetime=settings.sessions.request_state_lifetime,
-            spent=self.ledger,
-        )
-        self.parked = ParkedCalls(
-            self.request_states.lifetime, per_principal=settings.sessions.max_waiting_calls
-        )
+        self.events: EventStore = event_store(settings)  # in Redis with shared sessions
+        self._share_with_replicas(settings)
         self.supervisors: dict[str, Supervisor] = {}
         self.unsolicited = Unsolicited(self.live, self.interest, self.supervisors, self.tasks)
         self.caching = Caching(settings)
@@ -119,6 +104,28 @@ class Gateway:
         self.admin_parts = AdminParts(reloader=self, timeouts=timeouts_in(settings), cache=self.caching)
         """What the admin API uses beyond the gateway itself (gateway/admin/ports.py)."""
         self.metrics.watch(self)
+
+    def _share_with_replicas(self, settings: Settings) -> None:
+        """What replicas on one Redis share beyond session records: the ``requestState`` key
+        and ledger (the shared Redis, unless one is named) and the replica bus."""
+        key = settings.sessions.request_state_key
+        # With shared sessions, the shared Redis is the ledger too, unless one is named.
+        ledger_url = settings.sessions.request_state_ledger or (
+            settings.redis.connect_url if settings.shared_sessions else None
+        )
+        self.ledger = RedisLedger(ledger_url, prefix=settings.redis.prefix) if ledger_url else None
+        shared = settings.redis.connect_url if settings.shared_sessions else None
+        self.bus = RedisBus(shared, prefix=settings.redis.prefix) if shared is not None else None
+        """Calls' answers and cancellations a client sent to another replica (gateway/front/bus.py)."""
+        self.replicas = ReplicaLink(self.bus, self.live, self.ends) if self.bus is not None else None
+        self.request_states = RequestStates(
+            key.encode() if key else None,
+            lifetime=settings.sessions.request_state_lifetime,
+            spent=self.ledger,
+        )
+        self.parked = ParkedCalls(
+            self.request_states.lifetime, per_principal=settings.sessions.max_waiting_calls
+        )
 
     def _add_supervisors(self, only: Collection[str] | None = None) -> None:
         """One supervisor per configured server (or those ``only``): per client, or shared."""
@@ -178,7 +185,7 @@ class Gateway:
         if self.replicas is not None:  # the others let go of it too (not when this one stops)
             ends.register("replicas", self.replicas.ended, skip=here_only)
         ends.register("live sessions", self.live.session_ended)
-        ends.register("event store", self.events.forget)
+        ends.register("event store", self.events.forget, skip=here_only)  # resumable elsewhere
         # Upstreams are closing anyway on shutdown: no goodbyes to send them one by one.
         ends.register("upstream interest", self.unsolicited.session_ended, skip=[EndReason.SHUTDOWN])
 
@@ -204,6 +211,10 @@ class Gateway:
         stack = self.metrics.wrap(stack, owners)  # outermost: sees every answer, refusals too
         stack = self.tracing.mcp(stack)  # outermost in the MCP tier: its span covers every layer
         finish_tools(stack)
+        self.endpoints[path] = self._front(stack, path, pinned)
+
+    def _front(self, stack: MCPApp, path: str, pinned: str | None) -> MCPEndpoint:
+        """The streamable-HTTP front of one endpoint, both eras, around its MCP-tier stack."""
         keepalive = self.settings.http.sse_keepalive
         modern = ModernFront(
             stack,
@@ -218,7 +229,7 @@ class Gateway:
             keepalive=keepalive,
             in_flight=self.in_flight,
         )
-        self.endpoints[path] = MCPEndpoint(
+        return MCPEndpoint(
             stack,
             modern=modern,
             path=path,
@@ -305,6 +316,7 @@ class Gateway:
         await self.tracing.close()
         self.audit_sink.close()
         await self.store.close()
+        await close_event_store(self.events)
 
     async def _expire_sessions(self) -> None:
         interval = min(60.0, self.settings.sessions.idle_timeout / 2)

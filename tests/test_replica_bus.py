@@ -139,3 +139,31 @@ async def read_all(stream: httpx2.Response, updated: asyncio.Event) -> list[dict
         if message.get("method") == "notifications/resources/updated":
             updated.set()
     return heard
+
+
+async def test_a_stream_dropped_on_one_replica_resumes_on_the_other(tmp_path: Path) -> None:
+    """The events of a call's stream are kept in Redis: ``Last-Event-ID`` on the other replica
+    replays what was missed, then follows the call live until its response."""
+    from tests.test_resumability import PROGRESS_CALL, sse_events
+
+    with redis_server(tmp_path) as url:
+        settings = default_settings({"alpha": fixture_server("alpha")}, redis={"url": url})
+        with running_gateway(tmp_path, settings) as first, running_gateway(tmp_path, settings) as second:
+            async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+                session = await legacy_session(http, first)
+                last_id = None
+                async with http.stream("POST", first.url, headers=session, json=PROGRESS_CALL) as response:
+                    async for event_id, message in sse_events(response):
+                        last_id = event_id
+                        if message is not None:
+                            break  # dropped after the first progress
+                assert last_id is not None
+                after: list[Any] = []
+                get = {**session, "accept": "text/event-stream", "last-event-id": last_id}
+                async with http.stream("GET", second.url, headers=get) as resumed:
+                    assert resumed.status_code == 200
+                    async for _, message in sse_events(resumed):
+                        if message is not None:
+                            after.append(message.get("params", {}).get("progress") or message.get("result"))
+    assert after[:-1] == [2, 3, 4, 5, 6], after
+    assert after[-1]["content"][0]["text"] == "6 steps"
