@@ -26,22 +26,29 @@ from middleware.plugins.models import Config
 log = logging.getLogger("portcullis")
 
 
-def open_store(store: str) -> GuardrailStore:
-    """The store ``[guardrails] store`` names (also what ``portcullis pins`` opens)."""
+def open_store(store: str, redis_prefix: str = "portcullis:") -> GuardrailStore:
+    """The store ``store`` names: memory, a SQLite file, or a Redis URL."""
     if store == "memory":
         return MemoryStore()
     if "://" in store:
-        return RedisStore(store)
+        return RedisStore(store, prefix=redis_prefix + "guardrails:")
     return SqliteStore(store)
 
 
-def _vault_key(settings: GuardrailsSettings) -> bytes:
+def guardrail_store(settings: Settings) -> GuardrailStore:
+    """Pins and the vault: in the shared Redis when ``[redis] url`` is set (replicas agree),
+    else where ``[guardrails] store`` says (also what ``portcullis pins`` and the admin API open)."""
+    return open_store(settings.redis.connect_url or settings.guardrails.store, settings.redis.prefix)
+
+
+def _vault_key(settings: GuardrailsSettings, *, shared: bool = False) -> bytes:
     """The vault's key: set in settings; else kept in a file beside a SQLite store (created 0600
-    on first start); else (memory, Redis) one per process, so placeholders do not outlive it."""
+    on first start); else (memory, Redis) one per process, so placeholders do not outlive it.
+    (Never in Redis beside what it encrypts.)"""
     if settings.vault_key is not None:
         return settings.vault_key.get_secret_value().encode()
-    if settings.store == "memory" or "://" in settings.store:
-        if "://" in settings.store:
+    if shared or settings.store == "memory" or "://" in settings.store:
+        if shared or "://" in settings.store:
             log.warning(
                 "guardrails: no vault_key set; placeholders can only be restored by the replica that made "
                 "them (set PORTCULLIS_GUARDRAILS__VAULT_KEY on every replica)"
@@ -108,10 +115,11 @@ def with_builtin_guardrails(settings: Settings, plugins: PluginManager | None) -
     entries = guardrail_entries(settings.guardrails)
     if not entries:
         return plugins
-    store = open_store(settings.guardrails.store)
+    store = guardrail_store(settings)
+    key = _vault_key(settings.guardrails, shared=settings.redis.url is not None)
     services = GuardrailServices(
         store=store,
-        vault=Vault(store, _vault_key(settings.guardrails), settings.guardrails.vault_ttl),
+        vault=Vault(store, key, settings.guardrails.vault_ttl),
         allowed_hosts=tuple(settings.guardrails.allowed_hosts),
     )
     loaded = [

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from gateway.guardrails import open_store
+from gateway.guardrails import guardrail_store
 from gateway.settings import SettingsError, find_settings_file, load_settings
 from middleware.guardrails.pin_records import PREFIX, PinRecord, key_of
 from middleware.guardrails.store import GuardrailStore
@@ -24,7 +24,7 @@ from middleware.guardrails.store import GuardrailStore
 
 def _store(args: argparse.Namespace) -> GuardrailStore:
     settings = load_settings(find_settings_file(args.settings))
-    return open_store(settings.guardrails.store)
+    return guardrail_store(settings)
 
 
 async def _all(store: GuardrailStore) -> list[PinRecord]:

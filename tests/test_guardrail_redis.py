@@ -51,3 +51,20 @@ async def test_replicas_agree_on_pins_and_share_the_vault(tmp_path: Path) -> Non
         assert (await vault_b.values("p/alice", [placeholder]))[placeholder].value == "alice@example.org"
         await store_a.close()
         await store_b.close()
+
+
+async def test_with_a_shared_redis_pins_live_there_for_every_replica(tmp_path: Path) -> None:
+    """``[redis] url`` puts pins and the vault in that Redis, whatever ``[guardrails] store``
+    says: a pin one replica records, another (and ``portcullis pins``) sees."""
+    from gateway.guardrails import guardrail_store
+    from gateway.settings import Settings
+
+    with redis_server(tmp_path) as url:
+        settings = Settings(redis={"url": url}, guardrails={"store": str(tmp_path / "local.db")})
+        one, other = guardrail_store(settings), guardrail_store(settings)
+        assert isinstance(one, RedisStore)
+        await one.set_many({"pin:x": b"1"})
+        assert await other.get_many(["pin:x"]) == [b"1"]
+        assert not (tmp_path / "local.db").exists()
+        await one.close()
+        await other.close()

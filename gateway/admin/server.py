@@ -27,7 +27,7 @@ from gateway.admin.auth import AdminAuth, admin_hash
 from gateway.admin.http import PREFIX, Context, Op, endpoint, error_response, json_response
 from gateway.admin.openapi import OPENAPI_PATH, document
 from gateway.admin.ports import AdminParts, AdminTarget
-from gateway.guardrails import open_store
+from gateway.guardrails import guardrail_store
 from gateway.settings import SettingsError
 from middleware.edge.host_origin import HostOriginGuard
 from middleware.guardrails.store import GuardrailStore
@@ -104,7 +104,7 @@ class AdminServer:
         store = self.target.tenancy.store  # so changes apply even to a 'memory' store
         if store is None:
             raise RuntimeError("admin API: the tenancy store is not open; start the gateway first")
-        pins = self._pins = open_store(settings.guardrails.store)
+        pins = self._pins = guardrail_store(settings)
         context = Context(self.target, store, pins, self.parts)
         sock = _bind(settings.admin.host, settings.admin.port)
         self.port = sock.getsockname()[1]
