@@ -182,6 +182,7 @@ class Gateway:
         # another replica ended has no record left.
         here_only = [EndReason.SHUTDOWN, EndReason.ENDED_ELSEWHERE]
         ends.register("session store", self.store.delete, skip=here_only)
+        ends.register("session copy", self.store.forget, skip=[EndReason.SHUTDOWN])
         if self.replicas is not None:  # the others let go of it too (not when this one stops)
             ends.register("replicas", self.replicas.ended, skip=here_only)
         ends.register("live sessions", self.live.session_ended)

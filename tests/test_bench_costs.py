@@ -28,3 +28,12 @@ async def test_the_tracing_bench_measures_every_way_a_call_is_traced() -> None:
     measured = await figures(calls=20, rounds=1)
     assert len([name for name in measured if name.startswith("both tiers")]) == 4
     assert all(math.isfinite(value) for value in measured.values())
+
+
+def test_the_shared_state_bench_compares_redis_with_memory(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.replicas import main as replicas
+
+    assert replicas(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "| state in memory |" in out and "| state in Redis |" in out
+    assert "Redis commands per call" in out

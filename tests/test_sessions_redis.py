@@ -153,3 +153,23 @@ async def test_the_redis_password_is_named_not_written(
         missing = Settings(redis={"url": url, "password": "${PORTCULLIS_TEST_REDIS_PW}"})
         with pytest.raises(SettingsError, match="PORTCULLIS_TEST_REDIS_PW"):
             _ = missing.redis.connect_url
+
+
+async def test_a_replica_trusts_its_copy_for_the_lease_and_drops_it_when_told(tmp_path: Path) -> None:
+    """Within the lease a busy session's requests make no round trip; the replica bus tells the
+    others when a session ends (``forget``), so none serves it after that."""
+    with redis_server(tmp_path) as url:
+        here = RedisSessionStore(url, prefix="t:", idle_timeout=60)
+        there = RedisSessionStore(url, prefix="t:", idle_timeout=60)
+        await here.create(record("s1"))
+        assert await there.get("s1") is not None
+        before = redis.Redis.from_url(url).info("commandstats").get("cmdstat_getex", {}).get("calls", 0)
+        for _ in range(20):
+            assert await there.get("s1") is not None
+        after = redis.Redis.from_url(url).info("commandstats").get("cmdstat_getex", {}).get("calls", 0)
+        assert after == before  # no round trip within the lease
+        assert await here.delete("s1") is True
+        await there.forget("s1")  # what the bus's "ended" does on every other replica
+        assert await there.get("s1") is None
+        await here.close()
+        await there.close()

@@ -116,6 +116,10 @@ class SessionStore(Protocol):
         """The gateway is stopping (records in a shared store stay for the other replicas)."""
         ...
 
+    async def forget(self, session_id: str) -> None:
+        """Drop any copy of an ended session's record this replica keeps (a shared store's)."""
+        ...
+
     async def reachable(self) -> bool:
         """Can sessions be found and opened now (``/readyz``)?"""
         ...

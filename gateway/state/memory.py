@@ -66,6 +66,9 @@ class InMemorySessionStore:
     async def reachable(self) -> bool:
         return True
 
+    async def forget(self, session_id: str) -> None:
+        """The record is the only copy: :meth:`delete` removes it."""
+
     async def expire_idle(self) -> list[str]:
         cutoff = time.time() - self._idle_timeout
         expired = [sid for sid, record in self._records.items() if record.last_seen < cutoff]
