@@ -51,7 +51,11 @@ class Cluster:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = Path(tmp_path_factory.mktemp("replicas"))
     with redis_server(tmp, REDIS_PORT) as url:
-        servers = {"asking": ASKING_SERVER, "alpha": fixture_server("alpha")}
+        servers = {
+            "asking": ASKING_SERVER,
+            "alpha": fixture_server("alpha"),
+            "solo": fixture_server("solo", session_mode="per_client"),
+        }
         settings = default_settings(servers, redis={"url": url}, ops={"drain_timeout": 10})
         with (
             running_gateway(tmp, settings) as a,
@@ -101,6 +105,18 @@ async def test_a_long_legacy_session_is_served_by_every_replica(cluster: Cluster
         assert progress.count(3) == 4  # every call's progress reached the client
     served = Counter(cluster.balancer.served_by()[before:])
     assert len(served) == REPLICAS, served  # the session's requests went to every replica
+
+
+async def test_a_per_client_server_gets_the_sessions_upstream_on_each_replica_it_reaches(
+    cluster: Cluster,
+) -> None:
+    """A ``per_client`` server's upstream session is opened by whichever replica receives the
+    request (its process is that replica's): every call works, one upstream per replica."""
+    async with through(cluster.balancer) as client:
+        cluster.tally["sessions"] += 1
+        pids = {text_of(await client.call_tool("solo__pid", {})) for _ in range(2 * REPLICAS)}
+        cluster.tally["calls"] += 2 * REPLICAS
+    assert len(pids) == REPLICAS, pids
 
 
 async def test_2026_07_28_retries_complete_wherever_they_land(cluster: Cluster) -> None:
