@@ -29,6 +29,7 @@ from gateway.front.own_answers import OwnAnswers
 from gateway.front.request_state import RequestStates
 from gateway.front.sessions import EndReason, LiveSessions, SessionEnds, SessionStore
 from gateway.front.shutdown import InFlight
+from gateway.front.task_relay import TaskRelay
 from gateway.front.unsolicited import LIST_CHANGED, SessionChannel, Unsolicited
 from gateway.gateway_tools import ToolsWiring, timeouts_in, with_gateway_tools
 from gateway.guardrails import instructions_screen, with_builtin_guardrails
@@ -117,7 +118,12 @@ class Gateway:
         shared = settings.redis.connect_url if settings.shared_sessions else None
         self.bus = RedisBus(shared, prefix=settings.redis.prefix) if shared is not None else None
         """Calls' answers and cancellations a client sent to another replica (gateway/front/bus.py)."""
-        self.replicas = ReplicaLink(self.bus, self.live, self.ends) if self.bus is not None else None
+        self.relay = TaskRelay(self.bus, self.tasks, self._stack_of) if self.bus is not None else None
+        self.replicas = (
+            ReplicaLink(self.bus, self.live, self.ends, self.relay.heard)
+            if self.bus is not None and self.relay is not None
+            else None
+        )
         self.request_states = RequestStates(
             key.encode() if key else None,
             lifetime=settings.sessions.request_state_lifetime,
@@ -214,8 +220,14 @@ class Gateway:
         finish_tools(stack)
         self.endpoints[path] = self._front(stack, path, pinned)
 
+    def _stack_of(self, path: str) -> MCPApp | None:
+        endpoint = self.endpoints.get(path)
+        return endpoint.app if endpoint is not None else None
+
     def _front(self, stack: MCPApp, path: str, pinned: str | None) -> MCPEndpoint:
         """The streamable-HTTP front of one endpoint, both eras, around its MCP-tier stack."""
+        if self.relay is not None:  # a task another replica holds is asked of it
+            stack = self.relay.wrap(stack, path)
         keepalive = self.settings.http.sse_keepalive
         modern = ModernFront(
             stack,

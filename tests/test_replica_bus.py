@@ -167,3 +167,27 @@ async def test_a_stream_dropped_on_one_replica_resumes_on_the_other(tmp_path: Pa
                             after.append(message.get("params", {}).get("progress") or message.get("result"))
     assert after[:-1] == [2, 3, 4, 5, 6], after
     assert after[-1]["content"][0]["text"] == "6 steps"
+
+
+async def test_a_task_made_through_one_replica_is_answered_through_the_other(tmp_path: Path) -> None:
+    """The task runs in the first replica's upstream session; ``tasks/result`` and ``tasks/get``
+    sent to the second are asked of the first over the bus, for its owner only."""
+    from tests.support import BOB_KEY
+    from tests.test_tasks import TASK_SERVER, Session
+
+    with redis_server(tmp_path) as url:
+        settings = default_settings({"kitchen": TASK_SERVER}, redis={"url": url})
+        with running_gateway(tmp_path, settings) as first, running_gateway(tmp_path, settings) as second:
+            async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+                alice = await Session(http, first).open()
+                brew = {"name": "kitchen__brew", "arguments": {"flavour": "oolong"}, "task": {"ttl": 60000}}
+                task_id = (await alice.call("tools/call", brew))["result"]["task"]["taskId"]
+                elsewhere = Session(http, second)
+                elsewhere.headers = alice.headers  # the same session, through the other replica
+                result = await elsewhere.call("tasks/result", {"taskId": task_id})
+                assert result["result"]["content"][0]["text"] == "brewed oolong", result
+                status = await elsewhere.call("tasks/get", {"taskId": task_id})
+                assert status["result"]["status"] == "completed" and status["result"]["taskId"] == task_id
+                bob = await Session(http, second, BOB_KEY).open()
+                refused = await bob.call("tasks/get", {"taskId": task_id})
+                assert "unknown task" in refused["error"]["message"]  # nobody answers for another's task

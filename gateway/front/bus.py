@@ -18,7 +18,7 @@ and the one that holds the call delivers it (:func:`deliver`). In one process th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final, Protocol
 
 from gateway.front.sessions import EndReason, LiveSessions, SessionEnds
@@ -29,6 +29,8 @@ CANCEL: Final = "cancel"
 STREAM: Final = "stream"
 """A message for a session's GET stream (a resource update, a log line, a task status) from the
 replica whose upstream sent it, for the replica where that stream is open."""
+TASKS: Final = frozenset({"task_call", "task_answer"})
+"""Questions about a task another replica holds, and their answers (gateway/front/task_relay.py)."""
 ENDED: Final = "ended"
 """The session ended on one replica (deleted, expired): the others let go of what they hold."""
 
@@ -61,10 +63,18 @@ def deliver(live: LiveSessions, kind: str, session_id: str, payload: dict[str, A
 class ReplicaLink:
     """This replica's side of the bus: what it hands on, and what it does with what it hears."""
 
-    def __init__(self, bus: ReplicaBus, live: LiveSessions, ends: SessionEnds) -> None:
+    def __init__(
+        self,
+        bus: ReplicaBus,
+        live: LiveSessions,
+        ends: SessionEnds,
+        relay: Callable[[str, str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.bus = bus
         self.live = live
         self.ends = ends
+        self.relay = relay
+        """Where questions and answers about tasks go (gateway/front/task_relay.py)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         live.elsewhere = self.hand_on
 
@@ -77,7 +87,10 @@ class ReplicaLink:
         await self.bus.publish(ENDED, session_id, {})
 
     def heard(self, kind: str, session_id: str, payload: dict[str, Any]) -> None:
-        if kind != ENDED:
+        if kind in TASKS:
+            if self.relay is not None:
+                self.relay(kind, session_id, payload)
+        elif kind != ENDED:
             deliver(self.live, kind, session_id, payload)
         elif self.live.existing(session_id) is not None:
             self._spawn(self.ends.end(session_id, EndReason.ENDED_ELSEWHERE))

@@ -34,6 +34,7 @@ class RedisBus:
     def __init__(self, url: str, *, prefix: str) -> None:
         self._redis = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._channel = f"{prefix}bus"
+        self._prefix = prefix
         self.replica = secrets.token_hex(6)
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -44,6 +45,21 @@ class RedisBus:
             await self._redis.publish(self._channel, orjson.dumps(message))
         except RedisError as exc:
             log.warning("could not tell the other replicas of a %s for a session (%s)", kind, exc)
+
+    async def remember(self, key: str, value: str, seconds: float) -> None:
+        """Keep ``value`` under ``key`` for the other replicas (a task's owner), for ``seconds``."""
+        try:
+            await self._redis.set(f"{self._prefix}{key}", value, ex=max(1, int(seconds)))
+        except RedisError as exc:
+            log.warning("could not record %s for the other replicas (%s)", key.split(":", 1)[0], exc)
+
+    async def recall(self, key: str) -> str | None:
+        """What a replica remembered under ``key``; None when nothing (or Redis cannot say)."""
+        try:
+            value = await self._redis.get(f"{self._prefix}{key}")
+        except RedisError:
+            return None
+        return value.decode() if isinstance(value, bytes) else None
 
     def listen(self, deliver: Deliver) -> None:
         """Hear the other replicas from now on (until :meth:`close`)."""

@@ -61,6 +61,10 @@ class TaskMap:
             return None
         return entry
 
+    def knows(self, gateway_id: object, principal: str) -> bool:
+        """Is this ``principal``'s task held here (by this replica)?"""
+        return self.resolve(gateway_id, principal) is not None
+
     def gateway_id(self, server: str, upstream_id: object) -> str | None:
         return self._by_upstream.get((server, str(upstream_id)))
 
