@@ -6,7 +6,11 @@ no session: its call in flight fails cleanly and the next request succeeds on an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import orjson
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -21,6 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 from tests.load_balancer import Balancer, round_robin
 from tests.support import (
     ALICE_KEY,
+    ROOT,
     RunningGateway,
     default_settings,
     fixture_server,
@@ -30,8 +36,9 @@ from tests.support import (
 )
 from tests.test_client_features import elicitation, roots, sampling
 from tests.test_drain import open_session
-from tests.test_modern_front import ASKING_SERVER, ask_sampling, post, retry
-from tests.test_mrtr_replicas import redis_server
+from tests.test_modern_front import ACCEPT_BOTH, ASKING_SERVER, ask_sampling, mirrored, post, retry
+from tests.test_modern_front import request as modern_request
+from tests.test_mrtr_replicas import _listening, redis_server
 from tests.test_reload import rpc
 from tests.test_sessions_redis import redis_down
 
@@ -47,14 +54,34 @@ class Cluster:
     """What the test did, for the closing figures: sessions, calls, failures by cause."""
 
 
+@contextlib.contextmanager
+def feed_server() -> Iterator[str]:
+    """One remote MCP server every replica connects to (tests/fixtures/feed_server.py); its URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "fixtures" / "feed_server.py"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not _listening(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = Path(tmp_path_factory.mktemp("replicas"))
-    with redis_server(tmp, REDIS_PORT) as url:
+    with redis_server(tmp, REDIS_PORT) as url, feed_server() as feed:
         servers = {
             "asking": ASKING_SERVER,
             "alpha": fixture_server("alpha"),
             "solo": fixture_server("solo", session_mode="per_client"),
+            "feed": {"url": feed, "era": "legacy"},  # subscriptions the 2025 way: its own registry
         }
         settings = default_settings(servers, redis={"url": url}, ops={"drain_timeout": 10})
         with (
@@ -117,6 +144,48 @@ async def test_a_per_client_server_gets_the_sessions_upstream_on_each_replica_it
         pids = {text_of(await client.call_tool("solo__pid", {})) for _ in range(2 * REPLICAS)}
         cluster.tally["calls"] += 2 * REPLICAS
     assert len(pids) == REPLICAS, pids
+
+
+async def test_a_legacy_subscription_and_a_modern_listen_hear_an_update_made_through_any_replica(
+    cluster: Cluster,
+) -> None:
+    """The feed server is one for all replicas: a legacy session's GET stream, subscribe and
+    publish each land on a replica of their own, and the update still reaches the stream; a
+    2026-07-28 listen stream hears it too."""
+    lb = LoadBalanced(cluster.balancer)
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+        session = await open_session(http, lb.url, lb.headers())
+        cluster.tally["sessions"] += 1
+        listen = modern_request(
+            "subscriptions/listen", {"notifications": {"resourceSubscriptions": ["feed://news"]}}, id="sub-1"
+        )
+        listen_headers = {**lb.headers(), "accept": ACCEPT_BOTH, **mirrored(listen)}
+        get_headers = {**session, "accept": "text/event-stream"}
+        async with (
+            http.stream("GET", lb.url, headers=get_headers) as legacy_stream,
+            http.stream("POST", lb.url, headers=listen_headers, json=listen) as modern_stream,
+        ):
+            legacy_heard = asyncio.create_task(first_update(legacy_stream))
+            modern_heard = asyncio.create_task(first_update(modern_stream))
+            subscribed = await rpc(http, lb, session, "resources/subscribe", uri="feed://news")
+            assert "result" in subscribed, subscribed
+            await asyncio.sleep(0.5)  # the listen stream's subscription is in place
+            published = await rpc(
+                http, lb, session, "tools/call", name="feed__publish", arguments={"headline": "x"}
+            )
+            assert published["result"]["content"][0]["text"] == "told 2", published
+            async with asyncio.timeout(10):
+                assert await legacy_heard == "feed://news"
+                assert await modern_heard == "feed://news"
+        cluster.tally["calls"] += 2
+
+
+async def first_update(stream: httpx2.Response) -> str:
+    async for line in stream.aiter_lines():
+        if line.startswith("data:") and "notifications/resources/updated" in line:
+            uri: str = orjson.loads(line[5:])["params"]["uri"]
+            return uri
+    raise AssertionError("the stream ended without the update")
 
 
 async def test_2026_07_28_retries_complete_wherever_they_land(cluster: Cluster) -> None:
