@@ -188,6 +188,32 @@ async def first_update(stream: httpx2.Response) -> str:
     raise AssertionError("the stream ended without the update")
 
 
+async def test_a_dropped_stream_resumes_through_the_balancer(cluster: Cluster) -> None:
+    """A call's stream dropped after its first progress resumes with ``Last-Event-ID`` on
+    whichever replica the balancer picks, and follows the call to its response."""
+    from tests.test_resumability import PROGRESS_CALL, sse_events
+
+    lb = LoadBalanced(cluster.balancer)
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+        session = await open_session(http, lb.url, lb.headers())
+        cluster.tally["sessions"] += 1
+        last_id = None
+        async with http.stream("POST", lb.url, headers=session, json=PROGRESS_CALL) as response:
+            async for event_id, message in sse_events(response):
+                last_id = event_id
+                if message is not None:
+                    break
+        assert last_id is not None
+        after: list[Any] = []
+        get = {**session, "accept": "text/event-stream", "last-event-id": last_id}
+        async with http.stream("GET", lb.url, headers=get) as resumed:
+            async for _, message in sse_events(resumed):
+                if message is not None:
+                    after.append(message.get("params", {}).get("progress") or message.get("result"))
+        cluster.tally["calls"] += 1
+    assert after[:-1] == [2, 3, 4, 5, 6] and after[-1]["content"][0]["text"] == "6 steps", after
+
+
 async def test_2026_07_28_retries_complete_wherever_they_land(cluster: Cluster) -> None:
     lb = LoadBalanced(cluster.balancer)
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(20.0)) as http:
