@@ -39,3 +39,13 @@ async def test_ids_stay_unique_after_events_were_dropped() -> None:
     assert len(set(ids)) == 10
     await store.forget("s")
     assert store.kept_bytes("s") == 0
+
+
+async def test_a_stream_dropped_for_the_bound_and_written_again_goes_on_where_it_was() -> None:
+    """A client resuming from an id of the stream's first life misses nothing of its second."""
+    store = InMemoryEventStore(streams_per_session=1)
+    first = await store.append("s", "g", {"n": 1})
+    await store.append("s", "r1", {"n": 2})  # the GET stream is dropped for the bound
+    await store.append("s", "g", {"n": 3})
+    seq = int(first.rpartition(".")[2])
+    assert [message for _, message in await store.after("s", "g", seq) or []] == [{"n": 3}]

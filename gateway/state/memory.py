@@ -81,7 +81,6 @@ class InMemorySessionStore:
 class _Stream:
     events: deque[tuple[int, Message | None, int]]
     """(sequence number, message, its size in bytes)."""
-    next_seq: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -90,6 +89,9 @@ class _Session:
     streams: dict[str, _Stream] = field(default_factory=dict)
     size: int = 0
     """Bytes of every event kept for the session."""
+    next_seq: int = 0
+    """One sequence for all the session's streams: a stream dropped for the bound and written
+    again (the GET stream's) goes on where it was, so an older id never misses newer events."""
 
 
 class InMemoryEventStore:
@@ -120,8 +122,8 @@ class InMemoryEventStore:
         if len(stream.events) >= self._events_per_stream:
             session.size -= stream.events.popleft()[2]
         size = len(orjson.dumps(message)) if message is not None else 0
-        seq = stream.next_seq
-        stream.next_seq += 1
+        seq = session.next_seq
+        session.next_seq += 1
         stream.events.append((seq, message, size))
         session.size += size
         if session.size > self._bytes_per_session:
