@@ -173,3 +173,40 @@ async def test_a_replica_trusts_its_copy_for_the_lease_and_drops_it_when_told(tm
         assert await there.get("s1") is None
         await here.close()
         await there.close()
+
+
+async def test_sessions_over_tls_with_rediss(tmp_path: Path) -> None:
+    """``rediss://`` with the CA that signed Redis's certificate works; without it, the store
+    refuses to trust the server (503), it never falls back to plain text."""
+    import subprocess
+
+    from tests.http_fixtures import make_pki
+    from tests.support import free_port
+    from tests.test_mrtr_replicas import _listening
+
+    pki = make_pki(tmp_path / "pki")
+    port = free_port()
+    tls = ["--tls-cert-file", str(pki.server_cert), "--tls-key-file", str(pki.server_key)]
+    tls += ["--tls-ca-cert-file", str(pki.ca), "--tls-auth-clients", "no"]
+    process = subprocess.Popen(
+        ["redis-server", "--port", "0", "--tls-port", str(port), *tls, "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not _listening(port) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        trusted = RedisSessionStore(
+            f"rediss://localhost:{port}/0?ssl_ca_certs={pki.ca}", prefix="t:", idle_timeout=60
+        )
+        await trusted.create(record("s1"))
+        assert await trusted.get("s1") is not None
+        await trusted.close()
+        untrusted = RedisSessionStore(f"rediss://localhost:{port}/0", prefix="t:", idle_timeout=60)
+        with pytest.raises(SessionStoreUnavailable):
+            await untrusted.get("s1")
+        await untrusted.close()
+    finally:
+        process.terminate()
+        process.wait(10)
