@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gateway.settings import Settings, SettingsError
 from gateway.settings.identity import tenancy_problems
+from gateway.state.stopping import stop
 from gateway.state.tenancy_merge import Declared, Directory, declared, merge
 from gateway.state.tenancy_store import open_tenancy_store
 from middleware.auth.keys import KeyAuthenticator, Stored, TenancyStore, TenancyStoreError, load
@@ -168,11 +169,8 @@ class Tenancy:
             await self.refresh()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
         if self._store is not None:
             with contextlib.suppress(Exception):  # closing a broken connection must not fail a stop
                 await self._store.close()

@@ -22,6 +22,8 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from gateway.state.stopping import stop
+
 log = logging.getLogger("portcullis.bus")
 
 _RETRY_SECONDS: Final = 0.25
@@ -102,8 +104,5 @@ class RedisBus:
             log.warning("ignored a message on the replica bus that no gateway of this version sent")
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await stop(self._listener)
         await self._redis.aclose()

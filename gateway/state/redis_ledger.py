@@ -6,7 +6,6 @@ at once instead of holding an upstream call open until it expires)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -17,6 +16,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from gateway.front.request_state import LedgerUnavailable
+from gateway.state.stopping import stop
 
 log = logging.getLogger("portcullis.endpoint")
 
@@ -87,8 +87,5 @@ class RedisLedger:
             await asyncio.sleep(min(_RETRY_MAX_SECONDS, _RETRY_SECONDS * 2**failures))
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        await stop(self._watcher)
         await self._redis.aclose()

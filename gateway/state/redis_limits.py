@@ -14,7 +14,6 @@ finds out when it is back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import secrets
@@ -26,6 +25,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
+from gateway.state.stopping import stop
 from middleware.authz.limit_rules import Limit
 from middleware.authz.limit_store import CAP_RETRY, LocalLimits, Refusal, Slots, Wanted
 
@@ -251,8 +251,5 @@ class RedisLimits:
 
     async def close(self) -> None:
         for task in (self._renewer, self._probe, *self._tasks):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop(task)
         await self._redis.aclose()
