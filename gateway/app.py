@@ -110,12 +110,10 @@ class Gateway:
         """What replicas on one Redis share beyond session records: the ``requestState`` key
         and ledger (the shared Redis, unless one is named) and the replica bus."""
         key = settings.sessions.request_state_key
-        # With shared sessions, the shared Redis is the ledger too, unless one is named.
-        ledger_url = settings.sessions.request_state_ledger or (
-            settings.redis.connect_url if settings.shared_sessions else None
-        )
-        self.ledger = RedisLedger(ledger_url, prefix=settings.redis.prefix) if ledger_url else None
         shared = settings.redis.connect_url if settings.shared_sessions else None
+        # With shared sessions, the shared Redis is the ledger too, unless one is named.
+        ledger_url = settings.sessions.request_state_ledger or shared
+        self.ledger = RedisLedger(ledger_url, prefix=settings.redis.prefix) if ledger_url else None
         self.bus = RedisBus(shared, prefix=settings.redis.prefix) if shared is not None else None
         """Calls' answers and cancellations a client sent to another replica (gateway/front/bus.py)."""
         self.relay = TaskRelay(self.bus, self.tasks, self._stack_of) if self.bus is not None else None

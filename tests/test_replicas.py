@@ -23,6 +23,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from gateway.state.redis_sessions import LEASE
 from tests.load_balancer import Balancer, round_robin
 from tests.support import (
     ALICE_KEY,
@@ -39,8 +40,8 @@ from tests.test_drain import open_session
 from tests.test_modern_front import ACCEPT_BOTH, ASKING_SERVER, ask_sampling, mirrored, post, retry
 from tests.test_modern_front import request as modern_request
 from tests.test_mrtr_replicas import _listening, redis_server
+from tests.test_rate_limits_redis import stop_redis
 from tests.test_reload import rpc
-from tests.test_sessions_redis import redis_down
 
 REPLICAS = 3
 REDIS_PORT = free_port()
@@ -277,7 +278,8 @@ async def test_redis_restarted_mid_run_refuses_then_recovers_without_a_restart(
     lb = LoadBalanced(cluster.balancer)
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
         session = await open_session(http, lb.url, lb.headers())
-        redis_down(REDIS_PORT)
+        stop_redis(f"redis://127.0.0.1:{REDIS_PORT}/0")
+        await asyncio.sleep(LEASE + 0.1)  # past the lease of the replica that opened the session
         for _ in range(REPLICAS):
             refused = await rpc(http, lb, session, "tools/list")
             assert refused.status_code == 503 and "session store is unreachable" in refused.text

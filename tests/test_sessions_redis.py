@@ -4,7 +4,6 @@ replica held of it, and an unreachable Redis refuses requests with 503 until it 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from gateway.state.redis_sessions import RedisSessionStore, SessionStoreUnavaila
 from tests.support import BOB_KEY, RunningGateway, default_settings, fixture_server, running_gateway
 from tests.test_drain import open_session
 from tests.test_mrtr_replicas import redis_server
+from tests.test_rate_limits_redis import stop_redis
 from tests.test_reload import rpc, tool_text
 
 
@@ -94,7 +94,7 @@ async def sessions_across(
         assert (await rpc(http, first, alice, "tools/list")).status_code == 404  # ended everywhere
 
         again = await open_session(http, first.url, first.headers())
-        redis_down(port)
+        stop_redis(f"redis://127.0.0.1:{port}/0")
         down = await rpc(http, second, again, "tools/list")
         assert down.status_code == 503 and "session store is unreachable" in down.text
         not_ready = await http.get(f"{second.base}/readyz")
@@ -113,20 +113,6 @@ async def ready_within(http: httpx2.AsyncClient, gateway: RunningGateway, second
             return True
         await asyncio.sleep(0.2)
     return False
-
-
-def redis_down(port: int | None) -> None:
-    """Stop the test's own Redis on ``port`` (as an outage would)."""
-    client = redis.Redis(port=port or 0)
-    with contextlib.suppress(redis.ConnectionError):
-        client.shutdown(nosave=True)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            client.ping()
-        except redis.ConnectionError:
-            return
-        time.sleep(0.05)
 
 
 async def test_the_redis_password_is_named_not_written(

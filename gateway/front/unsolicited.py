@@ -6,9 +6,7 @@ GET stream."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import secrets
 from collections.abc import Awaitable, Mapping
 from typing import Any, Final
 
@@ -19,6 +17,7 @@ from upstream.pool.supervisor import Supervisor
 from upstream.routing.interest import Interest
 from upstream.routing.log_levels import restore_interest
 from upstream.routing.tasks import TaskMap, rewrite_task_ids
+from upstream.session.channel import relayed_request_id
 
 log = logging.getLogger("portcullis")
 
@@ -33,9 +32,6 @@ def endpoints_showing(server: str) -> set[str]:
     return {"/mcp", f"/servers/{server}/mcp"}
 
 
-_REPLICA = secrets.token_hex(3)
-
-
 class SessionChannel:
     """A gateway session's own GET stream, for what its per-client upstream sends outside any
     call: notifications, and server requests whose answers come back by id."""
@@ -44,7 +40,6 @@ class SessionChannel:
         self._live = live
         self._session_id = session_id
         self._capabilities = capabilities
-        self._ids = itertools.count(1)
         self.speaks_mrtr = False
         self.log_level: str | None = None
         self.waiting_on_client = False
@@ -63,7 +58,7 @@ class SessionChannel:
             problem = f"the client has no GET stream open, so {request.get('method')!r} cannot reach it"
         if problem is not None or live is None or live.stream is None:
             return error_message(None, METHOD_NOT_FOUND, problem or "the client is gone")
-        gateway_id = f"pcs-s{_REPLICA}-{next(self._ids)}"  # unique across replicas: see the bus
+        gateway_id = relayed_request_id("s")
         inbox = Inbox()
         live.awaiting[gateway_id] = inbox
         try:

@@ -33,6 +33,12 @@ _REPLICA = secrets.token_hex(3)
 (its answer may land on either, and is delivered by id)."""
 
 
+def relayed_request_id(kind: str = "") -> str:
+    """The id of a request relayed to a client (``kind``: which relay), never one another
+    replica (or relay) hands the same session."""
+    return f"pcs-{kind}{_REPLICA}-{next(_ids)}"
+
+
 class ClientChannel:
     """One call's channel to its client; ``close()`` when the call ends."""
 
@@ -67,7 +73,7 @@ class ClientChannel:
             known = self._known.get(question_digest(request))
             if known is not None:
                 return {"jsonrpc": "2.0", "id": None, "result": known}
-        gateway_id = f"pcs-{_REPLICA}-{next(_ids)}"
+        gateway_id = relayed_request_id()
         answer: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiting[gateway_id] = answer
         if self._reader is None:
