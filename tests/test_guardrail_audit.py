@@ -63,3 +63,31 @@ async def test_a_redaction_and_a_flag_are_distinct_verdicts_on_the_audit_trail(
         "flag",
         redacted["reason"].replace("redacted", "flagged"),
     )
+
+
+async def test_a_call_without_arguments_leaves_no_record_of_a_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing to look at is no change: an argument-less call once read as modified by every
+    sensitive-data guardrail, on the trail and in the log."""
+    path = tmp_path / "plugins.yaml"
+    path.write_text(
+        textwrap.dedent("""
+            plugins:
+              - {name: guardrail-pii, kind: middleware.guardrails.sensitive.PiiGuard,
+                 hooks: [tool_pre_invoke]}
+              - {name: guardrail-secrets, kind: middleware.guardrails.sensitive.SecretsGuard,
+                 hooks: [tool_pre_invoke]}
+            """)
+    )
+
+    async def quiet(scope: MCPScope, receive: Receive, send: Send) -> None:
+        result = {"content": [{"type": "text", "text": "fine"}], "isError": False}
+        await send({"type": RESPONSE, "message": result_message(scope["id"], result)})
+
+    caplog.set_level(logging.INFO)
+    app = Plugins(quiet, PluginManager.from_file(path).executor)
+    for params in ({"name": "one__read"}, {"name": "one__read", "arguments": {}}):
+        [event] = await call(app, make_test_scope("tools/call", params, principal=Principal("alice")))
+        assert event["message"]["result"]["content"][0]["text"] == "fine"
+    assert not [r.getMessage() for r in caplog.records if "changed" in r.getMessage()]

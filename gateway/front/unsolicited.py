@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any, Final
 
-from gateway.front.sessions import Inbox, LiveSessions
+from gateway.front.sessions import Inbox, LiveSession, LiveSessions
 from middleware.protocol import METHOD_NOT_FOUND, Message, error_message
 from middleware.protocol.questions import missing_capability
 from upstream.pool.supervisor import Supervisor
@@ -26,6 +26,10 @@ LIST_CHANGED: Final = (
     "notifications/prompts/list_changed",
     "notifications/resources/list_changed",
 )
+
+STREAM_GRACE: Final = 5.0
+"""How long a server request outside any call waits for the client to open its GET stream: a
+client opens it just after initializing, and reopens it after a dropped connection."""
 
 
 def endpoints_showing(server: str) -> set[str]:
@@ -51,9 +55,20 @@ class SessionChannel:
     async def notify(self, message: Message) -> None:
         self._live.send_to([self._session_id], None, message)
 
+    async def _live_with_stream(self) -> LiveSession | None:
+        """The session's live state once its GET stream is open, waiting up to
+        :data:`STREAM_GRACE` for it (as it was, if it never opens)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STREAM_GRACE
+        while True:
+            live = self._live.existing(self._session_id)
+            if live is None or live.stream is not None or loop.time() >= deadline:
+                return live
+            await asyncio.sleep(0.05)
+
     async def ask(self, request: Message) -> Message:
         problem = missing_capability(self._capabilities, request)
-        live = self._live.existing(self._session_id)
+        live = await self._live_with_stream() if problem is None else None
         if problem is None and (live is None or live.stream is None):
             problem = f"the client has no GET stream open, so {request.get('method')!r} cannot reach it"
         if problem is not None or live is None or live.stream is None:

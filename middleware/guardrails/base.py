@@ -91,6 +91,14 @@ class BuiltinGuard(Plugin):
         super().__init__(config)
         self.services = services or default_services()
 
+    async def initialize(self) -> None:
+        """Load the detectors before serving: their import and first run cost about half a
+        second, which the first call would otherwise pay (and a client's deadline may not allow)."""
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Run the detectors once on a harmless sample; the guards with lazy detectors say how."""
+
     def action(self, key: str, default: Action, server: str | None = None) -> Action:
         """The action for ``key``: the server's own override (``servers: {name: {key: ...}}``), else
         this guardrail's, else ``default``."""

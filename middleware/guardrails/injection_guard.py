@@ -22,6 +22,11 @@ class InjectionGuard(BuiltinGuard):
     def _hosts(self) -> tuple[str, ...]:
         return (*self.services.allowed_hosts, *(self.config.get("allowed_hosts") or ()))
 
+    def warm_up(self) -> None:
+        from middleware.guardrails.detectors.injection import find_injection
+
+        find_injection("warm-up sample: nothing to find here", self._hosts())
+
     def scanned(self, value: Any, context: PluginContext, what: str) -> tuple[Any, list[Noted]]:
         """``value`` neutralised where it was flagged, and what was found."""
         from middleware.guardrails.detectors.injection import find_injection, neutralise

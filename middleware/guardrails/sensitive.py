@@ -65,6 +65,9 @@ class SensitiveDataGuard(BuiltinGuard):
 
     code = "SENSITIVE_DATA"
 
+    def warm_up(self) -> None:
+        self.detect("warm-up sample: nothing to find here")
+
     def detect(self, text: str) -> list[Finding]:
         raise NotImplementedError
 
@@ -184,13 +187,15 @@ class SensitiveDataGuard(BuiltinGuard):
         return self.changed(payload, {field: changed}, context, redacted, redacted=True)
 
     async def tool_pre_invoke(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
-        changed, noted = await self.inbound(payload.args or {}, context, f"tool {payload.name} arguments")
+        if not payload.args:  # nothing to look at; and ``args or {}`` would look like a change
+            return PluginResult()
+        changed, noted = await self.inbound(payload.args, context, f"tool {payload.name} arguments")
         return self._answer(payload, "args", changed, noted, context)
 
     async def prompt_pre_fetch(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
-        changed, noted = await self.inbound(
-            payload.args or {}, context, f"prompt {payload.prompt_id} arguments"
-        )
+        if not payload.args:
+            return PluginResult()
+        changed, noted = await self.inbound(payload.args, context, f"prompt {payload.prompt_id} arguments")
         return self._answer(payload, "args", changed, noted, context)
 
     async def tool_post_invoke(self, payload: Any, context: PluginContext) -> PluginResult[Any]:
