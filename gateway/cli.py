@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import errno
 import logging
-import secrets
 import signal
 import socket
 import sys
@@ -18,6 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from gateway import __version__
+from gateway.local_keys import new_api_key
 from gateway.settings import (
     Settings,
     SettingsError,
@@ -34,14 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("portcullis")
 
-KEY_PREFIX = "pcs_"
 SHUTDOWN_GRACE = 2
 """Seconds calls in flight get to finish once uvicorn stops (SIGINT, a second SIGTERM) before they
 are answered with an error; the first SIGTERM drains for ``[ops] drain_timeout`` first."""
-
-
-def new_api_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 def _load(path_arg: str | None) -> tuple[Settings, Path | None]:
@@ -102,6 +97,7 @@ def check(args: argparse.Namespace) -> int:
 
 def serving_problems(settings: Settings) -> list[str]:
     """What makes settings unsafe or unsupported to serve, as fixes to make."""
+    from gateway.local_keys import other_ways_in
     from gateway.remote import tls_file_problems
     from gateway.tenancy import has_keys
 
@@ -112,12 +108,7 @@ def serving_problems(settings: Settings) -> list[str]:
             f"auth.enabled = false is only allowed on a loopback address, not on {settings.host!r}; "
             "enable auth or listen on 127.0.0.1"
         )
-    if (
-        settings.auth.enabled
-        and not loopback
-        and has_keys(settings) is False
-        and not _other_ways_in(settings)
-    ):
+    if settings.auth.enabled and not loopback and has_keys(settings) is False and not other_ways_in(settings):
         problems.append(
             f"no auth.api_keys (nor users' keys, in settings or the tenancy store), no [auth.oidc] and "
             f"no auth provider configured while listening on {settings.host!r}; "
@@ -244,26 +235,12 @@ def _serve_on(
     return 0 if server.started else 1
 
 
-def _other_ways_in(settings: Settings) -> bool:
-    """Is a caller authenticated some way other than API keys (OIDC tokens, an auth provider)?"""
-    return settings.auth.oidc is not None or bool(settings.plugins.providers("auth"))
-
-
 def _key_hashes(settings: Settings) -> dict[str, str]:
-    """The configured keys by hash; with auth on and no key anywhere (settings, the tenancy
-    store), a local key for this run."""
-    from gateway.tenancy import has_keys
-    from middleware.auth.api_key import hash_key
+    """The configured keys by hash, and the local key of this run when one is needed."""
+    from gateway.local_keys import key_hashes
 
-    key_hashes = {key.sha256: key.principal for key in settings.auth.api_keys}
-    if (
-        settings.auth.enabled
-        and not key_hashes
-        and has_keys(settings) is False
-        and not _other_ways_in(settings)
-    ):
-        local_key = new_api_key()
-        key_hashes[hash_key(local_key)] = "local"
+    hashes, local_key = key_hashes(settings)
+    if local_key is not None:
         # Printed once, to the terminal only; never logged (logs mask pcs_ keys anyway).
         print(
             f"\nNo API keys configured: this run accepts the local key\n\n    {local_key}\n\n"
@@ -272,7 +249,7 @@ def _key_hashes(settings: Settings) -> dict[str, str]:
             file=sys.stderr,
             flush=True,
         )
-    return key_hashes
+    return hashes
 
 
 def _clean_exit_server(
@@ -363,13 +340,17 @@ def parser() -> argparse.ArgumentParser:
     make_key.add_argument("--principal", default="client", help="who the key identifies")
     make_key.set_defaults(handler=keygen)
     from gateway import admin_cli, pins_cli, plugins_cli, tenancy_cli
+    from gateway.client_setup.cli import add_commands as client_setup_commands
     from gateway.reload import reload_command
+    from gateway.stdio.command import add_commands as stdio_commands
 
     plugins_cli.add_commands(commands)
     pins_cli.add_commands(commands)
     tenancy_cli.add_commands(commands)
     reload_command(commands)
     admin_cli.add_commands(commands)
+    stdio_commands(commands)
+    client_setup_commands(commands)
     return root
 
 

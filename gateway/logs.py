@@ -7,7 +7,7 @@ import re
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 import orjson
 
@@ -141,8 +141,9 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def configure(level: str, fmt: str, stream: TextIO | None = None) -> None:
+    """Every log record to ``stream`` (stderr by default), secrets masked."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(MaskSecrets())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

@@ -391,3 +391,48 @@ def test_pass_through_plugins_change_no_2026_07_28_result(
     gaps = conformance.compare(without, plugin_runs.modern)
     assert not gaps, "\n".join(f"{' / '.join(gap.key())}: {gap.gateway}" for gap in gaps)
     assert "Traceback" not in plugin_runs.gateway_log, plugin_runs.gateway_log[-5000:]
+
+
+# ---- through the stdio front ----------------------------------------------------------------------
+# The suite only drives URLs, so the stdio front is put where a URL reaches it: a gateway whose
+# upstream is `portcullis stdio` with the fixture behind it. The outer gateway is the client of
+# the stdio front (it probes with server/discover and speaks 2026-07-28 to it), and the suite
+# must score what it scores through one gateway with the fixture over stdio.
+
+
+@dataclass
+class StdioFrontRuns:
+    legacy: SuiteRun
+    modern: SuiteRun
+    gateway_log: str
+
+
+@pytest.fixture(scope="module")
+def stdio_front_runs(node_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StdioFrontRuns]:
+    import sys
+
+    from tests.support import running_gateway, to_toml
+
+    tmp = tmp_path_factory.mktemp("conformance-stdio-front")
+    inner = tmp / "inner.toml"
+    inner.write_text(to_toml(conformance.gateway_settings(None)))
+    portcullis = str(Path(sys.executable).parent / "portcullis")
+    front = {"command": portcullis, "args": ["stdio", "--settings", str(inner)], "prefix": "", "start": "eager"}
+    outer = {**conformance.gateway_settings(None), "servers": {"conf": front}}
+    with running_gateway(tmp, outer) as running:
+        legacy = conformance.run_suite(running.base + "/mcp", "0.1.16")
+        modern = conformance.run_suite(running.base + "/mcp", MODERN_SUITE)
+        log = running.log()
+    yield StdioFrontRuns(legacy, modern, log)
+
+
+def test_the_stdio_front_changes_no_conformance_result(
+    runs: Runs, modern_runs: ModernRuns, stdio_front_runs: StdioFrontRuns
+) -> None:
+    for one_gateway, through_front in (
+        (runs.gateway["0.1.16", "/mcp", "stdio"], stdio_front_runs.legacy),
+        (modern_runs.gateway["/mcp", "stdio"], stdio_front_runs.modern),
+    ):
+        gaps = conformance.compare(one_gateway, through_front)
+        assert not gaps, "\n".join(f"{' / '.join(gap.key())}: {gap.gateway}" for gap in gaps)
+    assert "Traceback" not in stdio_front_runs.gateway_log, stdio_front_runs.gateway_log[-5000:]

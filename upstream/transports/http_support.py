@@ -77,14 +77,20 @@ def client_session(
     ssl_context: ssl.SSLContext | None,
     limit: int = 100,
     user_agent: str = "portcullis",
+    unix_socket: str | None = None,
 ) -> aiohttp.ClientSession:
-    """One pooled keep-alive session per transport; redirects are not followed (see callers)."""
-    connector = aiohttp.TCPConnector(
-        limit=limit,
-        ssl=ssl_context if ssl_context is not None else True,
-        keepalive_timeout=30,
-        enable_cleanup_closed=False,
-    )
+    """One pooled keep-alive session per transport; redirects are not followed (see callers).
+    With ``unix_socket``, every request goes to that socket whatever the URL's host."""
+    connector: aiohttp.BaseConnector
+    if unix_socket is not None:
+        connector = aiohttp.UnixConnector(path=unix_socket, limit=limit, keepalive_timeout=30)
+    else:
+        connector = aiohttp.TCPConnector(
+            limit=limit,
+            ssl=ssl_context if ssl_context is not None else True,
+            keepalive_timeout=30,
+            enable_cleanup_closed=False,
+        )
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout),

@@ -80,6 +80,7 @@ class StreamableHttpTransport(HttpTransportBase):
         reconnect_max: float = 30.0,
         connection_limit: int = 100,
         auth: HttpAuth | None = None,
+        unix_socket: str | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -95,6 +96,7 @@ class StreamableHttpTransport(HttpTransportBase):
         self._mapped = mapped(self._failure)
         self.reconnect_max = reconnect_max
         self._connection_limit = connection_limit
+        self._unix_socket = unix_socket
         self._session_id: str | None = None
         self._protocol_version: str | None = None
         self._post_headers: dict[str, str] = {}
@@ -125,7 +127,10 @@ class StreamableHttpTransport(HttpTransportBase):
         contact."""
         with self._mapped:
             self._http = client_session(
-                timeout=self._timeout, ssl_context=self._ssl, limit=self._connection_limit
+                timeout=self._timeout,
+                ssl_context=self._ssl,
+                limit=self._connection_limit,
+                unix_socket=self._unix_socket,
             )
         await self.check_credentials()
 
