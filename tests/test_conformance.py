@@ -417,7 +417,12 @@ def stdio_front_runs(node_tools: None, tmp_path_factory: pytest.TempPathFactory)
     inner = tmp / "inner.toml"
     inner.write_text(to_toml(conformance.gateway_settings(None)))
     portcullis = str(Path(sys.executable).parent / "portcullis")
-    front = {"command": portcullis, "args": ["stdio", "--settings", str(inner)], "prefix": "", "start": "eager"}
+    front = {
+        "command": portcullis,
+        "args": ["stdio", "--settings", str(inner)],
+        "prefix": "",
+        "start": "eager",
+    }
     outer = {**conformance.gateway_settings(None), "servers": {"conf": front}}
     with running_gateway(tmp, outer) as running:
         legacy = conformance.run_suite(running.base + "/mcp", "0.1.16")
