@@ -167,8 +167,9 @@ def start_gateway(
     *,
     env: Mapping[str, str] | None = None,
     wait: bool = True,
+    port: int | None = None,
 ) -> RunningGateway:
-    port = free_port()
+    port = port or free_port()
     settings_path = tmp / f"settings-{port}.toml"
     settings_path.write_text(to_toml(settings))
     log_path = tmp / f"gateway-{port}.log"
