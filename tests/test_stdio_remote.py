@@ -127,21 +127,12 @@ async def inspect_stdio(settings: Path, home: Path, era: str, *args: str) -> dic
     return result
 
 
+@pytest.mark.usefixtures("node_tools")
 @pytest.mark.parametrize("era", ["legacy", "modern"])
-async def test_the_inspector_cli_drives_the_stdio_front(node_tools: None, tmp_path: Path, era: str) -> None:
+async def test_the_inspector_cli_drives_the_stdio_front(tmp_path: Path, era: str) -> None:
     settings = settings_file(tmp_path)
     listed = await inspect_stdio(settings, tmp_path, era, "--method", "tools/list")
     assert "fx__add" in {tool["name"] for tool in listed["tools"]}
-    called = await inspect_stdio(
-        settings,
-        tmp_path,
-        era,
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "fx__add",
-        "--tool-arg",
-        "a=5",
-        "b=6",
-    )
+    call = ("--method", "tools/call", "--tool-name", "fx__add", "--tool-arg", "a=5", "b=6")
+    called = await inspect_stdio(settings, tmp_path, era, *call)
     assert called["structuredContent"] == {"result": 11}
