@@ -19,6 +19,7 @@ from gateway import __version__
 from gateway.admin import AdminParts
 from gateway.audit import AuditSink, with_audit
 from gateway.caching import Caching
+from gateway.console import console_app
 from gateway.front.bus import ReplicaLink
 from gateway.front.endpoint import MCPEndpoint
 from gateway.front.events import EventStore
@@ -102,7 +103,14 @@ class Gateway:
         self.http_tiers: list[TracingSwitch] = []
         """The HTTP tier of each app :meth:`asgi` made, traced as the running settings say."""
         self._add_endpoints()
-        self.admin_parts = AdminParts(reloader=self, timeouts=timeouts_in(settings), cache=self.caching)
+        self.admin_parts = AdminParts(
+            reloader=self,
+            timeouts=timeouts_in(settings),
+            cache=self.caching,
+            audit=self.audit_sink.recent,
+            metrics=self.metrics.registry if self.metrics.enabled else None,
+            console=console_app,
+        )
         """What the admin API uses beyond the gateway itself (gateway/admin/ports.py)."""
         self.metrics.watch(self)
 

@@ -9,13 +9,45 @@ log; the providers are attached to it too, so they receive the same records eith
 from __future__ import annotations
 
 import logging
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Final
 
-from gateway.logs import JsonFormatter, MaskSecrets
+from gateway.logs import JsonFormatter, MaskSecrets, mask
 from gateway.settings import Settings
 from middleware.protocol import MCPApp
 from middleware.protocol.audit import AUDIT_LOGGER
 from middleware.telemetry.audit import AuditTrail
 from middleware.telemetry.audit_file import AuditFile
+
+RECENT: Final = 500
+"""Records :class:`RecentAudit` keeps: the console's and ``GET /api/v1/audit/recent``'s window."""
+
+
+class RecentAudit(logging.Handler):
+    """The last :data:`RECENT` audit records, in memory, whatever the sink: the console shows
+    recent decisions even when the trail goes only to the log. Each field is masked as the log
+    masks it, so what is kept is no more than what a log line says."""
+
+    def __init__(self, size: int = RECENT) -> None:
+        super().__init__()
+        self.records: deque[dict[str, Any]] = deque(maxlen=size)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Another handler's MaskSecrets may have moved the fields to ``record.fields`` first.
+        fields = getattr(record, "fields", None) or record.args
+        if not isinstance(fields, Mapping) or fields.get("event") != "audit":
+            return
+        kept = {
+            key: mask(value) if isinstance(value, str) and key != "principal" else value
+            for key, value in fields.items()
+        }
+        self.records.append({"ts": record.created, **kept})
+
+    def recent(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Newest first; at most ``limit``."""
+        newest = list(reversed(self.records))
+        return newest if limit is None else newest[:limit]
 
 
 def with_audit(settings: Settings, app: MCPApp) -> MCPApp:
@@ -34,6 +66,8 @@ class AuditSink:
         self.logger = logging.getLogger(AUDIT_LOGGER)
         self.handlers: list[logging.Handler] = []
         self.forward: logging.Handler | None = None
+        self.recent = RecentAudit()
+        """Kept across reloads (:meth:`reopen`), so the console's window survives them."""
 
     def open(self, forward: logging.Handler | None = None) -> None:
         """Start the sink; ``forward`` (the telemetry providers' handler) hears the records too."""
@@ -43,6 +77,7 @@ class AuditSink:
         if not audit.enabled:
             return
         self.logger.setLevel(logging.INFO)  # the trail is kept whatever the main log's level
+        self.logger.addHandler(self.recent)
         if audit.sink == "log":
             return
         file = AuditFile(audit.sink, max_bytes=audit.max_bytes, backups=audit.backups)
@@ -65,6 +100,7 @@ class AuditSink:
         self.open(forward)
 
     def close(self) -> None:
+        self.logger.removeHandler(self.recent)
         for handler in self.handlers:
             self.logger.removeHandler(handler)
             if isinstance(handler, AuditFile):

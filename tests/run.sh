@@ -22,6 +22,7 @@ rm -f "$install_log"
 echo "== redis-server";       bash tests/tools/ensure-redis.sh   # says so before installing with apt
 echo "== nginx";              bash tests/tools/ensure-nginx.sh   # the replica tests' load balancer, the same way
 echo "== promtool";           bash tests/tools/ensure-promtool.sh || [ -z "${CI:-}" ]   # alert rules; apt, like redis
+echo "== chromium";           bash tests/tools/ensure-chromium.sh || [ -z "${CI:-}" ]   # the console's browser test; apt, like redis
 echo "== image venv";         bash tests/tools/build-image-venv.sh || [ -z "${CI:-}" ]   # deploy/Dockerfile's install steps
 echo "== node tools";         bash tests/tools/install-node-tools.sh || { rc=$?; [ "$rc" -eq 3 ] && [ -z "${CI:-}" ] || exit "$rc"; }
 

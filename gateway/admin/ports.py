@@ -7,15 +7,21 @@ parts built elsewhere (the cache, the timeout manager, hot reload), wired throug
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from prometheus_client import CollectorRegistry
 
 from gateway.front.sessions import LiveSessions, SessionEnds, SessionStore
 from gateway.settings import Settings
 from gateway.tenancy import Tenancy
 from middleware.plugins import PluginManager
+from middleware.protocol.http import ASGIApp
 from upstream.pool.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from gateway.admin.http import Context
 
 
 class AdminTarget(Protocol):
@@ -72,6 +78,22 @@ class ConfigReloader(Protocol):
         ...
 
 
+class RecentDecisions(Protocol):
+    """The last audit records, kept in memory whatever the sink (gateway.audit.RecentAudit)."""
+
+    def recent(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Newest first, at most ``limit``; fields as the audit trail writes them, masked."""
+        ...
+
+
+class ConsoleApp(Protocol):
+    """Makes the web console (gateway.console.console_app), which the admin listener serves
+    under /console: passed in by the composition root, so the API does not import the console
+    that is built on it."""
+
+    def __call__(self, context: Context, sha256: str | None, *, allowed_hosts: Iterable[str]) -> ASGIApp: ...
+
+
 @dataclass
 class AdminParts:
     """The optional parts; None when this gateway runs without them (see docs/admin-api.md)."""
@@ -79,3 +101,7 @@ class AdminParts:
     cache: CacheControl | None = None
     timeouts: TimeoutMetrics | None = None
     reloader: ConfigReloader | None = None
+    audit: RecentDecisions | None = None
+    metrics: CollectorRegistry | None = None
+    """The gateway's Prometheus registry, when metrics are on (the console's headline numbers)."""
+    console: ConsoleApp | None = None

@@ -12,6 +12,7 @@ from gateway.admin.ports import CacheControl
 from gateway.front.sessions import EndReason
 from middleware.plugins.executor import LoadedPlugin
 from middleware.plugins.models import PluginMode
+from middleware.protocol.audit import REFUSALS
 
 SESSION_PREFIX = 8
 """Characters of a session id shown and accepted: enough to tell sessions apart, too few to use one."""
@@ -158,6 +159,25 @@ async def timeout_metrics(context: Context, request: Request) -> Any:
     return context.parts.timeouts.timeout_metrics()
 
 
+def _limit(text: str | None) -> int:
+    try:
+        limit = int(text) if text else 100
+    except ValueError:
+        raise ApiError(400, f"limit {text!r} is not a number", "send limit=1 to limit=500") from None
+    return max(1, min(limit, 500))
+
+
+async def recent_audit(context: Context, request: Request) -> Any:
+    """The last decisions (kept in memory, whatever the audit sink), newest first."""
+    if context.parts.audit is None:
+        raise ApiError(501, "this gateway keeps no recent audit records", "turn [telemetry.audit] on")
+    wanted = request.query_params.get("verdict")
+    verdicts = REFUSALS if wanted == "refusals" else set(wanted.split(",")) if wanted else None
+    records = context.parts.audit.recent()
+    kept = [r for r in records if verdicts is None or r.get("verdict") in verdicts]
+    return kept[: _limit(request.query_params.get("limit"))]
+
+
 OPS = [
     Op("GET", "/servers", list_servers, "Every server and its state", "servers"),
     Op("POST", "/servers/{name}/restart", restart_server, "Restart a (shared) server", "servers"),
@@ -189,4 +209,15 @@ OPS = [
         {"type": "object", "properties": {"server": {"type": "string"}}},
     ),
     Op("GET", "/timeouts", timeout_metrics, "Timeouts per operation type, with counts", "timeouts"),
+    Op(
+        "GET",
+        "/audit/recent",
+        recent_audit,
+        "The last audit records (up to 500, in memory), newest first",
+        "audit",
+        query={
+            "limit": "at most this many (1 to 500; 100 by default)",
+            "verdict": "only these verdicts (comma-separated), or 'refusals'",
+        },
+    ),
 ]

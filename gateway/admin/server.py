@@ -31,17 +31,18 @@ from gateway.guardrails import guardrail_store
 from gateway.settings import SettingsError
 from middleware.edge.host_origin import HostOriginGuard
 from middleware.guardrails.store import GuardrailStore
-from middleware.protocol.http import ASGIApp
+from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend
 
 log = logging.getLogger("portcullis.admin")
 
 OPS: list[Op] = [*routes_runtime.OPS, *routes_tenancy.OPS, *routes_state.OPS]
 STOP_PATIENCE = 5.0
+CONSOLE = "/console"
 
 
 def build_app(context: Context, sha256: str | None) -> ASGIApp:
     """The admin API's ASGI app: its routes, its document, its credential and the Host/Origin
-    check (no browser origin may call it)."""
+    check (no browser origin may call it); and the console under /console."""
     spec = document(OPS)
 
     async def openapi(request: Request) -> Response:
@@ -51,8 +52,27 @@ def build_app(context: Context, sha256: str | None) -> ASGIApp:
     routes.append(Route(OPENAPI_PATH, openapi, methods=["GET"]))
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     settings = context.target.settings
+    hosts = [settings.admin.host, *settings.http.allowed_hosts]
     guarded = AdminAuth(cast(ASGIApp, app), sha256=sha256)
-    return HostOriginGuard(guarded, allowed_hosts=[settings.admin.host, *settings.http.allowed_hosts])
+    api = HostOriginGuard(guarded, allowed_hosts=hosts)
+    if context.parts.console is None:
+        return api
+    # The web console (docs/console.md): the same credential, logged in by a form, same-origin.
+    return WithConsole(api, context.parts.console(context, sha256, allowed_hosts=hosts))
+
+
+class WithConsole:
+    """The console under /console (its own guard and login), the API (``app``) elsewhere."""
+
+    def __init__(self, app: ASGIApp, console: ASGIApp) -> None:
+        self.app, self.console = app, console
+
+    async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == CONSOLE or path.startswith(CONSOLE + "/")):
+            await self.console(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

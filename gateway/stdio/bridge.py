@@ -32,6 +32,9 @@ from upstream.transports.streamable import StreamableHttpTransport
 
 log = logging.getLogger("portcullis.stdio")
 
+EOF_GRACE: Final = 5.0
+"""Seconds the requests still unanswered at the end of stdin get before the bridge stops (a
+piped one-shot use wants its answers; a client shutting down waits for us anyway)."""
 RENEWAL_PATIENCE: Final = 30.0
 """Seconds the bridge waits for a renewed session before failing what waits on it."""
 
@@ -52,6 +55,7 @@ class Bridge:
         self._renewing: asyncio.Task[bool] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.tools = ToolHeaders(self)
+        self._nothing_pending = asyncio.Event()
 
     async def run(self, lines: AsyncIterator[bytes]) -> None:
         """Relay until stdin ends, then end the session (DELETE) and stop."""
@@ -65,6 +69,7 @@ class Bridge:
                     continue
                 if message is not None:
                     await self.from_client(message)
+            await self._answered(EOF_GRACE)
         finally:
             relay.cancel()
             for task in [*self._tasks, *([self._renewing] if self._renewing else [])]:
@@ -72,6 +77,18 @@ class Bridge:
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
             await self._transport.close()
+
+    async def _answered(self, patience: float) -> None:
+        """Wait (up to ``patience``) for the answers still owed to the client."""
+        self._nothing_pending.clear()  # set whenever nothing was pending so far
+        self._settled()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(patience):
+                await self._nothing_pending.wait()
+
+    def _settled(self) -> None:
+        if not self._pending:
+            self._nothing_pending.set()
 
     # --- client to endpoint ---------------------------------------------------------------------
 
@@ -97,6 +114,7 @@ class Bridge:
         if method == "notifications/cancelled":
             request_id = (message.get("params") or {}).get("requestId")
             self._pending.pop(request_id, None)
+            self._settled()
             if request_id in self._modern:
                 self._modern.discard(request_id)
                 self._transport.abandon(request_id)  # HTTP's way: close that request's stream
@@ -110,6 +128,7 @@ class Bridge:
         except TransportClosed as exc:
             if "id" in message and "method" in message:
                 self._pending.pop(message["id"], None)
+                self._settled()
                 self._writer.write(unreachable(message["id"], str(exc)))
             else:
                 log.warning("stdio: could not send %s: %s", message.get("method") or "a response", exc)
@@ -149,6 +168,7 @@ class Bridge:
         if "method" not in message:
             asked = self._pending.pop(request_id, None)
             self._modern.discard(request_id)
+            self._settled()
             if asked is not None:
                 self.tools.learn(asked, message)
                 if self.tools.retry_worth(asked, message):
@@ -177,6 +197,7 @@ class Bridge:
             await self._send(asked, self.tools.headers_for(asked))
         else:
             self._pending.pop(request_id, None)
+            self._settled()
             problem = "forgot the session and a new one could not be opened; restart the client"
             self._writer.write(unreachable(request_id, problem))
 
