@@ -67,6 +67,10 @@ class Reloadable(Protocol):
 
     def retrace(self, tracing: Tracing | Untraced) -> None: ...
 
+    async def reload(self, settings: Settings) -> None:
+        """:func:`reload_gateway`, and what the gateway attaches to its new parts."""
+        ...
+
     def _add_supervisors(self, only: Collection[str] | None = None) -> None: ...
 
     @property
@@ -236,7 +240,7 @@ async def reload_from(gateway: Reloadable, reread: Callable[[], Settings]) -> No
     them; invalid ones change nothing and the log says why."""
     try:
         settings = await asyncio.to_thread(reread)
-        await reload_gateway(gateway, settings)
+        await gateway.reload(settings)  # not reload_gateway: new plugins need their metrics
     except SettingsError as error:
         log.error("reload refused, the running settings stay: %s", "; ".join(error.problems))
     except Exception:  # boundary: a task of its own; say so rather than lose it
