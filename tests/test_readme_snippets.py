@@ -4,7 +4,9 @@ A shell or Python block runs as it stands, unless its first line says otherwise,
 ``# test: skip (why)`` is not run (the test command itself, runs of several minutes), and
 ``# test: serve (...)`` is a long-running ``serve``: its last command is started, must answer
 ``/healthz`` and print a local key, and the README's Python client runs against it with that key
-(the install steps before it are what made this checkout's .venv, so they are not repeated).
+(the install steps before it are what made this checkout's .venv, so they are not repeated),
+and ``# test: tour (...)`` is a step of the README's five-minute tour: the steps share one shell
+and one gateway, so ``tests/test_readme_tour.py`` runs them all, in order, and this file does not.
 A Python block that needs no gateway (no ``PORTCULLIS_URL``) runs on its own, and each
 ``print(...)  # TEXT`` line in it must print TEXT.
 TOML blocks must parse.
@@ -28,7 +30,7 @@ from tests.support import ROOT, free_port
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
-MARK = re.compile(r"^# test: (skip|serve) \((.+)\)$")
+MARK = re.compile(r"^# test: (skip|serve|tour) \((.+)\)$")
 
 
 def blocks(*languages: str) -> list[tuple[str, str]]:
@@ -47,7 +49,7 @@ def mark(code: str) -> str | None:
     first = code.split("\n", 1)[0]
     if first.startswith("# test:"):
         found = MARK.match(first)
-        assert found, f"a test mark must read '# test: skip (why)' or '# test: serve (...)': {first!r}"
+        assert found, f"a test mark must read '# test: skip|serve|tour (why)': {first!r}"
         return found.group(1)
     return None
 

@@ -31,6 +31,8 @@ def _reference_problem(token: SecretStr | None) -> str | None:
 
 
 class AdminSettings(_Strict):
+    """The admin REST API: off by default, on its own listener with its own credential."""
+
     enabled: bool = Field(False, description="serve the admin REST API on its own listener")
     host: str = Field("127.0.0.1", description="the admin listener's address; keep it private")
     port: int = Field(8788, ge=0, le=65535, description="the admin listener's port (not the MCP one)")

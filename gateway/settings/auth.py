@@ -31,7 +31,9 @@ def absolute_url(value: str, *, what: str) -> str:
 
 
 class ApiKey(_Strict):
-    principal: str = Field(min_length=1)
+    """One API key of ``[auth]``, by its hash, and the principal it authenticates."""
+
+    principal: str = Field(min_length=1, description="the caller this key authenticates as")
     sha256: str = Field(description="hex SHA-256 of the key; `portcullis keygen` makes one")
 
     @field_validator("sha256")
@@ -52,14 +54,18 @@ class OidcSettings(_Strict):
     jwks_url: str | None = Field(
         None, description="the JWKS; discovered from the issuer's metadata when unset"
     )
-    algorithms: list[str] = Field(list(ASYMMETRIC_ALGORITHMS), min_length=1)
+    algorithms: list[str] = Field(
+        list(ASYMMETRIC_ALGORITHMS),
+        min_length=1,
+        description="signature algorithms accepted (public-key only)",
+    )
     leeway: float = Field(30.0, ge=0, le=300, description="seconds of clock skew allowed on exp and nbf")
     required_scopes: list[str] = Field([], description="scopes every token must grant")
     scopes_supported: list[str] | None = Field(
         None, description="advertised in the resource metadata; the required scopes when unset"
     )
-    user_claim: str = "sub"
-    project_claim: str | None = None
+    user_claim: str = Field("sub", description="the claim that names the user (the principal)")
+    project_claim: str | None = Field(None, description="the claim that names the caller's project")
     roles_claim: str | None = Field(None, description="a dotted path such as `realm_access.roles`")
     scope_claim: str = Field("scope", description="space-delimited string or list (`scp` is read too)")
     server_scopes: dict[str, list[str]] = Field(
@@ -128,9 +134,11 @@ def _check_scope(scope: str) -> None:
 
 
 class AuthSettings(_Strict):
-    enabled: bool = True
+    """Who may come in: API keys, OIDC bearer tokens and auth providers, asked in ``order``."""
+
+    enabled: bool = Field(True, description="authenticate callers; off is refused on a non-loopback address")
     api_keys: list[ApiKey] = []
-    public_paths: list[str] = ["/healthz", "/readyz"]
+    public_paths: list[str] = Field(["/healthz", "/readyz"], description="paths served without a credential")
     order: list[Authenticator] = Field(
         ["api_keys", "oidc", "providers"],
         description="the order in which the ways in are asked; one not configured is skipped",

@@ -12,6 +12,8 @@ from gateway.settings.base import _Strict
 
 
 class CacheSettings(_Strict):
+    """Caches of lists, resource reads and read-only tool results."""
+
     lists: bool = Field(True, description="reuse each server's tools/prompts/resources lists while fresh")
     list_ttl: float = Field(
         30.0, ge=0, description="seconds a server's list is reused when the server states no ttlMs"

@@ -84,6 +84,8 @@ PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
 class GatewayToolsSettings(_Strict):
+    """The gateway's own tools on /mcp, off unless a project opts in."""
+
     enabled: bool = Field(False, description="offer the gateway tools on /mcp at all")
     prefix: str = Field(
         "portcullis", description="their namespace: PREFIX + routing separator + tool, like a server's"

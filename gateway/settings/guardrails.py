@@ -17,14 +17,20 @@ class GuardrailOverride(_Strict):
     ``arguments``, ``kinds``...), a plugin-framework ``mode`` and ``priority``, and
     ``conditions`` saying where it applies (servers, tools, users: the plugin framework's)."""
 
-    enabled: bool = True
-    mode: str | None = None
-    priority: int | None = None
-    conditions: list[dict[str, Any]] = []
-    config: dict[str, Any] = {}
+    enabled: bool = Field(True, description="false: this guardrail does not run")
+    mode: str | None = Field(
+        None, description="a plugin mode (enforce, permissive, audit...) instead of the preset's"
+    )
+    priority: int | None = Field(None, description="its place among plugins (lower runs first)")
+    conditions: list[dict[str, Any]] = Field(
+        [], description="where it applies: server_ids, tools, user_patterns..."
+    )
+    config: dict[str, Any] = Field({}, description="its own settings, over the preset's (results, kinds...)")
 
 
 class GuardrailsSettings(_Strict):
+    """The built-in guardrails: their preset and changes to it, and where their state lives."""
+
     preset: Literal["balanced", "strict", "audit", "off"] = Field(
         "balanced", description="balanced (default), strict, audit (detect and log only) or off"
     )

@@ -17,7 +17,11 @@ __all__ = ["ApiKey", "AuthSettings", "HttpSettings", "RoutingSettings", "Session
 
 
 class HttpSettings(_Strict):
-    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    """The HTTP listener: what a request may be, and the names it may be reached by."""
+
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, gt=0, description="largest request body; a bigger one gets 413 unread"
+    )
     allowed_hosts: list[str] = Field(
         [], description="Host header values an ingress presents, e.g. 'mcp.example.com'"
     )
@@ -32,6 +36,8 @@ class HttpSettings(_Strict):
 
 
 class SessionSettings(_Strict):
+    """Gateway sessions of legacy-era clients, and the ``requestState`` of 2026-07-28 retries."""
+
     idle_timeout: float = Field(3600.0, gt=0, description="seconds before an idle session ends")
     max_sessions: int = Field(
         100_000, gt=0, description="open sessions at once (on every replica with Redis)"
@@ -72,7 +78,11 @@ class SessionSettings(_Strict):
 
 
 class RoutingSettings(_Strict):
-    separator: str = Field("__", min_length=1, max_length=8)
+    """How the servers are merged into one: names, pages, and patience with lazy servers."""
+
+    separator: str = Field(
+        "__", min_length=1, max_length=8, description="between a server's prefix and a tool or prompt name"
+    )
     page_size: int = Field(100, ge=1, le=10_000, description="items per page of merged lists")
     start_patience: float = Field(
         1.5, ge=0, le=60, description="seconds a merged list or initialize waits for lazy servers to start"

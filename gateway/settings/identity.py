@@ -23,8 +23,10 @@ NAME_RULE = "1-64 letters, digits, '_', '.', '@' or '-', starting with a letter 
 
 
 class ProjectSettings(_Strict):
+    """A project (tenant): the servers its users may reach."""
+
     servers: list[str] = Field(["*"], description="server names (globs) the project's users may reach")
-    description: str = ""
+    description: str = Field("", description="free text, shown by `portcullis projects show`")
 
 
 class KeySettings(_Strict):
@@ -35,7 +37,7 @@ class KeySettings(_Strict):
     expires: datetime | None = Field(
         None, description="ISO date-time after which it is refused (UTC if no zone)"
     )
-    disabled: bool = False
+    disabled: bool = Field(False, description="refused until enabled again")
 
     @field_validator("name")
     @classmethod
@@ -56,10 +58,12 @@ class KeySettings(_Strict):
 
 
 class UserSettings(_Strict):
+    """A user: their project, roles and API keys."""
+
     project: str | None = Field(None, description="the user's project; none: reaches what policies allow")
-    roles: list[str] = []
-    email: str | None = None
-    disabled: bool = False
+    roles: list[str] = Field([], description="roles that policies match")
+    email: str | None = Field(None, description="for the operator's records")
+    disabled: bool = Field(False, description="every key of the user refused until enabled again")
     keys: list[KeySettings] = []
 
 

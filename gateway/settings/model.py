@@ -36,8 +36,10 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    host: str = "127.0.0.1"
-    port: int = Field(8787, ge=0, le=65535)
+    host: str = Field(
+        "127.0.0.1", description="address to listen on; a non-loopback one needs authentication"
+    )
+    port: int = Field(8787, ge=0, le=65535, description="port of the MCP listener (0: any free port)")
     auth: AuthSettings = AuthSettings()
     http: HttpSettings = HttpSettings()
     sessions: SessionSettings = SessionSettings()

@@ -12,6 +12,8 @@ from gateway.settings.base import _Strict
 
 
 class OpsSettings(_Strict):
+    """How the gateway stops, and where it writes its pid."""
+
     drain_timeout: float = Field(
         2.0, ge=0, description="seconds calls in flight get to finish after SIGTERM before they are stopped"
     )

@@ -30,6 +30,8 @@ _EVERY: Final = {
 
 
 class PolicyRule(_Strict):
+    """One allow or deny rule over servers, tools, prompts and resources."""
+
     name: str = Field(description="names the rule in refusals and the audit log; unique")
     effect: Literal["allow", "deny"] = Field(description="deny rules win over allow rules")
     description: str = Field("", description="told to a refused caller after the rule's name")

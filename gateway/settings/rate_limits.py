@@ -51,7 +51,9 @@ class RateLimitSettings(_Strict):
     token bucket (``rate``, ``burst``) and/or concurrency cap (``max_concurrent``)."""
 
     name: str = Field(description="shown to refused clients (error.data.limit) and part of the Redis keys")
-    per: list[Per] = Field(["principal"], description="what gets its own bucket and cap")
+    per: list[Per] = Field(
+        ["principal"], description="what gets its own bucket and cap: one kind, or a list of them"
+    )
     methods: list[str] = Field(["tools/call"], description="JSON-RPC methods counted (globs)")
     principals: list[str] = Field([], description="principal names it applies to (globs); all when empty")
     projects: list[str] = Field([], description="projects it applies to (globs); all when empty")

@@ -12,6 +12,8 @@ from upstream.pool.credential_refs import SecretMissing, reference_problem, reso
 
 
 class RedisSettings(_Strict):
+    """The one Redis every replica shares: sessions, keys, limits, caches, pins."""
+
     url: str | None = Field(
         None,
         description="redis://, rediss:// or unix:// URL shared by every replica (keys, revocations, "

@@ -19,6 +19,8 @@ SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
 class RestartSettings(_Strict):
+    """How a crashed stdio server is restarted: with backoff, a bounded number of times."""
+
     backoff_initial: float = Field(0.5, gt=0, description="first delay between restarts, seconds")
     backoff_max: float = Field(30.0, gt=0, description="cap on the delay between restarts")
     max_restarts: int = Field(5, ge=0, description="restarts allowed within `window`")
@@ -52,7 +54,7 @@ class OAuthSettings(_Strict):
     )
     token_url: str | None = Field(None, description="the token endpoint; or give `issuer`")
     issuer: str | None = Field(None, description="finds the token endpoint in its RFC 8414 metadata")
-    client_id: str = Field(min_length=1)
+    client_id: str = Field(min_length=1, description="the gateway's client id at the authorization server")
     client_secret: SecretStr | None = Field(
         None, description="best as `${VAR}` or `file:/path`; never shown, even when written here"
     )
@@ -62,14 +64,14 @@ class OAuthSettings(_Strict):
     client_cert: str | None = Field(None, description="PEM client certificate (absolute path)")
     client_key: str | None = Field(None, description="PEM key of client_cert, if not in that file")
     ca_bundle: str | None = Field(None, description="PEM CAs to trust for the authorization server")
-    scope: str | None = None
+    scope: str | None = Field(None, description="scopes asked for, space-delimited")
     audience: str | None = Field(None, description="the upstream's identifier, as the issuer knows it")
     resource: str | None = Field(None, description="RFC 8707 resource indicator: the upstream's URI")
     refresh_margin: float = Field(60.0, ge=0, description="seconds before expiry to fetch the next token")
     timeout: float = Field(10.0, gt=0, description="seconds for one request to the authorization server")
     max_attempts: int = Field(3, ge=1, le=10, description="tries of a failing token request")
     backoff_initial: float = Field(0.5, gt=0, description="first wait between tries; doubles, jittered")
-    backoff_max: float = Field(8.0, gt=0)
+    backoff_max: float = Field(8.0, gt=0, description="cap on the wait between tries")
 
     @model_validator(mode="after")
     def _coherent(self) -> OAuthSettings:
@@ -113,11 +115,13 @@ HTTP_ONLY_KEYS = ("transport", "timeout", "sse_read_timeout", "tls", "oauth")
 class ServerSettings(_Strict):
     """One upstream MCP server: a stdio ``command``, or an HTTP ``url``."""
 
-    command: str | None = None
-    args: list[str] = []
-    env: dict[str, str] = {}
-    cwd: str | None = None
-    url: str | None = None
+    command: str | None = Field(None, description="program of a stdio server (or give `url`)")
+    args: list[str] = Field([], description="its arguments")
+    env: dict[str, str] = Field(
+        {}, description="added to its environment; values may be ${VAR} or file:/path"
+    )
+    cwd: str | None = Field(None, description="its working directory")
+    url: str | None = Field(None, description="endpoint of an HTTP server (or give `command`)")
     headers: dict[str, str] = Field(
         {}, description="sent with every request to this server only; values may be ${VAR} or file:/path"
     )
@@ -140,8 +144,8 @@ class ServerSettings(_Strict):
         description="protocol era: auto probes with server/discover and falls back to initialize; "
         "legacy always initializes (2025-11-25 and earlier); modern only speaks 2026-07-28",
     )
-    start: Literal["lazy", "eager"] = "lazy"
-    startup_timeout: float = Field(30.0, gt=0)
+    start: Literal["lazy", "eager"] = Field("lazy", description="lazy: started on first use; eager: at start")
+    startup_timeout: float = Field(30.0, gt=0, description="seconds to start and initialize")
     restart: RestartSettings = RestartSettings()
 
     @field_validator("url")

@@ -15,8 +15,10 @@ from gateway.settings.base import _Strict
 
 
 class MiddlewareSettings(_Strict):
+    """One middleware of the MCP-tier stack, outermost first; a list replaces the default stack."""
+
     use: str = Field(description="import path 'package.module:Class'")
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = Field({}, description="keyword arguments the class is constructed with")
 
     @field_validator("use")
     @classmethod
@@ -39,10 +41,12 @@ class ProviderSettings(_Strict):
     """One Enkrypt-style provider: its class and the configuration it is constructed with."""
 
     provider: str = Field(description="import path 'package.module:Class'")
-    config: dict[str, Any] = {}
+    config: dict[str, Any] = Field({}, description="what the provider is constructed with")
 
 
 class PluginsSettings(_Strict):
+    """Plugins: a ContextForge plugin configuration file, and Enkrypt-style providers."""
+
     config: str | None = Field(
         None, description="a ContextForge plugin configuration file (YAML), relative to this file"
     )
@@ -57,8 +61,10 @@ class PluginsSettings(_Strict):
 
 
 class LoggingSettings(_Strict):
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["text", "json"] = "text"
+    """The gateway's log lines on standard error."""
+
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="least level logged")
+    format: Literal["text", "json"] = Field("text", description="json: one object per line, a key per field")
 
 
 DEFAULT_MIDDLEWARE = [

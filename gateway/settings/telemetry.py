@@ -9,6 +9,8 @@ from gateway.settings.telemetry_traces import TracesSettings
 
 
 class TelemetrySettings(_Strict):
+    """Metrics, traces and the audit trail."""
+
     metrics: MetricsSettings = MetricsSettings()
     audit: AuditSettings = AuditSettings()
     traces: TracesSettings = TracesSettings()

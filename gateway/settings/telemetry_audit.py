@@ -8,7 +8,9 @@ from gateway.settings.base import _Strict
 
 
 class AuditSettings(_Strict):
-    enabled: bool = True
+    """The audit trail: one record per decision on a call, prompt or resource."""
+
+    enabled: bool = Field(True, description="write the audit trail")
     sink: str = Field(
         "log",
         description='"log" (the portcullis.audit logger, in the [logging] format) or a file path '

@@ -12,12 +12,12 @@ class MetricsSettings(_Strict):
     Behind the normal authentication unless ``public``: the names of servers and tools are
     configuration, not something to show anyone who can reach the port."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="serve Prometheus metrics")
     public: bool = Field(
         False,
         description="serve /metrics without authentication (for a scraper inside a trusted network)",
     )
-    path: str = "/metrics"
+    path: str = Field("/metrics", description="where they are served")
     max_tools: int = Field(
         500,
         ge=0,

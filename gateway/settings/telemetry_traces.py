@@ -11,7 +11,9 @@ from gateway.settings.base import _Strict
 
 
 class TracesSettings(_Strict):
-    enabled: bool = False
+    """OpenTelemetry traces over OTLP/HTTP; off by default."""
+
+    enabled: bool = Field(False, description="export traces")
     endpoint: str = Field(
         "http://127.0.0.1:4318/v1/traces",
         description="the OTLP/HTTP traces URL of a collector (protobuf encoding)",
