@@ -13,6 +13,7 @@ import sys
 from typing import IO, Any, Final, TextIO
 from urllib.parse import urlsplit
 
+from gateway.app import Gateway
 from gateway.settings import SettingsError, find_settings_file, is_loopback, load_settings
 from gateway.stdio.bridge import Bridge
 from gateway.stdio.identity import HINT, GatewayTransport, StdioCredential, from_environment
@@ -67,12 +68,17 @@ def run_stdio(args: argparse.Namespace) -> int:
         path = find_settings_file(args.settings)
         settings = load_settings(path)
     except SettingsError as error:
-        print(f"portcullis stdio: invalid settings in {error.source}:", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 2
+        return _invalid(error)
     configure(args.log_level or settings.logging.level, settings.logging.format, log_stream)
-    return _run(_local(args, settings, credential))
+    from gateway.stdio.local import local_gateway
+
+    try:
+        gateway, local_key = local_gateway(settings)
+    except SettingsError as error:
+        return _invalid(error)
+    if local_key is not None and not credential.given:
+        credential = StdioCredential(key=local_key)
+    return _run(_local(args, gateway, credential))
 
 
 def url_problem(url: str, allow_insecure: bool) -> str | None:
@@ -93,14 +99,13 @@ async def _thin(args: argparse.Namespace, credential: StdioCredential) -> int:
     return 0
 
 
-async def _local(args: argparse.Namespace, settings: Any, credential: StdioCredential) -> int:
+async def _local(args: argparse.Namespace, gateway: Gateway, credential: StdioCredential) -> int:
     from gateway.stdio.local import LOCAL_URL, serve_locally
 
-    async def bridge(socket_path: str, local_key: str | None) -> None:
-        own = credential if credential.given or local_key is None else StdioCredential(key=local_key)
-        await _bridge(LOCAL_URL, socket_path, own, args.timeout, name="local")
+    async def bridge(socket_path: str) -> None:
+        await _bridge(LOCAL_URL, socket_path, credential, args.timeout, name="local")
 
-    return await serve_locally(settings, bridge)
+    return await serve_locally(gateway, bridge)
 
 
 async def _bridge(
@@ -153,3 +158,10 @@ def _log_stream(path: str | None) -> TextIO | None:
     except OSError as exc:
         print(f"portcullis stdio: cannot write the log file {path} ({exc.strerror})", file=sys.stderr)
         return None
+
+
+def _invalid(error: SettingsError) -> int:
+    print(f"portcullis stdio: invalid settings in {error.source}:", file=sys.stderr)
+    for problem in error.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 2

@@ -56,13 +56,18 @@ class QuietServer(uvicorn.Server):
         yield
 
 
-async def serve_locally(settings: Settings, bridge: Callable[[str, str | None], Awaitable[None]]) -> int:
-    """Start the gateway on a private socket, run ``bridge(socket_path, local_key)`` until it
-    returns, then stop the gateway as ``serve`` stops (calls in flight answered, upstreams
-    closed). ``local_key`` is the key of this run when the settings configure none."""
+def local_gateway(settings: Settings) -> tuple[Gateway, str | None]:
+    """The gateway ``serve`` would build from ``settings``, without its admin listener, and the
+    key of this run when the settings configure none. Built before the event loop runs, as
+    ``serve`` builds it (the tenancy store is read synchronously)."""
     settings.admin.enabled = False
     hashes, local_key = key_hashes(settings)
-    gateway = Gateway(settings, key_hashes=hashes)
+    return Gateway(settings, key_hashes=hashes), local_key
+
+
+async def serve_locally(gateway: Gateway, bridge: Callable[[str], Awaitable[None]]) -> int:
+    """Start ``gateway`` on a private socket, run ``bridge(socket_path)`` until it returns,
+    then stop the gateway as ``serve`` stops (calls in flight answered, upstreams closed)."""
     with private_socket() as (sock, path):
         config = uvicorn.Config(
             gateway.asgi(),
@@ -78,7 +83,7 @@ async def serve_locally(settings: Settings, bridge: Callable[[str, str | None], 
             log.error("stdio: the gateway did not start (see above)")
             return 1
         try:
-            await bridge(path, local_key)
+            await bridge(path)
         finally:
             server.should_exit = True
             await serving
