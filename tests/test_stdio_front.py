@@ -304,3 +304,21 @@ def test_the_end_of_stdin_stops_every_upstream(settings: Path) -> None:
     while pid_alive(upstream) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not pid_alive(upstream), "an upstream outlived the stdio gateway"
+
+
+def test_a_state_file_from_an_earlier_run_is_read_before_serving(tmp_path: Path) -> None:
+    """The tenancy store is read synchronously at start (as ``serve`` reads it): the second run
+    finds the state file the first one left, which once crashed inside the event loop."""
+    path = settings_file(tmp_path, auth={"enabled": True}, guardrails={"store": str(tmp_path / "state.db")})
+    request = json.dumps(modern(1, "tools/call", name="fx__add", arguments={"a": 1, "b": 2})) + "\n"
+    for _ in range(2):
+        done = subprocess.run(
+            [str(PORTCULLIS), "stdio", "--settings", str(path)],
+            input=request.encode(),
+            capture_output=True,
+            env=stdio_env(key=None),
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        assert json.loads(done.stdout)["result"]["structuredContent"] == {"result": 3}
+    assert (tmp_path / "state.db").exists()
