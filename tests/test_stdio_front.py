@@ -322,3 +322,17 @@ def test_a_state_file_from_an_earlier_run_is_read_before_serving(tmp_path: Path)
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         assert json.loads(done.stdout)["result"]["structuredContent"] == {"result": 3}
     assert (tmp_path / "state.db").exists()
+
+
+def test_a_token_command_that_fails_stops_the_command_with_the_fix(settings: Path) -> None:
+    done = subprocess.run(
+        [str(PORTCULLIS), "stdio", "--settings", str(settings), "--token-command", "false"],
+        input=b"",
+        capture_output=True,
+        env=stdio_env(key=None),
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == b""
+    stderr = done.stderr.decode()
+    assert "--token-command exited 1 without a token" in stderr and "PORTCULLIS_API_KEY" in stderr
+    assert "Traceback" not in stderr

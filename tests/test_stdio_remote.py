@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,37 @@ async def test_the_inspector_cli_drives_the_stdio_front(tmp_path: Path, era: str
     call = ("--method", "tools/call", "--tool-name", "fx__add", "--tool-arg", "a=5", "b=6")
     called = await inspect_stdio(settings, tmp_path, era, *call)
     assert called["structuredContent"] == {"result": 11}
+
+
+# ---- a JWT from a command, renewed when refused ---------------------------------------------------
+
+TOKEN_COMMAND = """
+import sys, httpx2
+url, client, secret, resource = sys.argv[1:5]
+form = {"grant_type": "client_credentials", "scope": "mcp", "resource": resource}
+answer = httpx2.post(url, data=form, auth=(client, secret), timeout=10)
+answer.raise_for_status()
+print(answer.json()["access_token"])
+"""
+
+
+async def test_a_jwt_from_a_token_command_is_the_credential(tmp_path: Path) -> None:
+    """``--token-command`` against a real OAuth issuer (client credentials); the gateway checks
+    the JWT as it checks an HTTP client's, and names its subject as the principal."""
+    from tests.fixtures.oauth_issuer import running_issuer
+
+    with running_issuer(clients=[("desktop", "s3cret")]) as issuer:
+        settings = default_settings({"fx": fixture_server("fx")})
+        settings["auth"]["oidc"] = {"issuer": issuer.url, "required_scopes": ["mcp"]}
+        with running_gateway(tmp_path, settings) as gateway:
+            script = tmp_path / "mint_token.py"
+            script.write_text(TOKEN_COMMAND)
+            command = f"{sys.executable} {script} {issuer.token_url} desktop s3cret {gateway.url}"
+            params = StdioServerParameters(
+                command=str(PORTCULLIS),
+                args=["stdio", "--url", gateway.url, "--token-command", command],
+                env=stdio_env(key=None),
+            )
+            async with Client(stdio_client(params), mode="auto") as client:
+                assert text_of(await client.call_tool("fx__add", {"a": 3, "b": 4})) == "7"
+            assert "principal=desktop" in gateway.log()

@@ -18,6 +18,7 @@ from gateway.settings import SettingsError, find_settings_file, is_loopback, loa
 from gateway.stdio.bridge import Bridge
 from gateway.stdio.identity import HINT, GatewayTransport, StdioCredential, from_environment
 from gateway.stdio.lines import MessageWriter, protocol_stdout, read_lines
+from upstream.errors import TransportClosed
 from upstream.transports.http_auth import CredentialsUnavailable
 
 log = logging.getLogger("portcullis.stdio")
@@ -120,7 +121,8 @@ async def _bridge(
     )
     try:
         await transport.connect()
-    except CredentialsUnavailable as exc:
+    except (CredentialsUnavailable, TransportClosed) as exc:
+        await transport.close()
         log.error("stdio: %s; %s", exc, HINT)
         raise SystemExit(2) from None
     log.info("stdio: serving one client through the %s gateway at %s", name, url)
