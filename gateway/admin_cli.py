@@ -123,6 +123,17 @@ COMMANDS: list[Command] = [
     Command("sessions", "end", "end a session", "DELETE", "/sessions/{prefix}"),
     Command("timeouts", "show", "timeouts per operation type", "GET", "/timeouts"),
     Command(
+        "audit",
+        "recent",
+        "the latest decisions, newest first",
+        "GET",
+        "/audit/recent",
+        (
+            Opt("--limit", "how many (1 to 500, default 100)", query=True),
+            Opt("--verdict", "only these verdicts (comma-separated), or 'refusals'", query=True),
+        ),
+    ),
+    Command(
         "config",
         "export",
         "settings, secrets masked",

@@ -101,6 +101,9 @@ def test_runtime_commands(admin: Admin, capsys: pytest.CaptureFixture[str]) -> N
     prefix = started.headers["mcp-session-id"][:10]
     assert any(prefix.startswith(s["id"]) for s in cli(admin, capsys, "sessions", "list"))
     cli(admin, capsys, "sessions", "end", "--", prefix)  # an id may start with "-"
+    assert mcp_status(admin.gateway, "pcs_not_a_key_of_this_gateway_000") == 401
+    recent = cli(admin, capsys, "audit", "recent", "--limit", "5", "--verdict", "refusals")
+    assert recent and recent[0]["verdict"] == "unauthenticated", recent
     for command in (("cache", "status"), ("cache", "clear"), ("timeouts", "show")):
         main(["admin", *command, "--url", admin.base.removesuffix("/api/v1"), "--token", ADMIN_TOKEN])
         capsys.readouterr()
