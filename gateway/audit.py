@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final
 
-from gateway.logs import JsonFormatter, MaskSecrets, mask
+from gateway.logs import JsonFormatter, MaskSecrets, masked_field
 from gateway.settings import Settings
 from middleware.protocol import MCPApp
 from middleware.protocol.audit import AUDIT_LOGGER
@@ -38,10 +38,7 @@ class RecentAudit(logging.Handler):
         fields = getattr(record, "fields", None) or record.args
         if not isinstance(fields, Mapping) or fields.get("event") != "audit":
             return
-        kept = {
-            key: mask(value) if isinstance(value, str) and key != "principal" else value
-            for key, value in fields.items()
-        }
+        kept = {key: masked_field(key, value) for key, value in fields.items()}
         self.records.append({"ts": record.created, **kept})
 
     def recent(self, limit: int | None = None) -> list[dict[str, Any]]:

@@ -105,13 +105,13 @@ class MaskSecrets(logging.Filter):
         message = record.getMessage()
         masked = mask(message)
         if isinstance(args, Mapping) and "%(" in str(record.msg):  # not log.info("%s", a_dict)
-            record.fields = args if masked == message else {k: _masked(k, v) for k, v in args.items()}
+            record.fields = args if masked == message else {k: masked_field(k, v) for k, v in args.items()}
         if masked != message or args:
             record.msg, record.args = masked, None
         return True
 
 
-def _masked(key: str, value: Any) -> Any:
+def masked_field(key: str, value: Any) -> Any:
     """A field masked; the principal is the audit trail's subject, kept even when an e-mail."""
     return mask(value) if isinstance(value, str) and key != "principal" else value
 

@@ -10,7 +10,8 @@ import logging
 import os
 import signal
 import sys
-from typing import IO, Any, Final, TextIO
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, TextIO
 from urllib.parse import urlsplit
 
 from gateway.app import Gateway
@@ -64,7 +65,7 @@ def run_stdio(args: argparse.Namespace) -> int:
             print(f"portcullis stdio: {problem}", file=sys.stderr)
             return 2
         configure(args.log_level or "warning", "text", log_stream)
-        return _run(_thin(args, credential))
+        return _run(lambda writer: _thin(args, credential, writer))
     try:
         path = find_settings_file(args.settings)
         settings = load_settings(path)
@@ -79,7 +80,7 @@ def run_stdio(args: argparse.Namespace) -> int:
         return _invalid(error)
     if local_key is not None and not credential.given:
         credential = StdioCredential(key=local_key)
-    return _run(_local(args, gateway, credential))
+    return _run(lambda writer: _local(args, gateway, credential, writer))
 
 
 def url_problem(url: str, allow_insecure: bool) -> str | None:
@@ -95,22 +96,30 @@ def url_problem(url: str, allow_insecure: bool) -> str | None:
     return None
 
 
-async def _thin(args: argparse.Namespace, credential: StdioCredential) -> int:
-    await _bridge(args.url, None, credential, args.timeout, name="remote")
+async def _thin(args: argparse.Namespace, credential: StdioCredential, writer: MessageWriter) -> int:
+    await _bridge(args.url, None, credential, args.timeout, writer, name="remote")
     return 0
 
 
-async def _local(args: argparse.Namespace, gateway: Gateway, credential: StdioCredential) -> int:
+async def _local(
+    args: argparse.Namespace, gateway: Gateway, credential: StdioCredential, writer: MessageWriter
+) -> int:
     from gateway.stdio.local import LOCAL_URL, serve_locally
 
     async def bridge(socket_path: str) -> None:
-        await _bridge(LOCAL_URL, socket_path, credential, args.timeout, name="local")
+        await _bridge(LOCAL_URL, socket_path, credential, args.timeout, writer, name="local")
 
     return await serve_locally(gateway, bridge)
 
 
 async def _bridge(
-    url: str, socket_path: str | None, credential: StdioCredential, patience: float, *, name: str
+    url: str,
+    socket_path: str | None,
+    credential: StdioCredential,
+    patience: float,
+    writer: MessageWriter,
+    *,
+    name: str,
 ) -> None:
     transport = GatewayTransport(
         credential,
@@ -126,19 +135,16 @@ async def _bridge(
         log.error("stdio: %s; %s", exc, HINT)
         raise SystemExit(2) from None
     log.info("stdio: serving one client through the %s gateway at %s", name, url)
-    await Bridge(transport, MessageWriter(_STDOUT[0])).run(read_lines(sys.stdin.buffer))
+    await Bridge(transport, writer).run(read_lines(sys.stdin.buffer))
 
 
-_STDOUT: list[IO[bytes]] = []
-
-
-def _run(main: Any) -> int:
-    """Run ``main`` with stdout reserved for protocol; SIGTERM and SIGINT stop it like the end
-    of stdin does."""
-    _STDOUT.append(protocol_stdout())
+def _run(main: Callable[[MessageWriter], Coroutine[Any, Any, int]]) -> int:
+    """Run ``main`` with stdout reserved for protocol (its writer is ``main``'s); SIGTERM and
+    SIGINT stop it like the end of stdin does."""
+    writer = MessageWriter(protocol_stdout())
 
     async def guarded() -> int:
-        task = asyncio.ensure_future(main)
+        task = asyncio.ensure_future(main(writer))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
