@@ -185,12 +185,13 @@ async def test_a_stream_written_on_one_replica_resumes_on_another(redis_url: str
 
 async def test_ids_keep_increasing_when_a_stream_is_written_again_after_it_went(redis_url: str) -> None:
     store = RedisEventStore(redis_url, prefix="again:", idle_timeout=60, streams_per_session=1)
-    before = await store.append("s", "g", progress(1))
-    await store.append("s", "r", progress(2))  # evicts g
-    assert await store.after("s", "g", -1) is None
-    after = await store.append("s", "g", progress(3))
-    assert seq(after) > seq(before)  # a client resuming from `before` gets `after`
-    assert ids(await store.after("s", "g", seq(before))) == [after]
+    for session in range(100):  # many rounds, so that some fall within one millisecond
+        before = await store.append(f"s{session}", "g", progress(1))
+        await store.append(f"s{session}", "r", progress(2))  # evicts g
+        assert await store.after(f"s{session}", "g", -1) is None
+        after = await store.append(f"s{session}", "g", progress(3))
+        assert seq(after) > seq(before)  # a client resuming from `before` gets `after`
+        assert ids(await store.after(f"s{session}", "g", seq(before))) == [after]
     await store.close()
 
 

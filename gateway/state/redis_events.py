@@ -11,8 +11,10 @@ Every key lives ``idle_timeout`` after the last append to it, and :meth:`forget`
 The session id is a hash tag, so a session's keys share one cluster slot.
 
 Event ids are ``<stream>.<seq>`` with ``seq = ms * 10**10 + n`` from the Redis entry id
-``<ms>-<n>``: increasing per stream, and never reused, even when a stream expired or was evicted
-and is written again (a counter would start over and a resumed stream would skip the new events).
+``<ms>-<n>``, which the script picks above the last one the session gave (kept in the bytes hash):
+increasing per stream, and never reused, even when a stream expired or was evicted and is written
+again within the same millisecond (a counter would start over and a resumed stream would skip the
+new events).
 
 :meth:`wait` blocks in ``XREAD`` on a connection of its own (at most ``max_waiters`` at once; any
 more sleep their patience), from the last event :meth:`after` gave the same task, so an event
@@ -115,7 +117,17 @@ end
 local len = redis.call('XLEN', key)
 if len == 0 then reset(stream) end
 if len >= max_events then drop(stream, len - max_events + 1, 0, -math.huge) end
-local id = redis.call('XADD', key, '*', 'n', size, 'm', data)
+-- Ids increase across the session (field '#': the last given), so a stream written again after it
+-- expired or went never repeats an id, even within the millisecond it went.
+local ms = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
+local last_ms, last_n = string.match(redis.call('HGET', sizes, '#') or '', '^(%d+)-(%d+)$')
+if last_ms and tonumber(ms) <= tonumber(last_ms) then
+  ms = last_ms .. '-' .. string.format('%d', tonumber(last_n) + 1)
+else
+  ms = ms .. '-0'
+end
+local id = redis.call('XADD', key, ms, 'n', size, 'm', data)
+redis.call('HSET', sizes, '#', id)
 local total = account(stream, size)
 if total > budget then shrink(total) end
 redis.call('PEXPIRE', idx, ttl)
