@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from tests.support import INITIALIZE, free_port, serving
+from upstream.errors import CredentialsRefused
 from upstream.session.connection import UpstreamConnection
 from upstream.session.handshake import initialize
 from upstream.transports.base import Received, Transport, TransportClosed
@@ -510,7 +511,7 @@ async def test_refused_initialize_fails_the_handshake_with_the_reason() -> None:
             transport = http_transport("locked", f"http://127.0.0.1:{port}/mcp", transport=kind)
             await transport.connect()
             try:
-                with pytest.raises(TransportClosed) as caught:
+                with pytest.raises(CredentialsRefused) as caught:  # its own kind: the fix is ours
                     await transport.send(INITIALIZE)
             finally:
                 await transport.close()
@@ -528,6 +529,7 @@ async def test_unreachable_server_fails_the_handshake() -> None:
     finally:
         await transport.close()
     assert f"could not connect to http://127.0.0.1:{port}/mcp" in caught.value.detail
+    assert not isinstance(caught.value, CredentialsRefused)
 
 
 # --- legacy HTTP+SSE and auto-detection ---------------------------------------------------------

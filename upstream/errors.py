@@ -20,6 +20,7 @@ from middleware.protocol.errors import GatewayError, UpstreamFault, UpstreamProt
 
 __all__ = [
     "FOREIGN_ERRORS",
+    "CredentialsRefused",
     "HandshakeRefused",
     "ProtocolViolation",
     "SessionExpired",
@@ -36,6 +37,11 @@ class TransportClosed(UpstreamFault):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class CredentialsRefused(TransportClosed):
+    """The peer answered HTTP 401 or 403 to our first contact: the fix is the credentials, not the
+    peer (the stdio front, which holds its client's own credentials, tells the client so)."""
 
 
 class ProtocolViolation(TransportClosed, UpstreamProtocolError):

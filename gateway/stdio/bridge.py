@@ -26,7 +26,7 @@ from typing import Any, Final
 from gateway.stdio.lines import BadLine, MessageWriter, parse
 from gateway.stdio.tool_headers import ToolHeaders
 from middleware.protocol import UNAUTHORIZED, UPSTREAM_UNAVAILABLE, Message, error_message
-from upstream.errors import SessionExpired, TransportClosed
+from upstream.errors import CredentialsRefused, SessionExpired, TransportClosed
 from upstream.transports.http_support import modern_version
 from upstream.transports.streamable import StreamableHttpTransport
 
@@ -129,7 +129,8 @@ class Bridge:
             if "id" in message and "method" in message:
                 self._pending.pop(message["id"], None)
                 self._settled()
-                self._writer.write(unreachable(message["id"], str(exc)))
+                refused = isinstance(exc, CredentialsRefused)
+                self._writer.write(unreachable(message["id"], str(exc), refused=refused))
             else:
                 log.warning("stdio: could not send %s: %s", message.get("method") or "a response", exc)
 
@@ -226,8 +227,8 @@ class Bridge:
         task.add_done_callback(self._tasks.discard)
 
 
-def unreachable(request_id: Any, detail: str) -> Message:
-    """The answer to a request that could not reach the gateway, saying why and what to do."""
-    refused = "refused our credentials" in detail
+def unreachable(request_id: Any, detail: str, *, refused: bool = False) -> Message:
+    """The answer to a request that could not reach the gateway, saying why and what to do
+    (``refused``: the gateway refused our credentials, which the client's user must fix)."""
     code = UNAUTHORIZED if refused else UPSTREAM_UNAVAILABLE
     return error_message(request_id, code, f"Portcullis {detail}", fault="client" if refused else "upstream")

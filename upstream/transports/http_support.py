@@ -16,6 +16,7 @@ import orjson
 from yarl import URL
 
 from middleware.protocol import META_PROTOCOL_VERSION, UPSTREAM_UNAVAILABLE, Message, error_message, is_modern
+from upstream.errors import CredentialsRefused
 from upstream.transports.base import ProtocolViolation, Received, SessionExpired, TransportClosed
 from upstream.transports.envelope import screen
 from upstream.transports.http_auth import DEFAULT_HINT, CredentialsUnavailable, HttpAuth, authorized
@@ -237,6 +238,12 @@ def status_detail(
         where = f" to {safe_url(response.url.join(URL(location)))}" if location else ""
         return f"redirected{where} (HTTP {status} from {url}); set `url` to the final address"
     return f"answered HTTP {status}{reason} ({url})"
+
+
+def closed_by(response: aiohttp.ClientResponse, detail: str) -> TransportClosed:
+    """The end of a transport whose first contact got ``response`` instead of a 200: credentials
+    refused, or any other answer."""
+    return (CredentialsRefused if response.status in (401, 403) else TransportClosed)(detail)
 
 
 def forward_error(request_id: object, error: dict[str, Any], status: int) -> Message:

@@ -32,6 +32,7 @@ from upstream.transports.http_support import (
     MessageTooLarge,
     SseParser,
     client_session,
+    closed_by,
     decode_messages,
     describe_failure,
     describe_first_contact,
@@ -124,7 +125,7 @@ class LegacySseTransport(HttpTransportBase):
                 else f"answered the SSE GET with Content-Type {response.content_type!r} ({self._shown})"
             )
             response.release()
-            raise TransportClosed(detail)
+            raise closed_by(response, detail)
         self._endpoint_ready = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read(response), name=f"sse:{self.name}")
         try:

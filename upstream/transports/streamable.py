@@ -46,6 +46,7 @@ from upstream.transports.http_support import (
     HttpTransportBase,
     NotStreamableHttp,
     client_session,
+    closed_by,
     describe_failure,
     describe_first_contact,
     error_body,
@@ -251,7 +252,7 @@ class StreamableHttpTransport(HttpTransportBase):
             detail = self.refusal(response, self._shown)
             error = await error_body(response)
             response.release()
-            raise TransportClosed(f"{detail}: {error['message']}" if error else detail)
+            raise closed_by(response, f"{detail}: {error['message']}" if error else detail)
         self._set_session(session_header(response), None)
         self._spawn(message["id"], self._answer(message["id"], response))
 
