@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
+from gateway.admin.attempts import WrongAttempts, retry_after
 from gateway.settings import Settings, SettingsError
 from middleware.auth.api_key import hash_key
 from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend, send_json
@@ -20,6 +23,9 @@ REFUSAL = {
         "fix": "send 'Authorization: Bearer <admin token>' (client API keys are not accepted here)",
     }
 }
+
+
+TOO_MANY = "too many wrong admin tokens from this address lately"
 
 
 def new_admin_token() -> str:
@@ -58,18 +64,34 @@ def _bearer(scope: ASGIScope) -> str | None:
     return None
 
 
-class AdminAuth:
-    """Refuse every request without the admin token (when one is configured)."""
+def peer_of(scope: Mapping[str, Any]) -> str:
+    """The address a request came from, as the log and the attempt count name it."""
+    client = scope.get("client")
+    return str(client[0]) if client else "-"
 
-    def __init__(self, app: ASGIApp, *, sha256: str | None) -> None:
-        self.app, self.sha256 = app, sha256
+
+class AdminAuth:
+    """Refuse every request without the admin token (when one is configured), and an address
+    that sent too many wrong ones lately (:mod:`gateway.admin.attempts`)."""
+
+    def __init__(self, app: ASGIApp, *, sha256: str | None, attempts: WrongAttempts) -> None:
+        self.app, self.sha256, self.attempts = app, sha256, attempts
 
     async def __call__(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         if scope["type"] != "http" or self.sha256 is None:
             await self.app(scope, receive, send)
             return
+        peer = peer_of(scope)
+        wait = self.attempts.wait(peer)
+        if wait > 0:
+            seconds = retry_after(wait)
+            body = {"error": {"message": TOO_MANY, "fix": f"wait {seconds} s, then send the right token"}}
+            await send_json(send, 429, body, [(b"retry-after", seconds.encode())])
+            return
         token = _bearer(scope)
         if token is None or not hmac.compare_digest(hash_key(token), self.sha256):
+            if token is not None:
+                self.attempts.failed(peer)
             await send_json(send, 401, REFUSAL, [(b"www-authenticate", b'Bearer realm="portcullis-admin"')])
             return
         await self.app(scope, receive, send)

@@ -46,6 +46,7 @@ def _operation(op: Op) -> dict[str, Any]:
             str(op.status): {"description": "done", "content": {"application/json": {"schema": {}}}},
             "400": _error("the request is wrong; the fix says how"),
             "401": _error("the admin token is missing or wrong"),
+            "429": _error("too many wrong admin tokens from this address lately; see Retry-After"),
             "404": _error("nothing of that name"),
             "409": _error("refused in the current state"),
             "501": _error("the part this needs is not built into this gateway yet"),

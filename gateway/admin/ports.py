@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
+from gateway.admin.attempts import WrongAttempts
 from gateway.front.sessions import LiveSessions, SessionEnds, SessionStore
 from gateway.settings import Settings
 from gateway.tenancy import Tenancy
@@ -91,7 +92,9 @@ class ConsoleApp(Protocol):
     under /console: passed in by the composition root, so the API does not import the console
     that is built on it."""
 
-    def __call__(self, context: Context, sha256: str | None, *, allowed_hosts: Iterable[str]) -> ASGIApp: ...
+    def __call__(
+        self, context: Context, sha256: str | None, *, allowed_hosts: Iterable[str], attempts: WrongAttempts
+    ) -> ASGIApp: ...
 
 
 @dataclass

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.admin import routes_runtime, routes_state, routes_tenancy
+from gateway.admin.attempts import WrongAttempts
 from gateway.admin.auth import AdminAuth, admin_hash
 from gateway.admin.http import PREFIX, Context, Op, endpoint, error_response, json_response
 from gateway.admin.openapi import OPENAPI_PATH, document
@@ -53,12 +54,14 @@ def build_app(context: Context, sha256: str | None) -> ASGIApp:
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     settings = context.target.settings
     hosts = [settings.admin.host, *settings.http.allowed_hosts]
-    guarded = AdminAuth(cast(ASGIApp, app), sha256=sha256)
+    attempts = WrongAttempts()  # one count for both doors: the API and the console's login
+    guarded = AdminAuth(cast(ASGIApp, app), sha256=sha256, attempts=attempts)
     api = HostOriginGuard(guarded, allowed_hosts=hosts)
     if context.parts.console is None:
         return api
     # The web console (docs/console.md): the same credential, logged in by a form, same-origin.
-    return WithConsole(api, context.parts.console(context, sha256, allowed_hosts=hosts))
+    console = context.parts.console(context, sha256, allowed_hosts=hosts, attempts=attempts)
+    return WithConsole(api, console)
 
 
 class WithConsole:

@@ -20,6 +20,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from gateway.admin import routes_tenancy
+from gateway.admin.attempts import WrongAttempts, retry_after
+from gateway.admin.auth import peer_of
 from gateway.admin.http import Context
 from gateway.console import actions, ops, pages, screens, views_access
 from gateway.console.forms import FormError, read_form
@@ -51,8 +53,8 @@ def _static(name: str) -> bytes:
 class Console:
     """One console: the admin API's context, the admin token's hash, its sessions."""
 
-    def __init__(self, context: Context, sha256: str | None) -> None:
-        self.context, self.sha256 = context, sha256
+    def __init__(self, context: Context, sha256: str | None, attempts: WrongAttempts) -> None:
+        self.context, self.sha256, self.attempts = context, sha256, attempts
         self.sessions = Sessions()
         self.files = {name: (kind, _static(name)) for name, kind in STATIC.items()}
 
@@ -67,11 +69,15 @@ class Console:
 
     # --- logging in and out ---------------------------------------------------------------
 
-    def login_page(self, request: Request, *, refused: bool = False, status: int = 200) -> Response:
+    def login_page(
+        self, request: Request, *, refused: str | None = None, status: int = 200, wait: float = 0.0
+    ) -> Response:
         cookie, token = self.sessions.login_form()
         body = views_access.login(token, needs_token=self.sha256 is not None, refused=refused)
         response = HTMLResponse(pages.page("Log in", body, csrf=None), status_code=status)
         _set_cookie(response, request, LOGIN_COOKIE, cookie, LOGIN_WINDOW)
+        if wait > 0:
+            response.headers["Retry-After"] = retry_after(wait)
         return response
 
     async def show_login(self, request: Request) -> Response:
@@ -86,9 +92,14 @@ class Console:
             return self.login_page(request, status=400)
         if not self.sessions.login_form_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf", "")):
             return self.login_page(request, status=403)  # stale, or not this browser's form
+        wait = self.attempts.wait(peer_of(request.scope))
+        if wait > 0:
+            why = f"Too many wrong admin tokens from this address lately: wait {retry_after(wait)} s."
+            return self.login_page(request, refused=why, status=429, wait=wait)
         if not self.token_ok(form.get("token", "")):
-            log.warning("console: a login with a wrong admin token from %s", _peer(request))
-            return self.login_page(request, refused=True, status=401)
+            log.warning("console: a login with a wrong admin token from %s", peer_of(request.scope))
+            self.attempts.failed(peer_of(request.scope))
+            return self.login_page(request, refused="That is not the admin token.", status=401)
         _, cookie = self.sessions.open()  # a new session at each login: none can be planted
         response = RedirectResponse(PREFIX + "/", 303)
         _set_cookie(response, request, SESSION_COOKIE, cookie, LIFETIME)
@@ -193,10 +204,6 @@ def _refused(status: int, why: str) -> Response:
     return HTMLResponse(body, status_code=status)
 
 
-def _peer(request: Request) -> str:
-    return request.client.host if request.client is not None else "-"
-
-
 def routes(console: Console) -> list[Route]:
     own = [
         Route(PREFIX, lambda request: RedirectResponse(PREFIX + "/", 303)),
@@ -216,7 +223,10 @@ def routes(console: Console) -> list[Route]:
     return own + shown + buttons
 
 
-def console_app(context: Context, sha256: str | None, *, allowed_hosts: Iterable[str]) -> ASGIApp:
-    """The console as an ASGI app, for paths under :data:`PREFIX` on the admin listener."""
-    app = Starlette(routes=routes(Console(context, sha256)))
+def console_app(
+    context: Context, sha256: str | None, *, allowed_hosts: Iterable[str], attempts: WrongAttempts
+) -> ASGIApp:
+    """The console as an ASGI app, for paths under :data:`PREFIX` on the admin listener;
+    ``attempts`` is the count of wrong admin tokens it shares with the API."""
+    app = Starlette(routes=routes(Console(context, sha256, attempts)))
     return with_headers(SameOrigin(cast(ASGIApp, app), allowed_hosts=allowed_hosts))

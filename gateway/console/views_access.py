@@ -9,11 +9,10 @@ from gateway.console.html import Html, render, when
 from gateway.console.pages import PREFIX, button, hidden, table
 
 
-def login(csrf: str, *, needs_token: bool, refused: bool) -> Html:
-    """The login form; without an admin token configured, a button (loopback only, as the API)."""
-    said = (
-        Html('<p class="note error" role="alert">That is not the admin token.</p>') if refused else Html("")
-    )
+def login(csrf: str, *, needs_token: bool, refused: str | None) -> Html:
+    """The login form, saying why the last try was ``refused`` if it was; without an admin token
+    configured, a button (loopback only, as the API)."""
+    said = render('<p class="note error" role="alert">$why</p>', why=refused) if refused else Html("")
     if needs_token:
         field = Html(
             '<label for="token">Admin token</label>'
