@@ -54,6 +54,7 @@ PIN = (Opt("--kind", "tool, prompt or resource (when names clash)"),)
 COMMANDS: list[Command] = [
     Command("servers", "list", "every server and its state", "GET", "/servers"),
     Command("servers", "restart", "restart a shared server", "POST", "/servers/{name}/restart"),
+    Command("tools", "list", "each server's tools as last listed, with their pins' state", "GET", "/tools"),
     Command("projects", "list", "projects", "GET", "/projects"),
     Command(
         "projects",

@@ -55,7 +55,7 @@ from middleware.protocol.http import ASGIApp
 from upstream.errors import UpstreamError
 from upstream.pool.per_client import PerClientSupervisor
 from upstream.pool.supervisor import ServerSupervisor, Supervisor
-from upstream.routing.catalog import Namespace
+from upstream.routing.catalog import TOOLS, Namespace, Served
 from upstream.routing.interest import Interest
 from upstream.routing.pages import SnapshotLimits
 from upstream.routing.readiness import Readiness
@@ -350,6 +350,11 @@ class Gateway:
         for session_id in expired:
             await self.ends.end(session_id, EndReason.IDLE)
         return len(expired)
+
+    def served_tools(self) -> dict[str, list[Served] | None]:
+        """Each server's last tools list as it sent it (None: not listed yet), for the admin API."""
+        catalog = self.routers["/mcp"].lists.catalogs[TOOLS]
+        return {name: catalog.served(name) for name in self.supervisors}
 
     def health(self) -> tuple[dict[str, Any], int]:
         """/healthz: the truth about each server, and overall (gateway/readiness.py)."""

@@ -29,4 +29,4 @@ echo "== node tools";         bash tests/tools/install-node-tools.sh || { rc=$?;
 echo "== ruff check";         .venv/bin/ruff check .
 echo "== ruff format";        .venv/bin/ruff format --check .
 echo "== mypy --strict";      .venv/bin/mypy
-echo "== pytest";             .venv/bin/python -m pytest --timeout 180 "$@"
+echo "== pytest";             .venv/bin/python -m pytest --timeout 180 --durations 25 "$@"

@@ -91,6 +91,8 @@ def test_runtime_commands(admin: Admin, capsys: pytest.CaptureFixture[str]) -> N
     assert cli(admin, capsys, "plugins", "enable", "guardrail-pii")["mode"] == "audit"
     cli(admin, capsys, "plugins", "mode", "guardrail-pii", "--mode", "enforce")
     assert any(p["name"] == "guardrail-pii" for p in cli(admin, capsys, "plugins", "list"))
+    tools = {s["server"]: s for s in cli(admin, capsys, "tools", "list")}
+    assert tools["beta"]["listed"] and any(t["exposed"] == "beta__echo" for t in tools["beta"]["tools"])
     assert cli(admin, capsys, "servers", "restart", "beta")["state"] == "restarting"
     session = admin.gateway.headers()
     import httpx2

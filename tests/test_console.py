@@ -267,6 +267,23 @@ def test_pins_are_approved_from_the_tools_page(logged_in: Browserless) -> None:
     logged_in.post("/pins/approve", {"server": "alpha", "name": "echo", "kind": "tool"})
 
 
+def test_the_tools_page_shows_what_each_server_serves_now_with_its_pin(logged_in: Browserless) -> None:
+    list_tools(logged_in.gateway)
+    bearer = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    served = httpx2.get(logged_in.origin + "/api/v1/tools", headers=bearer).json()
+    pins = httpx2.get(logged_in.origin + "/api/v1/pins", headers=bearer).json()
+    (alpha,) = served
+    assert alpha["server"] == "alpha" and alpha["listed"]
+    echo = next(t for t in alpha["tools"] if t["name"] == "echo")
+    assert echo["exposed"] == "alpha__echo" and echo["refused"] is None
+    assert echo["pin"] == next(p["state"] for p in pins if p["name"] == "echo" and p["kind"] == "tool")
+    assert {t["exposed"] for t in alpha["tools"]} >= {"alpha__echo", "alpha__crash"}
+    page = logged_in.http.get("/tools").text
+    assert (
+        "<h3>Served now</h3>" in page and "<td>alpha__echo</td>" in page and "<td>alpha__crash</td>" in page
+    )
+
+
 def test_servers_and_numbers(logged_in: Browserless) -> None:
     assert "alpha" in logged_in.http.get("/servers").text
     assert logged_in.post("/servers/restart", {"name": "alpha"}).status_code == 303

@@ -121,9 +121,14 @@ class Operator:
         self.submit(self.find("#login"))
 
     def press(self, row_text: str, label: str, *, confirm: bool = False) -> None:
-        """Press the button ``label`` in the table row that mentions ``row_text``."""
-        row = next(r for r in self.finds("tbody tr") if row_text in r.text)
-        button = next(b for b in row.find_elements("css selector", "button") if b.text == label)
+        """Press the button ``label`` in the first table row that mentions ``row_text`` and has one."""
+        buttons = (
+            button
+            for row in self.finds("tbody tr")
+            if row_text in row.text
+            for button in row.find_elements("css selector", "button")
+        )
+        button = next(b for b in buttons if b.text == label)
         self.submit(button, confirm=confirm)
 
     def not_scripted(self) -> None:
@@ -187,6 +192,8 @@ def test_approve_a_changed_pin(operator: Operator) -> None:
     operator.open("/tools")
     operator.not_scripted()
     assert '<script>document.title="pwned"</script>' in operator.text()  # shown, as text
+    served = next(r for r in operator.finds("table.served tbody tr") if r.text.startswith("alpha__echo"))
+    assert "changed" in served.text  # what alpha serves now, beside its pin's state
     operator.shot("tools-changed")
     operator.press("echo", "Approve")
     assert "Approved tool echo of alpha" in operator.text()

@@ -7,7 +7,7 @@ parts built elsewhere (the cache, the timeout manager, hot reload), wired throug
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,6 +20,7 @@ from gateway.tenancy import Tenancy
 from middleware.plugins import PluginManager
 from middleware.protocol.http import ASGIApp
 from upstream.pool.supervisor import Supervisor
+from upstream.routing.catalog import Served
 
 if TYPE_CHECKING:
     from gateway.admin.http import Context
@@ -50,6 +51,10 @@ class AdminTarget(Protocol):
     def tenancy(self) -> Tenancy: ...
 
     def health(self) -> tuple[dict[str, Any], int]: ...
+
+    def served_tools(self) -> Mapping[str, Sequence[Served] | None]:
+        """Each server's last tools list as it sent it; None before it answered one."""
+        ...
 
 
 class CacheControl(Protocol):

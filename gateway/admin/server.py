@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.admin import routes_runtime, routes_state, routes_tenancy
+from gateway.admin import routes_runtime, routes_state, routes_tenancy, routes_tools
 from gateway.admin.attempts import WrongAttempts
 from gateway.admin.auth import AdminAuth, admin_hash
 from gateway.admin.http import PREFIX, Context, Op, endpoint, error_response, json_response
@@ -36,7 +36,7 @@ from middleware.protocol.http import ASGIApp, ASGIReceive, ASGIScope, ASGISend
 
 log = logging.getLogger("portcullis.admin")
 
-OPS: list[Op] = [*routes_runtime.OPS, *routes_tenancy.OPS, *routes_state.OPS]
+OPS: list[Op] = [*routes_runtime.OPS, *routes_tools.OPS, *routes_tenancy.OPS, *routes_state.OPS]
 STOP_PATIENCE = 5.0
 CONSOLE = "/console"
 

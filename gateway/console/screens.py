@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from starlette.requests import Request
 
-from gateway.admin import routes_runtime, routes_tenancy
+from gateway.admin import routes_runtime, routes_tenancy, routes_tools
 from gateway.admin.http import Context
 from gateway.audit import RECENT
 from gateway.console import ops, views, views_access
@@ -41,11 +41,12 @@ async def servers(console: Console, session: Session, request: Request) -> Html:
 
 
 async def tools(console: Console, session: Session, request: Request) -> Html:
+    served = await ops.call(console.context, routes_tools.list_tools)
     found = await console.context.pins.scan(PINS)
     records = sorted(
         (PinRecord.loads(raw) for raw in found.values()), key=lambda r: (r.server, r.kind, r.name)
     )
-    return views.tools(records, session.csrf)
+    return views.tools(served, records, session.csrf)
 
 
 async def decisions(console: Console, session: Session, request: Request) -> Html:

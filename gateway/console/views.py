@@ -79,29 +79,69 @@ def _pin_actions(record: PinRecord, csrf: str) -> Html:
     return join(actions, " ")
 
 
-def tools(records: Sequence[PinRecord], csrf: str) -> Html:
-    if not records:
-        return Html(
-            '<p class="empty">No pins yet. Definitions are pinned when the guardrails\' pins are on '
-            '(the default) with a store other than "memory", once a client lists them.</p>'
-        )
-    parts = []
-    for server in sorted({r.server for r in records}):
-        rows = [
-            [
-                r.kind,
-                r.name,
-                render('<span class="state $s">$s</span>', s=r.state()),
-                _about(r.approved_definition),
-                _about(r.pending_definition),
-                _pin_actions(r, csrf),
-            ]
-            for r in records
-            if r.server == server
+NOT_LISTED: Final = "Not listed yet: the server has not started, or starts on first use."
+NO_PINS: Final = (
+    "Nothing pinned here yet. Definitions are pinned when the guardrails' pins are on (the default) "
+    'with a store other than "memory", once a client lists them.'
+)
+
+
+def _served_table(tools: Sequence[Mapping[str, Any]]) -> Html:
+    """What the server lists now: the name clients see, its description, its pin's state."""
+    rows = [
+        [
+            t["exposed"],
+            t.get("description") or t.get("title") or "",
+            render('<span class="state $s">$s</span>', s=t["pin"] or "not pinned"),
+            f"refused: {t['refused']}" if t.get("refused") else "",
         ]
-        headings = ["Kind", "Name", "State", "Approved description", "Now served (pending)", ""]
-        parts.append(render("<h2>$server</h2>", server=server) + table(headings, rows, css="pins"))
-    return join(parts)
+        for t in tools
+    ]
+    headings = ["Tool (as clients see it)", "Description", "Pin", "Note"]
+    return table(headings, rows, css="served", empty="It lists no tools.")
+
+
+def _pins_table(records: Sequence[PinRecord], csrf: str) -> Html:
+    rows = [
+        [
+            r.kind,
+            r.name,
+            render('<span class="state $s">$s</span>', s=r.state()),
+            _about(r.approved_definition),
+            _about(r.pending_definition),
+            _pin_actions(r, csrf),
+        ]
+        for r in records
+    ]
+    headings = ["Kind", "Name", "State", "Approved description", "Now served (pending)", ""]
+    return table(headings, rows, css="pins", empty=NO_PINS)
+
+
+def tools(served: Sequence[Mapping[str, Any]], records: Sequence[PinRecord], csrf: str) -> Html:
+    """Per server: the tools it lists now with their pins' state, then its pinned definitions
+    (tools, prompts, resources) with the buttons that approve or quarantine them."""
+    listed = {s["server"]: s for s in served}
+    parts = []
+    for server in sorted({*listed, *(r.server for r in records)}):
+        now = listed.get(server)
+        if now is None:  # pins of a server no longer configured
+            shown = Html('<p class="note">Not configured any more.</p>')
+        else:
+            shown = (
+                _served_table(now["tools"])
+                if now["listed"]
+                else render('<p class="note">$t</p>', t=NOT_LISTED)
+            )
+        pins = _pins_table([r for r in records if r.server == server], csrf)
+        parts.append(
+            render(
+                "<h2>$server</h2><h3>Served now</h3>$shown<h3>Pinned definitions</h3>$pins",
+                server=server,
+                shown=shown,
+                pins=pins,
+            )
+        )
+    return join(parts) if parts else Html('<p class="empty">No servers are configured.</p>')
 
 
 def decisions(records: Sequence[Mapping[str, Any]], *, everything: bool, kept: int) -> Html:

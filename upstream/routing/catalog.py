@@ -47,6 +47,19 @@ class Owner:
     """The key as the owning server knows it."""
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One entry of a server's list, as the admin API shows it."""
+
+    key: str
+    """The key clients see (prefixed, for tools and prompts)."""
+    item: Mapping[str, Any]
+    """The entry as the server sent it."""
+    refused: str | None
+    """Why no client sees it here, when its key collided with another server's (None: it is this
+    server's)."""
+
+
 class ResourceNotFound(ClientError):
     """No server of the endpoint offers the URI (the legacy era's own code for it)."""
 
@@ -110,6 +123,22 @@ class Catalog:
     def refusal(self, key: str) -> str | None:
         """Why ``key`` is refused, if it collided."""
         return self._refused.get(key)
+
+    def served(self, server: str) -> list[Served] | None:
+        """``server``'s last list as it sent it, each entry with the key clients see and why that
+        key is refused if it collided; None before the server has answered a list."""
+        raw = self._raw.get(server)
+        if raw is None:
+            return None
+        kind, shown = self.kind, []
+        for item in raw:
+            original = item.get(kind.key_field)
+            if isinstance(original, str):
+                key = self._namespace.expose(server, original) if kind.renamed else original
+                owner = self._index.get(key)
+                mine = owner is not None and owner.server == server
+                shown.append(Served(key, item, None if mine else self._problems.get(key, "")))
+        return shown
 
     def match_template(self, uri: str) -> Owner | None:
         for template, owner in self._templates:
