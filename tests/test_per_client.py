@@ -83,3 +83,25 @@ async def test_requests_outside_a_call_reach_that_client(per_client: RunningGate
                     break
                 await asyncio.sleep(0.05)
             assert seen == expected
+
+
+async def test_a_late_answer_to_a_request_sent_with_another_call_still_arrives(
+    per_client: RunningGateway,
+) -> None:
+    """A stdio server's request names no call: asked while one call is in flight, it goes out
+    on that call's stream, and that call may end before the client answers. The answer must
+    still reach the server (it was dropped, and the server waited forever)."""
+
+    async def slow_roots(context: Any) -> types.ListRootsResult:
+        await asyncio.sleep(0.8)  # answers after the call it came with has ended
+        return types.ListRootsResult(roots=[types.Root(uri="file:///late")])
+
+    async with per_client.client(mode="legacy", list_roots_callback=slow_roots) as client:
+        assert text_of(await client.call_tool("own__roots_later", {})) == "will ask"  # in 0.2 s
+        assert text_of(await client.call_tool("own__progress", {"steps": 40})) == "40 steps"  # ~0.5 s
+        for _ in range(100):
+            seen = text_of(await client.call_tool("own__roots_seen", {}))
+            if seen:
+                break
+            await asyncio.sleep(0.05)
+        assert seen == "file:///late"

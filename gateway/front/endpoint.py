@@ -63,6 +63,7 @@ from middleware.protocol.errors import (
     Overloaded,
 )
 from middleware.protocol.http import ASGIReceive, ASGIScope, ASGISend, header, send_error
+from upstream.session.channel import LATE_ANSWERS
 
 log = logging.getLogger("portcullis.endpoint")
 
@@ -251,8 +252,10 @@ class MCPEndpoint:
             if live.in_flight.get(request_id) is task:
                 del live.in_flight[request_id]
             live.cancelled.discard(request_id)
-            for server_request_id in asked:
-                live.awaiting.pop(server_request_id, None)
+            for server_request_id in asked:  # not answered yet: the answer may still come
+                if server_request_id in live.awaiting:
+                    loop = asyncio.get_running_loop()
+                    loop.call_later(LATE_ANSWERS, live.awaiting.pop, server_request_id, None)
 
     async def _run(self, mcp_scope: MCPScope, receive: Any, send: Any, reply: Reply) -> None:
         """Run one request through the MCP tier; whatever happens, the client gets an answer."""

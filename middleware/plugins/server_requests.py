@@ -49,6 +49,7 @@ class ServerRequestHooks:
         self._injected: collections.deque[Event] = collections.deque()
         self._wake: asyncio.Future[None] | None = None
         self._pending: asyncio.Future[Event] | None = None
+        self._reading = False
 
     async def send(self, event: Event) -> None:
         if event["type"] == SERVER_REQUEST:
@@ -70,7 +71,15 @@ class ServerRequestHooks:
         wake: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._wake = wake
         pending: asyncio.Future[Any] = self._pending
-        await asyncio.wait({pending, wake}, return_when=asyncio.FIRST_COMPLETED)
+        self._reading = True
+        try:
+            await asyncio.wait({pending, wake}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the reader stopped: nobody will take what comes next
+            pending.cancel()
+            self._pending = None
+            raise
+        finally:
+            self._reading = False
         if not self._pending.done():
             return self._injected.popleft()
         event = self._pending.result()
@@ -107,7 +116,10 @@ class ServerRequestHooks:
             self._wake.set_result(None)
 
     def close(self) -> None:
-        if self._pending is not None:
+        """The call ended. A reader still waiting keeps waiting: an answer to a question relayed
+        with this call may come after it (upstream.session.channel.LATE_ANSWERS), and its hook
+        still runs; that reader stops it."""
+        if self._pending is not None and not self._reading:
             self._pending.cancel()
 
 

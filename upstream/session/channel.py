@@ -9,12 +9,13 @@ import asyncio
 import contextlib
 import itertools
 import secrets
-from typing import Any
+from typing import Any, Final
 
 from middleware.protocol import (
     CLIENT_RESPONSE,
     METHOD_NOT_FOUND,
     NOTIFICATION,
+    REQUEST_TIMEOUT,
     SERVER_REQUEST,
     Message,
     Receive,
@@ -27,7 +28,15 @@ from middleware.protocol import (
 from middleware.protocol.questions import UNANSWERABLE, missing_capability, question_digest
 from middleware.protocol.scope import KNOWN_ANSWERS, PARKED
 
+LATE_ANSWERS: Final = 30.0
+"""Seconds a request relayed on a call's stream may still be answered after that call ended. A
+stdio server's request names no call, so one that arrives while a single call is in flight goes
+out on that call's stream; the call may end (its answer owes nothing to the request) before the
+client's answer comes back. The front keeps the answer's way open as long."""
+
 _ids = itertools.count(1)
+_late: set[asyncio.Task[None]] = set()
+"""Channels still waiting for late answers after their call ended (kept from the collector)."""
 _REPLICA = secrets.token_hex(3)
 """In the ids of the requests relayed to clients: two replicas never hand a session the same one
 (its answer may land on either, and is delivered by id)."""
@@ -53,6 +62,7 @@ class ClientChannel:
         self._send = send
         self._waiting: dict[str, asyncio.Future[Message]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def client_capabilities(self) -> dict[str, Any]:
@@ -69,6 +79,8 @@ class ClientChannel:
         problem = missing_capability(self._capabilities, request)
         if problem is not None and not self.speaks_mrtr:
             return error_message(None, METHOD_NOT_FOUND, problem)
+        if self._closed:
+            return error_message(None, REQUEST_TIMEOUT, "the client's call it would travel with has ended")
         if self._known and problem is None:
             known = self._known.get(question_digest(request))
             if known is not None:
@@ -110,7 +122,31 @@ class ClientChannel:
                 waiter.set_result(message)
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        """The call ended. Requests relayed on it and not answered yet may still be: their
+        answers are awaited for :data:`LATE_ANSWERS` seconds in the background."""
+        self._closed = True
+        reader, self._reader = self._reader, None
+        if reader is None:
+            return
+        unanswered = [future for future in self._waiting.values() if not future.done()]
+        if unanswered:
+            task = asyncio.create_task(_answered_late(reader, unanswered))
+            _late.add(task)
+            task.add_done_callback(_late.discard)
+            return
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+
+async def _answered_late(reader: asyncio.Task[None], unanswered: list[asyncio.Future[Message]]) -> None:
+    """Keep reading the call's answers until every request relayed on it is answered, or until
+    :data:`LATE_ANSWERS`; whatever is still unanswered then is answered with a timeout."""
+    try:
+        await asyncio.wait(unanswered, timeout=LATE_ANSWERS)
+    finally:
+        reader.cancel()
+    for future in unanswered:
+        if not future.done():
+            why = f"the client did not answer within {LATE_ANSWERS:g} s of the end of its call"
+            future.set_result(error_message(None, REQUEST_TIMEOUT, why))
