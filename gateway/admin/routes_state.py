@@ -21,11 +21,14 @@ BACKUP_FORMAT = "portcullis-state-backup/1"
 KINDS = ("tool", "prompt", "resource")
 
 
-async def list_pins(context: Context, request: Request) -> Any:
+async def pin_records(context: Context) -> list[PinRecord]:
+    """Every pin in the store, by server, kind and name."""
     found = await context.pins.scan(PREFIX)
-    records = sorted(
-        (PinRecord.loads(raw) for raw in found.values()), key=lambda r: (r.server, r.kind, r.name)
-    )
+    return sorted((PinRecord.loads(raw) for raw in found.values()), key=lambda r: (r.server, r.kind, r.name))
+
+
+async def list_pins(context: Context, request: Request) -> Any:
+    records = await pin_records(context)
     return [{"server": r.server, "kind": r.kind, "name": r.name, "state": r.state()} for r in records]
 
 

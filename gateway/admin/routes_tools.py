@@ -2,30 +2,29 @@
 the console's tools page and ``portcullis admin tools list`` show.
 
 The lists are the gateway's last ones, as the servers sent them (before any guardrail): a tool
-whose pin is ``changed`` or ``revoked`` is listed here but hidden from clients until approved.
+whose pin is ``changed`` or ``revoked`` is listed here even while the pin guard hides it from
+clients (every preset but ``audit``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
 
 from gateway.admin.http import Context, Op
-from middleware.guardrails.pin_records import PREFIX, PinRecord
+from gateway.admin.ports import AdminTarget
+from gateway.admin.routes_state import pin_records
+from middleware.guardrails.pin_records import PinRecord
 
 
-async def tool_pins(context: Context) -> dict[tuple[str, str], str]:
-    """The state of every tool pin, by (server, tool name)."""
-    found = await context.pins.scan(PREFIX)
-    records = (PinRecord.loads(raw) for raw in found.values())
-    return {(r.server, r.name): r.state() for r in records if r.kind == "tool"}
-
-
-async def list_tools(context: Context, request: Request) -> Any:
-    pins = await tool_pins(context)
+def tools_with_pins(target: AdminTarget, records: Sequence[PinRecord]) -> list[dict[str, Any]]:
+    """Per server (by name): whether it has listed its tools yet, and each as it last listed
+    it, with the state of its pin (None: not pinned)."""
+    pins = {(r.server, r.name): r.state() for r in records if r.kind == "tool"}
     shown = []
-    for server, served in sorted(context.target.served_tools().items()):
+    for server, served in sorted(target.served_tools().items()):
         tools = [
             {
                 "name": entry.item.get("name"),
@@ -39,6 +38,10 @@ async def list_tools(context: Context, request: Request) -> Any:
         ]
         shown.append({"server": server, "listed": served is not None, "tools": tools})
     return shown
+
+
+async def list_tools(context: Context, request: Request) -> Any:
+    return tools_with_pins(context.target, await pin_records(context))
 
 
 OPS = [

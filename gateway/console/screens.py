@@ -7,15 +7,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from starlette.requests import Request
 
-from gateway.admin import routes_runtime, routes_tenancy, routes_tools
+from gateway.admin import routes_runtime, routes_state, routes_tenancy, routes_tools
 from gateway.admin.http import Context
 from gateway.audit import RECENT
 from gateway.console import ops, views, views_access
 from gateway.console.html import Html
 from gateway.console.metrics import headline
 from gateway.console.session import Session
-from middleware.guardrails.pin_records import PREFIX as PINS
-from middleware.guardrails.pin_records import PinRecord
 
 if TYPE_CHECKING:
     from gateway.console.app import Console
@@ -41,11 +39,8 @@ async def servers(console: Console, session: Session, request: Request) -> Html:
 
 
 async def tools(console: Console, session: Session, request: Request) -> Html:
-    served = await ops.call(console.context, routes_tools.list_tools)
-    found = await console.context.pins.scan(PINS)
-    records = sorted(
-        (PinRecord.loads(raw) for raw in found.values()), key=lambda r: (r.server, r.kind, r.name)
-    )
+    records = await routes_state.pin_records(console.context)  # one read for both tables
+    served = routes_tools.tools_with_pins(console.context.target, records)
     return views.tools(served, records, session.csrf)
 
 

@@ -121,12 +121,11 @@ if len >= max_events then drop(stream, len - max_events + 1, 0, -math.huge) end
 -- expired or went never repeats an id, even within the millisecond it went.
 local ms = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
 local last_ms, last_n = string.match(redis.call('HGET', sizes, '#') or '', '^(%d+)-(%d+)$')
+local next_id = ms .. '-0'
 if last_ms and tonumber(ms) <= tonumber(last_ms) then
-  ms = last_ms .. '-' .. string.format('%d', tonumber(last_n) + 1)
-else
-  ms = ms .. '-0'
+  next_id = last_ms .. '-' .. string.format('%d', tonumber(last_n) + 1)
 end
-local id = redis.call('XADD', key, ms, 'n', size, 'm', data)
+local id = redis.call('XADD', key, next_id, 'n', size, 'm', data)
 redis.call('HSET', sizes, '#', id)
 local total = account(stream, size)
 if total > budget then shrink(total) end
